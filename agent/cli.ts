@@ -1,0 +1,78 @@
+// The snapagent command line (README "Commands"). Exit codes: 0 everything asked for
+// succeeded, 1 something failed, 2 bad usage/config, 3 integrity, 4 refused for safety.
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, SnapError } from './errors.ts';
+import { log, redact } from './log.ts';
+import { VERSION } from './version.ts';
+import { backupCommand } from './commands/backup.ts';
+import { listCommand } from './commands/list.ts';
+import { planCommand } from './commands/plan.ts';
+import { restoreCommand } from './commands/restore.ts';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function globals(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'config file (default: $SNAPAGENT_CONFIG, else the built-in default)')
+    .option('--json', 'print one JSON document on stdout (logs stay on stderr)');
+}
+
+export function buildCli(): Command {
+  const program = new Command('snapagent')
+    .version(VERSION)
+    .description('Backups of Docker volumes and datastores, streamed, checksummed, restorable from the target alone.')
+    .exitOverride()
+    .showHelpAfterError();
+
+  globals(program.command('plan').description('show what would be backed up, to where, and why')).action((o) => planCommand(o));
+
+  globals(program.command('backup').description('back up the planned jobs'))
+    .option('-j, --job <name>', 'only this job (repeatable)', collect, [])
+    .option('-t, --tier <tier>', "only this tier's jobs")
+    .option('--target <name>', 'only this target')
+    .action((o) => backupCommand(o));
+
+  globals(program.command('list').description('list committed backups (reads the targets only)'))
+    .option('-j, --job <name>', 'only this job')
+    .option('--target <name>', 'only this target')
+    .option('--host <name>', "another host's backups (default: this host)")
+    .action((o) => listCommand(o));
+
+  globals(program.command('restore').description('restore a backup (verified before live data changes)'))
+    .option('-j, --job <name>', 'the job to restore')
+    .option('--id <id>', 'backup id, or "latest"', 'latest')
+    .option('--target <name>', 'read from this target (default: the configured targets, first match)')
+    .option('--host <name>', "restore another host's backup (disaster recovery)")
+    .option('--to-volume <volume>', 'restore into this volume instead of the original')
+    .addOption(new Option('--to-container <container>', 'restore into this container (datastore plugins)'))
+    .option('--stop', 'stop the containers using the data during the restore, then restart them')
+    .option('--force', 'restore even while containers use the data')
+    .option('--all', 'restore the latest backup of every job')
+    .option('--pick', 'choose jobs and backups on the terminal')
+    .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return (process.exitCode as number | undefined) ?? ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (err instanceof SnapError) {
+      process.stderr.write(`snapagent: ${redact(err.message)}\n`);
+      if (err.hint) process.stderr.write(`  next: ${redact(err.hint)}\n`);
+      return err.exitCode;
+    }
+    log.error({ err }, 'unexpected error');
+    process.stderr.write(`snapagent: unexpected error: ${redact(String((err as Error)?.stack ?? err))}\n`);
+    return ExitCode.failed;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,62 @@
+// What every command shares: options, config + Docker set-up, output and exit codes.
+import { loadConfig, type Config } from '../config/load.ts';
+import { connectDocker, type DockerClient } from '../docker/client.ts';
+import { ExitCode, SnapError } from '../errors.ts';
+import { makeProgress, type Progress } from '../pipeline/progress.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+export interface Session {
+  config: Config;
+  docker: DockerClient;
+  progress: Progress;
+  json: boolean;
+  signal: AbortSignal;
+}
+
+const controller = new AbortController();
+let interrupted = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write(`\n${sig}: cancelling; partial backups are removed and stopped containers restarted (press again to quit at once)\n`);
+    controller.abort(new SnapError(`cancelled by ${sig}`));
+  });
+}
+
+export function openSession(opts: GlobalOptions): Session {
+  const config = loadConfig(opts.config);
+  const json = Boolean(opts.json);
+  return {
+    config,
+    docker: connectDocker(config.docker.socket),
+    progress: makeProgress(!json && Boolean(process.stderr.isTTY)),
+    json,
+    signal: controller.signal,
+  };
+}
+
+/** Prints the command's result: one JSON document with --json, else the human text. */
+export function output(json: boolean, doc: unknown, human: () => string): void {
+  if (json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  else {
+    const text = human();
+    if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}
+
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export function setExit(code: number): void {
+  if (code > (process.exitCode as number | undefined ?? 0)) process.exitCode = code;
+}
+
+export { ExitCode };

@@ -1,0 +1,56 @@
+// snapagent list: committed backups, read from the targets alone (no local state).
+import { readCatalog, type Listed } from '../manifest.ts';
+import { humanBytes } from '../pipeline/progress.ts';
+import { selectTargets } from '../targets/index.ts';
+import type { Config } from '../config/load.ts';
+import { openSession, output, table, type GlobalOptions } from './common.ts';
+
+export interface ListOptions extends GlobalOptions {
+  job?: string;
+  target?: string;
+  host?: string;
+}
+
+/** Committed backups of `host` (optionally one job) on the chosen targets, oldest first. */
+export async function listBackups(config: Config, o: { job?: string; target?: string; host?: string }): Promise<Listed[]> {
+  const host = o.host ?? config.host;
+  const out: Listed[] = [];
+  for (const t of selectTargets(config, o.target)) {
+    const cat = await readCatalog(t, o.job ? `${host}/${o.job}` : host);
+    out.push(...cat.backups);
+  }
+  return out;
+}
+
+export function describe(l: Listed) {
+  const m = l.manifest;
+  const a = m.artifacts[0]!;
+  return {
+    target: l.target.name,
+    host: m.host,
+    job: m.job,
+    id: m.id,
+    plugin: m.plugin,
+    tier: m.tier,
+    finished_at: m.finished_at,
+    size: m.artifacts.reduce((n, x) => n + x.size, 0),
+    raw_size: m.artifacts.reduce((n, x) => n + x.raw_size, 0),
+    artifacts: m.artifacts.map((x) => x.name),
+    encryption: a.encryption,
+    source: m.source,
+    stats: m.stats,
+  };
+}
+
+export async function listCommand(opts: ListOptions): Promise<void> {
+  const s = openSession(opts);
+  const backups = await listBackups(s.config, opts);
+  output(s.json, { host: opts.host ?? s.config.host, backups: backups.map(describe) }, () =>
+    backups.length === 0
+      ? `no committed backups of host ${opts.host ?? s.config.host}${opts.job ? `, job ${opts.job}` : ''} on ${opts.target ?? 'any target'}`
+      : table([
+          ['TARGET', 'JOB', 'ID', 'PLUGIN', 'SIZE', 'RAW', 'FINISHED'],
+          ...backups.map(describe).map((b) => [b.target, b.job, b.id, b.plugin, humanBytes(b.size), humanBytes(b.raw_size), b.finished_at]),
+        ]),
+  );
+}

@@ -1,0 +1,122 @@
+// Loads the YAML config (--config, else $SNAPAGENT_CONFIG, else the built-in default),
+// validates it and resolves paths relative to the file. Every error names the file,
+// the key and what was expected.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { configSchema, DEFAULT_TIERS, type ParsedConfig, type TierConfig } from './schema.ts';
+
+export interface Config extends Omit<ParsedConfig, 'host' | 'tiers' | 'state_dir'> {
+  host: string;
+  tiers: Record<string, TierConfig>;
+  stateDir: string;
+  /** Where the config came from: a file path or "built-in default". */
+  source: string;
+}
+
+export const BUILTIN = 'built-in default';
+
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const chosen = file ?? env.SNAPAGENT_CONFIG;
+  if (!chosen) return finish(parseWith({}, BUILTIN), BUILTIN, process.cwd());
+  let text: string;
+  try {
+    text = readFileSync(chosen, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${chosen}: cannot read the config file (${code ?? String(err)})`, 'check the --config path or $SNAPAGENT_CONFIG');
+  }
+  return finish(parseWith(parseYaml(text, chosen), chosen), chosen, path.dirname(path.resolve(chosen)));
+}
+
+/** Parses config text (used by tests and by loadConfig). */
+export function parseConfigText(text: string, source: string, baseDir = process.cwd()): Config {
+  return finish(parseWith(parseYaml(text, source), source), source, baseDir);
+}
+
+function parseYaml(text: string, source: string): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const at = e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown position';
+    throw new ConfigError(`${source}: invalid YAML at ${at}: ${e.message.split('\n')[0]}`);
+  }
+  const value = doc.toJS() as unknown;
+  return value ?? {};
+}
+
+function parseWith(raw: unknown, source: string): ParsedConfig {
+  const res = configSchema.safeParse(raw);
+  if (!res.success) throw new ConfigError(formatIssues(source, res.error.issues));
+  return res.data;
+}
+
+export function formatIssues(source: string, issues: z.core.$ZodIssue[]): string {
+  const lines = issues.slice(0, 5).map((i) => `${source}: ${keyPath(i.path)}: ${describeIssue(i)}`);
+  if (issues.length > 5) lines.push(`${source}: … and ${issues.length - 5} more problems`);
+  return lines.join('\n');
+}
+
+export function keyPath(p: readonly PropertyKey[]): string {
+  if (p.length === 0) return '(top level)';
+  return p.map((k, n) => (typeof k === 'number' ? `[${k}]` : n === 0 ? String(k) : `.${String(k)}`)).join('');
+}
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  switch (i.code) {
+    case 'unrecognized_keys':
+      return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_type':
+      return `expected ${i.expected}${'input' in i ? `, got ${describeValue(i.input)}` : ''}`;
+    case 'invalid_union':
+      return 'expected one of the documented forms';
+    default:
+      return i.message;
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing (the key is missing)';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
+  const tiers: Record<string, TierConfig> = { ...structuredClone(DEFAULT_TIERS), ...parsed.tiers } as Record<string, TierConfig>;
+  const targets = parsed.targets.map((t) => (t.type === 'local' ? { ...t, path: path.resolve(baseDir, t.path) } : t));
+  const names = new Set<string>();
+  targets.forEach((t, i) => {
+    if (names.has(t.name)) throw new ConfigError(`${source}: targets[${i}].name: duplicate target name "${t.name}"`);
+    names.add(t.name);
+  });
+  const jobNames = new Set<string>();
+  parsed.jobs.forEach((j, i) => {
+    if (jobNames.has(j.name)) throw new ConfigError(`${source}: jobs[${i}].name: duplicate job name "${j.name}"`);
+    jobNames.add(j.name);
+    if (!tiers[j.tier]) throw new ConfigError(`${source}: jobs[${i}].tier: unknown tier "${j.tier}", expected one of ${Object.keys(tiers).join(', ')}`);
+    for (const t of j.targets ?? []) {
+      if (!names.has(t)) throw new ConfigError(`${source}: jobs[${i}].targets: unknown target "${t}", expected one of ${[...names].join(', ')}`);
+    }
+  });
+  if (!tiers[parsed.discovery.default_tier]) {
+    throw new ConfigError(`${source}: discovery.default_tier: unknown tier "${parsed.discovery.default_tier}"`);
+  }
+  const stateDir = parsed.state_dir
+    ? path.resolve(baseDir, parsed.state_dir)
+    : process.getuid?.() === 0
+      ? '/var/lib/snapagent'
+      : path.join(process.env.XDG_STATE_HOME ?? path.join(process.env.HOME ?? '/tmp', '.local/state'), 'snapagent');
+  return {
+    ...parsed,
+    host: parsed.host ?? hostname().split('.')[0]!,
+    tiers,
+    targets,
+    stateDir,
+    source,
+  };
+}

@@ -1,0 +1,95 @@
+// The configuration contract (README "Configuration" documents every key).
+// Unknown keys are rejected so that a typo never silently disables a backup.
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a name of letters, digits, "_", "." or "-" (starting with a letter or digit)');
+
+export const keepSchema = z.strictObject({
+  last: z.int().min(0).optional(),
+  daily: z.int().min(0).optional(),
+  weekly: z.int().min(0).optional(),
+  monthly: z.int().min(0).optional(),
+  yearly: z.int().min(0).optional(),
+});
+
+export const tierSchema = z.strictObject({
+  schedule: z.string().min(1),
+  keep: keepSchema,
+});
+
+const localTarget = z.strictObject({
+  name,
+  type: z.literal('local'),
+  path: z.string().min(1),
+});
+
+const rcloneTarget = z.strictObject({
+  name,
+  type: z.literal('rclone'),
+  remote: z.string().regex(/^[^:\s][^:]*:.*$/, 'an rclone remote path such as "s3:bucket/path" or "mysftp:backups"'),
+  /** rclone.conf to use (default: rclone's own lookup and RCLONE_* env vars). */
+  config: z.string().optional(),
+  /** Extra rclone flags, e.g. ["--s3-upload-concurrency", "8"]. Never put secrets here. */
+  flags: z.array(z.string()).default([]),
+  /** Seconds before one rclone call is considered hung. */
+  timeout_seconds: z.int().positive().default(3600),
+});
+
+export const targetSchema = z.discriminatedUnion('type', [localTarget, rcloneTarget]);
+
+export const jobSchema = z.strictObject({
+  name,
+  plugin: z.string().min(1),
+  tier: z.string().default('critical'),
+  container: z.string().optional(),
+  volume: z.string().optional(),
+  /** Stop the containers using the data for a consistent copy (restarted afterwards). */
+  stop: z.boolean().default(false),
+  /** Order among jobs and stopped containers: lower first. */
+  order: z.int().default(0),
+  /** Target names; default: every target. */
+  targets: z.array(name).optional(),
+  /** Plugin-specific options, validated by the plugin. */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const DEFAULT_TIERS = {
+  critical: { schedule: '0 2 * * *', keep: { daily: 30 } },
+  medium: { schedule: '0 3 * * 0', keep: { weekly: 4 } },
+  low: { schedule: '0 4 1 * *', keep: { monthly: 3 } },
+} as const;
+
+export const configSchema = z.strictObject({
+  host: name.optional(),
+  targets: z.array(targetSchema).min(1).default([{ name: 'local', type: 'local', path: './backups' }]),
+  tiers: z.record(name, tierSchema).default({}),
+  jobs: z.array(jobSchema).default([]),
+  discovery: z
+    .strictObject({
+      /** Add jobs from `snapagent.*` labels on containers and volumes. */
+      labels: z.boolean().default(true),
+      /** Also back up every named volume that has no snapagent label. */
+      all_volumes: z.boolean().default(false),
+      /** Tier for jobs found by discovery without a `snapagent.tier` label. */
+      default_tier: z.string().default('critical'),
+    })
+    .default({ labels: true, all_volumes: false, default_tier: 'critical' }),
+  docker: z
+    .strictObject({
+      /** Docker socket path (default: $DOCKER_HOST or /var/run/docker.sock). */
+      socket: z.string().optional(),
+      /** Image of the helper container that reads and writes volumes (GNU tar). */
+      helper_image: z.string().default('snapagent/helper:latest'),
+    })
+    .default({ helper_image: 'snapagent/helper:latest' }),
+  /** Where the agent keeps its own small state (locks). */
+  state_dir: z.string().optional(),
+});
+
+export type RawConfig = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type JobConfig = z.output<typeof jobSchema>;
+export type TierConfig = z.output<typeof tierSchema>;

@@ -1,0 +1,240 @@
+// The narrow Docker interface every plugin and step uses (plugins never import
+// dockerode). One implementation over dockerode; every call that touches a container
+// logs its id.
+import Docker from 'dockerode';
+import type { Duplex, Readable } from 'node:stream';
+import { SnapError } from '../errors.ts';
+import { log, runId } from '../log.ts';
+import { DockerDemux } from './demux.ts';
+
+export interface MountRef {
+  type: string;
+  name?: string;
+  source: string;
+  destination: string;
+  rw: boolean;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  image: string;
+  state: string;
+  running: boolean;
+  labels: Record<string, string>;
+  mounts: MountRef[];
+}
+
+export interface VolumeInfo {
+  name: string;
+  driver: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
+
+export interface HelperMount {
+  volume: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface HelperSpec {
+  image: string;
+  cmd: string[];
+  mounts: HelperMount[];
+  /** Attach stdin: the returned run has a writable `stdin`. */
+  stdin?: boolean;
+  /** What the helper is for, for logs and the container name. */
+  purpose: string;
+}
+
+export interface HelperResult {
+  exitCode: number;
+  stderr: string;
+}
+
+export interface HelperRun {
+  readonly id: string;
+  readonly stdout: Readable;
+  readonly stdin?: Duplex;
+  /** Settles when the container has exited and been removed. */
+  readonly done: Promise<HelperResult>;
+  /** Kills and removes the container (idempotent). */
+  kill(): Promise<void>;
+}
+
+export interface DockerClient {
+  ping(): Promise<void>;
+  listContainers(): Promise<ContainerInfo[]>;
+  listVolumes(): Promise<VolumeInfo[]>;
+  inspectVolume(name: string): Promise<VolumeInfo | undefined>;
+  createVolume(v: VolumeInfo): Promise<void>;
+  removeVolume(name: string): Promise<void>;
+  imageExists(ref: string): Promise<boolean>;
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  startContainer(id: string): Promise<void>;
+  runHelper(spec: HelperSpec): Promise<HelperRun>;
+}
+
+let helperSeq = 0;
+
+export function connectDocker(socket?: string): DockerClient {
+  const opts = socket ? { socketPath: socket } : process.env.DOCKER_HOST ? undefined : { socketPath: '/var/run/docker.sock' };
+  const docker = new Docker(opts);
+  const where = socket ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock';
+
+  const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { statusCode?: number; json?: { message?: string }; message?: string; code?: string };
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
+        throw new SnapError(`cannot reach the Docker Engine at ${where} (${e.code})`, {
+          hint: 'start dockerd (or set docker.socket / $DOCKER_HOST) and make sure this user may use the socket',
+          cause: err,
+        });
+      }
+      throw new SnapError(`docker: ${what}: ${e.json?.message ?? e.message ?? String(err)}`, { cause: err });
+    }
+  };
+
+  return {
+    ping: () => wrap('ping', async () => void (await docker.ping())),
+
+    listContainers: () =>
+      wrap('list containers', async () => {
+        const list = await docker.listContainers({ all: true });
+        return list.map((c) => ({
+          id: c.Id,
+          name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+          image: c.Image,
+          state: c.State,
+          running: c.State === 'running' || c.State === 'restarting' || c.State === 'paused',
+          labels: c.Labels ?? {},
+          mounts: (c.Mounts ?? []).map((m) => ({
+            type: m.Type,
+            name: m.Name,
+            source: m.Source,
+            destination: m.Destination,
+            rw: m.RW,
+          })),
+        }));
+      }),
+
+    listVolumes: () =>
+      wrap('list volumes', async () => {
+        const res = await docker.listVolumes();
+        return (res.Volumes ?? []).map(toVolume);
+      }),
+
+    inspectVolume: async (name) => {
+      try {
+        return toVolume(await docker.getVolume(name).inspect());
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+        return wrap(`inspect volume ${name}`, () => Promise.reject(err));
+      }
+    },
+
+    createVolume: (v) =>
+      wrap(`create volume ${v.name}`, async () => {
+        await docker.createVolume({ Name: v.name, Driver: v.driver, Labels: v.labels, DriverOpts: v.options });
+      }),
+
+    removeVolume: (name) => wrap(`remove volume ${name}`, async () => void (await docker.getVolume(name).remove())),
+
+    imageExists: async (ref) => {
+      try {
+        await docker.getImage(ref).inspect();
+        return true;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false;
+        return wrap(`inspect image ${ref}`, () => Promise.reject(err));
+      }
+    },
+
+    stopContainer: (id, timeoutSeconds) =>
+      wrap(`stop container ${id.slice(0, 12)}`, async () => {
+        log.info({ container: id.slice(0, 12) }, 'stopping container');
+        try {
+          await docker.getContainer(id).stop({ t: timeoutSeconds });
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already stopped
+        }
+      }),
+
+    startContainer: (id) =>
+      wrap(`start container ${id.slice(0, 12)}`, async () => {
+        log.info({ container: id.slice(0, 12) }, 'starting container');
+        try {
+          await docker.getContainer(id).start();
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already running
+        }
+      }),
+
+    runHelper: (spec) => wrap(`run helper (${spec.purpose})`, () => runHelper(docker, spec)),
+  };
+}
+
+function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
+  return { name: v.Name, driver: v.Driver, labels: v.Labels ?? {}, options: (v.Options as Record<string, string> | null) ?? {} };
+}
+
+async function runHelper(docker: Docker, spec: HelperSpec): Promise<HelperRun> {
+  const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
+  const container = await docker.createContainer({
+    name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    User: '0:0',
+    AttachStdout: true,
+    AttachStderr: true,
+    AttachStdin: spec.stdin ?? false,
+    OpenStdin: spec.stdin ?? false,
+    StdinOnce: spec.stdin ?? false,
+    Tty: false,
+    Labels: { 'snapagent.helper': spec.purpose, 'snapagent.run': runId },
+    HostConfig: {
+      NetworkMode: 'none',
+      Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly })),
+    },
+  });
+  const id = container.id;
+  log.debug({ container: id.slice(0, 12), purpose: spec.purpose }, 'helper container created');
+  let removed = false;
+  const remove = async () => {
+    if (removed) return;
+    removed = true;
+    await container.remove({ force: true }).catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) log.warn({ container: id.slice(0, 12), err: String(err) }, 'could not remove helper container');
+    });
+  };
+  try {
+    const stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: true })) as Duplex;
+    const demux = new DockerDemux();
+    stream.pipe(demux);
+    const exited = container.wait();
+    await container.start();
+    const done = (async (): Promise<HelperResult> => {
+      try {
+        const res = (await exited) as { StatusCode: number };
+        // Wait for the output to drain before reporting, so stderr is complete.
+        await new Promise<void>((resolve) => {
+          if (demux.writableFinished) return resolve();
+          demux.once('finish', resolve);
+          demux.once('error', () => resolve());
+          setTimeout(resolve, 5000).unref();
+        });
+        return { exitCode: res.StatusCode, stderr: demux.stderr() };
+      } finally {
+        await remove();
+      }
+    })();
+    done.catch(() => undefined);
+    return { id, stdout: demux, stdin: spec.stdin ? stream : undefined, done, kill: remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}

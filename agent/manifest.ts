@@ -1,0 +1,101 @@
+// manifest.json: the commit point of a backup, written last. A backup directory
+// without a valid manifest does not exist for list, restore or retention.
+// Format "snapagent.manifest/1" (README "Manifest format").
+import { z } from 'zod';
+import type { Target } from './targets/target.ts';
+import { log } from './log.ts';
+
+export const MANIFEST_FORMAT = 'snapagent.manifest/1';
+export const MANIFEST_FILE = 'manifest.json';
+
+const artifactSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  format: z.string(),
+  compression: z.enum(['zstd', 'none']),
+  encryption: z.enum(['age', 'none']),
+  size: z.int().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  raw_size: z.int().min(0),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  id: z.string().regex(/^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/),
+  host: z.string(),
+  job: z.string(),
+  plugin: z.string(),
+  tier: z.string(),
+  started_at: z.string(),
+  finished_at: z.string(),
+  duration_seconds: z.number(),
+  agent: z.object({ name: z.literal('snapagent'), version: z.string() }),
+  source: z.record(z.string(), z.unknown()),
+  options: z.record(z.string(), z.unknown()),
+  artifacts: z.array(artifactSchema).min(1),
+  stats: z.record(z.string(), z.unknown()),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type Artifact = z.infer<typeof artifactSchema>;
+
+/** Backup ids sort by time: 20261121T020000Z-critical. */
+export function backupId(at: Date, tier: string): string {
+  const iso = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${iso}-${tier}`;
+}
+
+export function backupDir(host: string, job: string, id: string): string {
+  return `${host}/${job}/${id}`;
+}
+
+export interface Listed {
+  target: Target;
+  manifest: Manifest;
+  dir: string;
+}
+
+export interface Catalog {
+  backups: Listed[];
+  /** Backup directories without a manifest (interrupted or in progress). */
+  incomplete: string[];
+  /** Manifests that could not be read or are not ours. */
+  invalid: { key: string; reason: string }[];
+}
+
+/** Reads every committed backup below `prefix` (e.g. "<host>/" or "<host>/<job>/"). */
+export async function readCatalog(target: Target, prefix: string): Promise<Catalog> {
+  const files = await target.list(prefix);
+  const dirs = new Map<string, Set<string>>();
+  for (const f of files) {
+    const parts = f.key.split('/');
+    if (parts.length !== 4) continue; // <host>/<job>/<id>/<file>
+    const dir = parts.slice(0, 3).join('/');
+    if (!dirs.has(dir)) dirs.set(dir, new Set());
+    dirs.get(dir)!.add(parts[3]!);
+  }
+  const cat: Catalog = { backups: [], incomplete: [], invalid: [] };
+  await Promise.all(
+    [...dirs].map(async ([dir, names]) => {
+      if (!names.has(MANIFEST_FILE)) {
+        cat.incomplete.push(dir);
+        return;
+      }
+      const key = `${dir}/${MANIFEST_FILE}`;
+      try {
+        const raw = JSON.parse((await target.readFile(key)).toString('utf8')) as unknown;
+        const res = manifestSchema.safeParse(raw);
+        if (!res.success) throw new Error(`not a ${MANIFEST_FORMAT} manifest: ${res.error.issues[0]?.path.join('.')}: ${res.error.issues[0]?.message}`);
+        const [host, job, id] = dir.split('/');
+        const m = res.data;
+        if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
+        cat.backups.push({ target, manifest: m, dir });
+      } catch (err) {
+        cat.invalid.push({ key, reason: (err as Error).message });
+      }
+    }),
+  );
+  for (const bad of cat.invalid) log.warn({ target: target.name, key: bad.key }, `ignoring invalid manifest: ${bad.reason}`);
+  cat.backups.sort((a, b) => a.manifest.job.localeCompare(b.manifest.job) || a.manifest.id.localeCompare(b.manifest.id));
+  cat.incomplete.sort();
+  return cat;
+}

@@ -1,0 +1,214 @@
+// One backup of one job, end to end:
+//   plugin stream ─► count raw ─► zstd ─► sha256 + count ─► every target (put .partial)
+//   ─► producer exited 0? ─► publish artifact ─► manifest.json LAST (the commit point)
+// Anything that fails before the manifest is written leaves no committed backup: the
+// partial files are removed now, and a dir left by a killed run is removed by the next.
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Config } from '../config/load.ts';
+import type { DockerClient } from '../docker/client.ts';
+import { errorMessage, SnapError } from '../errors.ts';
+import { lockJob } from '../lock.ts';
+import { log } from '../log.ts';
+import { backupDir, backupId, MANIFEST_FILE, MANIFEST_FORMAT, readCatalog, type Manifest } from '../manifest.ts';
+import type { Job, PluginContext } from '../plugin.ts';
+import type { Target } from '../targets/target.ts';
+import { VERSION } from '../version.ts';
+import { plugins } from '../../plugins/index.ts';
+import { zstdCompress } from './filter-process.ts';
+import { ByteCounter, HashCounter } from './hash.ts';
+import type { Progress } from './progress.ts';
+
+export interface TargetOutcome {
+  target: string;
+  status: 'ok' | 'failed';
+  error?: string;
+}
+
+export interface BackupResult {
+  job: string;
+  plugin: string;
+  tier: string;
+  status: 'ok' | 'failed';
+  id?: string;
+  size?: number;
+  raw_size?: number;
+  sha256?: string;
+  duration_seconds: number;
+  targets: TargetOutcome[];
+  error?: string;
+  hint?: string;
+}
+
+export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal): Promise<BackupResult> {
+  const started = new Date();
+  const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', duration_seconds: 0, targets: [] };
+  const jlog = log.child({ job: job.name });
+  let lock;
+  try {
+    const plugin = plugins[job.plugin];
+    if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
+    const ctx: PluginContext = { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host };
+    await plugin.check(ctx, job);
+    lock = await lockJob(config.stateDir, config.host, job.name, jlog);
+    const usable = await prepareTargets(config, job, targets, result);
+    if (usable.length === 0) throw new SnapError('no target could be reached; nothing was backed up');
+    const id = await freshId(started, job.tier, usable.existing);
+    result.id = id;
+    jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
+    await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal);
+    result.status = result.targets.some((t) => t.status === 'failed') ? 'failed' : 'ok';
+    if (result.status === 'failed') result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
+  } catch (err) {
+    result.status = 'failed';
+    result.error = errorMessage(err);
+    result.hint = err instanceof SnapError ? err.hint : undefined;
+  } finally {
+    await lock?.release();
+    result.duration_seconds = (Date.now() - started.getTime()) / 1000;
+  }
+  return result;
+}
+
+interface Usable {
+  list: Target[];
+  existing: Set<string>;
+  length: number;
+}
+
+// Checks each target, removes backups left incomplete by interrupted runs (we hold the
+// job's lock, so none of them is in progress) and collects the ids already used.
+async function prepareTargets(config: Config, job: Job, targets: Target[], result: BackupResult): Promise<Usable> {
+  const list: Target[] = [];
+  const existing = new Set<string>();
+  for (const t of targets.filter((t) => job.targets.includes(t.name))) {
+    try {
+      await t.check();
+      const cat = await readCatalog(t, `${config.host}/${job.name}`);
+      for (const dir of cat.incomplete) {
+        log.warn({ job: job.name, target: t.name, dir }, 'removing an incomplete backup left by an interrupted run');
+        await t.removeDir(dir);
+      }
+      for (const b of cat.backups) existing.add(b.manifest.id);
+      list.push(t);
+    } catch (err) {
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
+      log.error({ job: job.name, target: t.name }, errorMessage(err));
+    }
+  }
+  return { list, existing, length: list.length };
+}
+
+async function freshId(started: Date, tier: string, existing: Set<string>): Promise<string> {
+  let at = started;
+  while (existing.has(backupId(at, tier))) at = new Date(Math.floor(at.getTime() / 1000) * 1000 + 1000);
+  const wait = at.getTime() - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  return backupId(at, tier);
+}
+
+async function streamAndCommit(
+  config: Config,
+  ctx: PluginContext,
+  job: Job,
+  id: string,
+  started: Date,
+  targets: Target[],
+  result: BackupResult,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<void> {
+  const plugin = plugins[job.plugin]!;
+  const dir = backupDir(config.host, job.name, id);
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const bar = progress.start(job.name);
+  const bs = await plugin.backup({ ...ctx, signal: abort.signal }, job);
+  const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
+  const key = `${dir}/${artifactName}`;
+  const raw = new ByteCounter((n) => bar.update(n));
+  const zstd = zstdCompress(abort.signal);
+  const hash = new HashCounter();
+  const failures = new Map<string, string>();
+  const sinks = targets.map((t) => {
+    const pt = new PassThrough({ highWaterMark: 1 << 20 });
+    hash.pipe(pt);
+    const put = t.put(key, pt, abort.signal).catch((err: unknown) => {
+      failures.set(t.name, errorMessage(err));
+      hash.unpipe(pt);
+      pt.resume();
+      if (failures.size === targets.length) abort.abort(err);
+      throw err;
+    });
+    put.catch(() => undefined);
+    return { t, put };
+  });
+  try {
+    await Promise.all([
+      pipeline(bs.stream, raw, zstd.stdin, { signal: abort.signal }),
+      pipeline(zstd.stdout, hash, { signal: abort.signal }),
+      zstd.done,
+      bs.done,
+      Promise.allSettled(sinks.map((s) => s.put)),
+    ]).catch((err: unknown) => {
+      abort.abort(err);
+      throw err;
+    });
+  } catch (err) {
+    await bs.abort().catch((e: unknown) => log.error({ job: job.name }, errorMessage(e)));
+    zstd.kill();
+    const producerError = await bs.done.then(() => undefined, (e: unknown) => e);
+    await Promise.allSettled(sinks.map((s) => s.put));
+    if (producerError instanceof SnapError) err = producerError;
+    for (const t of targets) await t.removeDir(dir).catch(() => undefined);
+    throw firstReal(err, abort.signal, failures);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    bar.stop();
+  }
+  const stats = await bs.done;
+  const finished = new Date();
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    id,
+    host: config.host,
+    job: job.name,
+    plugin: job.plugin,
+    tier: job.tier,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_seconds: (finished.getTime() - started.getTime()) / 1000,
+    agent: { name: 'snapagent', version: VERSION },
+    source: bs.source,
+    options: job.options as Record<string, unknown>,
+    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: hash.bytes, sha256: hash.sha256(), raw_size: raw.bytes }],
+    stats,
+  };
+  Object.assign(result, { size: hash.bytes, raw_size: raw.bytes, sha256: hash.sha256() });
+  for (const { t } of sinks) {
+    if (failures.has(t.name)) {
+      result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
+      await t.removeDir(dir).catch(() => undefined);
+      continue;
+    }
+    try {
+      await t.publish(key);
+      await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+      result.targets.push({ target: t.name, status: 'ok' });
+      log.info({ job: job.name, target: t.name, id, size: hash.bytes, raw: raw.bytes }, 'backup committed');
+    } catch (err) {
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
+      await t.removeDir(dir).catch(() => undefined);
+    }
+  }
+}
+
+// The producer's own failure explains more than the "premature close" it causes downstream.
+function firstReal(err: unknown, signal: AbortSignal, failures: Map<string, string>): unknown {
+  const reason = signal.reason as unknown;
+  if (reason instanceof SnapError) return reason;
+  if (err instanceof SnapError) return err;
+  if (failures.size) return new SnapError([...failures.values()].join('; '));
+  return reason ?? err;
+}

@@ -1,0 +1,57 @@
+// Progress of long work: a live line per job on a terminal (bytes read, rate,
+// elapsed), nothing extra otherwise (the logs carry start and end with sizes).
+import cliProgress from 'cli-progress';
+
+export interface Bar {
+  update(bytes: number): void;
+  stop(): void;
+}
+
+export interface Progress {
+  start(label: string): Bar;
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+export function humanDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+const silent: Bar = { update: () => undefined, stop: () => undefined };
+
+export function makeProgress(enabled: boolean): Progress {
+  if (!enabled) return { start: () => silent };
+  return {
+    start(label: string): Bar {
+      const started = Date.now();
+      const bar = new cliProgress.SingleBar(
+        {
+          format: (_o, params, payload: { label: string }) => {
+            const secs = (Date.now() - started) / 1000;
+            const rate = secs > 0 ? params.value / secs : 0;
+            return `${payload.label}  ${humanBytes(params.value)} read  ${humanBytes(rate)}/s  ${humanDuration(secs)}`;
+          },
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 4,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(Number.MAX_SAFE_INTEGER, 0, { label });
+      return { update: (n) => bar.update(n), stop: () => bar.stop() };
+    },
+  };
+}

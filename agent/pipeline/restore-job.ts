@@ -1,0 +1,135 @@
+// One restore of one backup:
+//   target file ─► sha256 + count ─► zstd -d ─► plugin.restore (stages the data)
+// The plugin only replaces live data once `integrity` resolved: every stored byte was
+// read, matched the manifest's size and sha256, and zstd verified its frame checksums.
+import { pipeline } from 'node:stream/promises';
+import type { Config } from '../config/load.ts';
+import type { DockerClient } from '../docker/client.ts';
+import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
+import { lockJob } from '../lock.ts';
+import { log } from '../log.ts';
+import type { Listed } from '../manifest.ts';
+import type { Job, PluginContext } from '../plugin.ts';
+import { plugins } from '../../plugins/index.ts';
+import { zstdDecompress } from './filter-process.ts';
+import { HashCounter } from './hash.ts';
+import type { Progress } from './progress.ts';
+
+export interface RestoreRequest {
+  toVolume?: string;
+  toContainer?: string;
+  stop: boolean;
+  force: boolean;
+}
+
+export interface RestoreResult {
+  job: string;
+  id: string;
+  target: string;
+  status: 'ok' | 'failed';
+  destination?: string;
+  bytes?: number;
+  duration_seconds: number;
+  restarted?: string[];
+  stats?: Record<string, unknown>;
+  error?: string;
+  hint?: string;
+  exitCode?: number;
+}
+
+/** The job to restore into: the configured/discovered one if any, else rebuilt from the manifest alone. */
+export function jobFromManifest(listed: Listed, planned?: Job): Job {
+  const m = listed.manifest;
+  const plugin = plugins[m.plugin];
+  if (!plugin) throw new SnapError(`backup ${m.job}/${m.id} was made by plugin "${m.plugin}", which this agent does not have`);
+  if (planned && planned.plugin === m.plugin) return planned;
+  return {
+    name: m.job,
+    plugin: m.plugin,
+    tier: m.tier,
+    origin: 'label',
+    reason: `manifest ${listed.dir}`,
+    volume: typeof m.source.volume === 'string' ? m.source.volume : undefined,
+    container: typeof m.source.container === 'string' ? m.source.container : undefined,
+    stop: false,
+    order: 0,
+    targets: [listed.target.name],
+    options: plugin.parseOptions(m.options, `manifest ${listed.dir}`),
+  };
+}
+
+export async function restoreBackup(
+  config: Config,
+  docker: DockerClient,
+  listed: Listed,
+  job: Job,
+  req: RestoreRequest,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<RestoreResult> {
+  const m = listed.manifest;
+  const started = Date.now();
+  const result: RestoreResult = { job: m.job, id: m.id, target: listed.target.name, status: 'failed', duration_seconds: 0 };
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let lock;
+  const bar = progress.start(`restore ${m.job}`);
+  try {
+    if (m.artifacts.length !== 1) throw new SnapError(`backup ${m.job}/${m.id} has ${m.artifacts.length} artifacts; this agent restores single-artifact backups`);
+    const artifact = m.artifacts[0]!;
+    if (artifact.encryption !== 'none') throw new SnapError(`backup ${m.job}/${m.id} is encrypted (${artifact.encryption}); this agent version cannot decrypt it`);
+    lock = await lockJob(config.stateDir, config.host, job.name, log);
+    const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
+    const src = listed.target.open(`${listed.dir}/${artifact.name}`, abort.signal);
+    const hash = new HashCounter();
+    hash.on('data', () => bar.update(hash.bytes));
+    const dec = zstdDecompress(abort.signal);
+    const integrity = Promise.all([
+      pipeline(src, hash, dec.stdin, { signal: abort.signal }).then(() => {
+        if (hash.bytes !== artifact.size) {
+          throw new IntegrityError(`${listed.dir}/${artifact.name}: ${hash.bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
+        }
+        if (hash.sha256() !== artifact.sha256) {
+          throw new IntegrityError(`${listed.dir}/${artifact.name}: sha256 ${hash.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
+        }
+      }),
+      dec.done,
+    ]).then(() => undefined);
+    integrity.catch(() => undefined);
+    const plugin = plugins[job.plugin]!;
+    try {
+      const report = await plugin.restore(ctx, job, dec.stdout, {
+        id: m.id,
+        toVolume: req.toVolume,
+        toContainer: req.toContainer,
+        stop: req.stop,
+        force: req.force,
+        expected: m.stats as Record<string, number>,
+        source: m.source,
+        integrity,
+      });
+      await integrity;
+      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: hash.bytes });
+    } catch (err) {
+      // An integrity failure explains a downstream "tar: unexpected EOF" better.
+      const why = await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]);
+      throw why instanceof IntegrityError ? why : err;
+    } finally {
+      abort.abort();
+      dec.kill();
+    }
+  } catch (err) {
+    result.error = errorMessage(err);
+    if (err instanceof SnapError) {
+      result.hint = err.hint;
+      result.exitCode = err.exitCode;
+    }
+  } finally {
+    bar.stop();
+    signal.removeEventListener('abort', onAbort);
+    await lock?.release();
+    result.duration_seconds = (Date.now() - started) / 1000;
+  }
+  return result;
+}

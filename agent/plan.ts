@@ -1,0 +1,184 @@
+// Builds the plan: explicit jobs from the config plus jobs found from `snapagent.*`
+// labels on volumes and containers. A bad label or job becomes a problem in the plan
+// (named, with what to fix); it never stops the other jobs.
+import type { Config } from './config/load.ts';
+import type { JobConfig } from './config/schema.ts';
+import type { ContainerInfo, DockerClient, VolumeInfo } from './docker/client.ts';
+import { errorMessage } from './errors.ts';
+import type { Job } from './plugin.ts';
+import { plugins } from '../plugins/index.ts';
+
+export interface PlanProblem {
+  where: string;
+  message: string;
+}
+
+export interface Plan {
+  jobs: Job[];
+  problems: PlanProblem[];
+}
+
+const ANONYMOUS = /^[0-9a-f]{64}$/;
+
+export async function buildPlan(config: Config, docker: DockerClient | undefined): Promise<Plan> {
+  const jobs = new Map<string, Job>();
+  const problems: PlanProblem[] = [];
+  const add = (job: Job) => {
+    const prev = jobs.get(job.name);
+    if (prev && prev.origin === 'config') return; // the config file wins over labels
+    if (prev) {
+      problems.push({ where: job.reason, message: `job name "${job.name}" is also used by ${prev.reason}; rename one with the snapagent.job label` });
+      return;
+    }
+    jobs.set(job.name, job);
+  };
+
+  config.jobs.forEach((j, i) => {
+    try {
+      add(fromConfig(config, j, `${config.source}: jobs[${i}]`));
+    } catch (err) {
+      problems.push({ where: `${config.source}: jobs[${i}]`, message: errorMessage(err) });
+    }
+  });
+
+  if (docker && (config.discovery.labels || config.discovery.all_volumes)) {
+    const [volumes, containers] = await Promise.all([docker.listVolumes(), docker.listContainers()]);
+    const covered = new Set(config.jobs.filter((j) => j.volume).map((j) => j.volume!));
+    if (config.discovery.labels) {
+      for (const v of volumes) {
+        if (!hasSnapLabels(v.labels)) continue;
+        tryAdd(() => fromVolumeLabels(config, v), `volume ${v.name}`, problems, add, covered, v.name);
+      }
+      for (const c of containers) {
+        if (!c.labels['snapagent.plugin']) continue;
+        for (const job of safe(() => fromContainerLabels(config, c, covered), `container ${c.name}`, problems)) add(job);
+      }
+    }
+    if (config.discovery.all_volumes) {
+      for (const v of volumes) {
+        if (covered.has(v.name) || ANONYMOUS.test(v.name) || hasSnapLabels(v.labels)) continue;
+        covered.add(v.name);
+        add(volumeJob(config, v.name, v.name, config.discovery.default_tier, false, 0, 'discovery.all_volumes: unlabelled named volume'));
+      }
+    }
+  }
+  const list = [...jobs.values()].sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  return { jobs: list, problems };
+}
+
+function hasSnapLabels(labels: Record<string, string>): boolean {
+  return Object.keys(labels).some((k) => k.startsWith('snapagent.'));
+}
+
+function tryAdd(make: () => Job, where: string, problems: PlanProblem[], add: (j: Job) => void, covered: Set<string>, volume: string) {
+  if (covered.has(volume)) return;
+  const [job] = safe(() => [make()], where, problems);
+  if (job) {
+    covered.add(volume);
+    add(job);
+  }
+}
+
+function safe(make: () => Job[], where: string, problems: PlanProblem[]): Job[] {
+  try {
+    return make();
+  } catch (err) {
+    problems.push({ where, message: errorMessage(err) });
+    return [];
+  }
+}
+
+function fromConfig(config: Config, j: JobConfig, where: string): Job {
+  const plugin = plugins[j.plugin];
+  if (!plugin) throw new Error(`plugin: unknown plugin "${j.plugin}", expected one of ${Object.keys(plugins).join(', ')}`);
+  return {
+    name: j.name,
+    plugin: j.plugin,
+    tier: j.tier,
+    origin: 'config',
+    reason: where,
+    container: j.container,
+    volume: j.volume,
+    stop: j.stop,
+    order: j.order,
+    targets: j.targets ?? config.targets.map((t) => t.name),
+    options: plugin.parseOptions(j.options, `${where}.options`),
+  };
+}
+
+/** Reads snapagent.* labels; a bad value throws naming the label and what was expected. */
+function labelValues(config: Config, labels: Record<string, string>) {
+  const tier = labels['snapagent.tier'] ?? config.discovery.default_tier;
+  if (!config.tiers[tier]) throw new Error(`label snapagent.tier="${tier}": expected one of ${Object.keys(config.tiers).join(', ')}`);
+  const stopRaw = labels['snapagent.stop'];
+  if (stopRaw !== undefined && !/^(true|false|1|0|yes|no)$/i.test(stopRaw)) throw new Error(`label snapagent.stop="${stopRaw}": expected true or false`);
+  const orderRaw = labels['snapagent.order'];
+  if (orderRaw !== undefined && !/^-?\d+$/.test(orderRaw)) throw new Error(`label snapagent.order="${orderRaw}": expected an integer`);
+  const job = labels['snapagent.job'];
+  if (job !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(job)) throw new Error(`label snapagent.job="${job}": expected letters, digits, "_", "." or "-"`);
+  return { tier, stop: /^(true|1|yes)$/i.test(stopRaw ?? ''), order: Number(orderRaw ?? 0), job };
+}
+
+function fromVolumeLabels(config: Config, v: VolumeInfo): Job {
+  const plugin = v.labels['snapagent.plugin'] ?? 'volume';
+  if (plugin !== 'volume') throw new Error(`label snapagent.plugin="${plugin}" on a volume: expected "volume" (datastore plugins are set on containers)`);
+  const l = labelValues(config, v.labels);
+  return volumeJob(config, l.job ?? v.name, v.name, l.tier, l.stop, l.order, `volume ${v.name} (labels)`);
+}
+
+function fromContainerLabels(config: Config, c: ContainerInfo, covered: Set<string>): Job[] {
+  const plugin = c.labels['snapagent.plugin']!;
+  if (!plugins[plugin]) throw new Error(`label snapagent.plugin="${plugin}": expected one of ${Object.keys(plugins).join(', ')}`);
+  const l = labelValues(config, c.labels);
+  if (plugin !== 'volume') {
+    const p = plugins[plugin]!;
+    return [
+      {
+        name: l.job ?? c.name,
+        plugin,
+        tier: l.tier,
+        origin: 'label',
+        reason: `container ${c.name} (labels)`,
+        container: c.name,
+        stop: l.stop,
+        order: l.order,
+        targets: config.targets.map((t) => t.name),
+        options: p.parseOptions({}, `container ${c.name} labels`),
+      },
+    ];
+  }
+  const vols = c.mounts.filter((m) => m.type === 'volume' && m.name && !ANONYMOUS.test(m.name) && !covered.has(m.name));
+  if (vols.length === 0 && c.mounts.length === 0) throw new Error('label snapagent.plugin=volume: the container mounts no named volume');
+  return vols.map((m) => {
+    covered.add(m.name!);
+    const name = l.job && vols.length === 1 ? l.job : m.name!;
+    return volumeJob(config, name, m.name!, l.tier, l.stop, l.order, `container ${c.name} (labels), mount ${m.destination}`);
+  });
+}
+
+function volumeJob(config: Config, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string): Job {
+  return {
+    name,
+    plugin: 'volume',
+    tier,
+    origin: 'label',
+    reason,
+    volume,
+    stop,
+    order,
+    targets: config.targets.map((t) => t.name),
+    options: plugins.volume!.parseOptions({}, reason),
+  };
+}
+
+/** Keeps the jobs named by --job and --tier; unknown names are an error. */
+export function selectJobs(plan: Plan, names: string[], tier?: string): Job[] {
+  let jobs = plan.jobs;
+  if (names.length) {
+    const missing = names.filter((n) => !jobs.some((j) => j.name === n));
+    if (missing.length) throw new Error(`no job named ${missing.map((m) => `"${m}"`).join(', ')} in the plan (jobs: ${jobs.map((j) => j.name).join(', ') || 'none'})`);
+    jobs = jobs.filter((j) => names.includes(j.name));
+  }
+  if (tier) jobs = jobs.filter((j) => j.tier === tier);
+  return jobs;
+}

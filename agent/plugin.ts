@@ -1,0 +1,87 @@
+// The plugin contract. A plugin turns one job into raw bytes (backup) and raw bytes
+// back into live data (restore); compression, encryption, hashing, progress, targets
+// and manifests live once in the agent.
+import type { Readable } from 'node:stream';
+import type { DockerClient } from './docker/client.ts';
+import type { Logger } from './log.ts';
+
+/** A job as planned: where it came from and everything a plugin needs. */
+export interface Job<O = unknown> {
+  name: string;
+  plugin: string;
+  tier: string;
+  /** "config" for jobs from the YAML file, "label" for jobs found by discovery. */
+  origin: 'config' | 'label';
+  /** Why the job is in the plan (shown by `plan`). */
+  reason: string;
+  container?: string;
+  volume?: string;
+  stop: boolean;
+  order: number;
+  targets: string[];
+  options: O;
+}
+
+export interface PluginContext {
+  docker: DockerClient;
+  log: Logger;
+  /** Aborted when the run is cancelled (SIGINT/SIGTERM) or a sibling step failed. */
+  signal: AbortSignal;
+  helperImage: string;
+  host: string;
+}
+
+/** What a plugin counted about the data; recorded in the manifest. */
+export type PluginStats = Record<string, number | string | boolean | Record<string, unknown>>;
+
+export interface BackupStream {
+  /** One artifact's raw bytes (e.g. a tar stream). */
+  stream: Readable;
+  /** Artifact name stem and format, e.g. { name: "volume", format: "tar" }. */
+  artifact: { name: string; format: string };
+  /** Settles after the producer exits: resolves with stats on success, rejects when it
+   * failed or was cut short. The agent commits nothing unless it resolves. */
+  done: Promise<PluginStats>;
+  /** Describes the source for the manifest (image, volume labels...). No secrets. */
+  source: Record<string, unknown>;
+  /** Undo everything the backup started (containers, quiesce); idempotent. */
+  abort(): Promise<void>;
+}
+
+export interface RestoreOptions {
+  id: string;
+  /** Restore into this volume instead of the job's own. */
+  toVolume?: string;
+  /** Restore into this container instead of the job's own (datastore plugins). */
+  toContainer?: string;
+  /** Stop the containers that use the data during the restore, then restart them. */
+  stop: boolean;
+  /** Restore even though containers are using the data. */
+  force: boolean;
+  /** The manifest's stats for this artifact, to compare after the restore. */
+  expected: PluginStats;
+  /** The manifest's source description (e.g. volume labels to recreate). */
+  source: Record<string, unknown>;
+  /** Resolves once every byte of `src` matched the manifest's size and sha256; rejects
+   * otherwise. A plugin must not alter live data before it resolves. */
+  integrity: Promise<void>;
+}
+
+export interface RestoreReport {
+  /** Where the data went, e.g. "volume app-data". */
+  destination: string;
+  /** What was counted after the restore; compared with the manifest by the plugin. */
+  stats: PluginStats;
+  /** Containers stopped and restarted for the restore. */
+  restarted: string[];
+}
+
+export interface DatastorePlugin<O = unknown> {
+  readonly name: string;
+  /** Validates a job's options (from YAML `options:` or labels); throws ConfigError naming `where`. */
+  parseOptions(raw: Record<string, unknown>, where: string): O;
+  /** Checks that the job's container/volume exists; throws SnapError saying what to fix. */
+  check(ctx: PluginContext, job: Job<O>): Promise<void>;
+  backup(ctx: PluginContext, job: Job<O>): Promise<BackupStream>;
+  restore(ctx: PluginContext, job: Job<O>, src: Readable, opts: RestoreOptions): Promise<RestoreReport>;
+}

@@ -1,0 +1,33 @@
+// The storage contract every target implements. Keys are "/"-separated paths below
+// the target root: <host>/<job>/<backup-id>/<file>. A target never interprets them.
+import type { Readable } from 'node:stream';
+
+export interface StoredFile {
+  key: string;
+  size: number;
+}
+
+export interface Target {
+  readonly name: string;
+  /** Human description without secrets, e.g. "local /srv/backups" or "rclone s3:bkp". */
+  readonly description: string;
+  /** Fails with TargetError when the target cannot be reached or written. */
+  check(): Promise<void>;
+  /** Streams `src` to a temporary name for `key`; nothing appears under `key` until
+   * publish(). On error or abort the partial upload is removed and the promise rejects. */
+  put(key: string, src: Readable, signal: AbortSignal): Promise<{ bytes: number }>;
+  /** Makes a completed put() visible under its key. */
+  publish(key: string): Promise<void>;
+  /** Writes a small file so that readers see either nothing or the whole file. */
+  writeFile(key: string, data: Buffer): Promise<void>;
+  readFile(key: string): Promise<Buffer>;
+  /** Streams a stored file. Errors (missing, unreachable) surface on the stream. */
+  open(key: string, signal: AbortSignal): Readable;
+  /** Every file below `prefix` (recursive), including partial uploads. */
+  list(prefix: string): Promise<StoredFile[]>;
+  /** Removes `prefix` and everything below it; no error when it is already gone. */
+  removeDir(prefix: string): Promise<void>;
+}
+
+/** Suffix of files still being uploaded; never listed as part of a backup. */
+export const PARTIAL_SUFFIX = '.partial';

@@ -1,0 +1,11 @@
+// Every datastore plugin, listed by hand.
+import type { DatastorePlugin } from '../agent/plugin.ts';
+import { volumePlugin } from './volume/index.ts';
+
+export const plugins: Record<string, DatastorePlugin<any>> = {
+  volume: volumePlugin,
+};
+
+export function pluginNames(): string[] {
+  return Object.keys(plugins);
+}

@@ -1,0 +1,188 @@
+// volume: a named Docker volume as a tar stream (pax format: types, modes, owners,
+// symlinks, hardlinks, empty dirs, mtimes, xattrs, ACLs, sparse and large files).
+// Backup mounts the volume read-only in a helper container, optionally with its
+// containers stopped (job `stop`, ordered by their `snapagent.order` label). Restore
+// extracts into a staging dir inside the target volume, and replaces the live content
+// only after the archive's sha256 and the entry counts matched the manifest.
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { formatIssues } from '../../agent/config/load.ts';
+import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
+import { ConfigError, IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
+import { BACKUP, DISCARD, EXTRACT, parseStats, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
+
+const optionsSchema = z.strictObject({
+  /** tar --exclude patterns, relative to the volume root (e.g. "./cache"). */
+  exclude: z.array(z.string()).default([]),
+  /** Seconds Docker waits for a container to stop before killing it. */
+  stop_timeout: z.int().positive().default(30),
+});
+export type VolumeOptions = z.output<typeof optionsSchema>;
+
+const MOUNT = '/snapagent/volume';
+const COUNTED = ['files', 'dirs', 'symlinks', 'other', 'bytes'] as const;
+
+export const volumePlugin: DatastorePlugin<VolumeOptions> = {
+  name: 'volume',
+
+  parseOptions(raw, where) {
+    const res = optionsSchema.safeParse(raw);
+    if (!res.success) throw new ConfigError(formatIssues(where, res.error.issues));
+    return res.data;
+  },
+
+  async check(ctx, job) {
+    if (!job.volume) throw new SnapError(`job ${job.name}: the volume plugin needs "volume"`);
+    if (!(await ctx.docker.inspectVolume(job.volume))) {
+      throw new SnapError(`job ${job.name}: volume "${job.volume}" does not exist`, { hint: 'check `docker volume ls`, or fix the job\'s "volume" key' });
+    }
+    if (!(await ctx.docker.imageExists(ctx.helperImage))) {
+      throw new SnapError(`helper image ${ctx.helperImage} is missing`, { hint: 'run `make images` (or set docker.helper_image to an image with GNU tar)' });
+    }
+  },
+
+  async backup(ctx, job): Promise<BackupStream> {
+    const volume = job.volume!;
+    const info = await ctx.docker.inspectVolume(volume);
+    if (!info) throw new SnapError(`volume "${volume}" does not exist`);
+    let quiesced: Quiesced | undefined;
+    if (job.stop) quiesced = await stopInOrder(ctx.docker, await volumeUsers(ctx.docker, volume), ctx.log, job.options.stop_timeout);
+    let helper: HelperRun;
+    try {
+      helper = await ctx.docker.runHelper({
+        image: ctx.helperImage,
+        purpose: 'volume-backup',
+        cmd: ['sh', '-c', BACKUP, 'snapagent', MOUNT, ...job.options.exclude.map((p) => `--exclude=${p}`)],
+        mounts: [{ volume, target: MOUNT, readOnly: true }],
+      });
+    } catch (err) {
+      await quiesced?.restart();
+      throw err;
+    }
+    const done = (async () => {
+      let res;
+      try {
+        res = await helper.done;
+      } finally {
+        await quiesced?.restart();
+      }
+      if (res.exitCode !== 0) {
+        const why = res.exitCode === 1 ? 'some files changed while they were read' : `exit code ${res.exitCode}`;
+        throw new SnapError(`tar of volume ${volume} failed (${why}): ${toolMessages(res.stderr)}`, {
+          hint: res.exitCode === 1 ? 'set stop: true (label snapagent.stop=true) so the containers writing to it are stopped during the backup' : undefined,
+        });
+      }
+      const stats = parseStats(res.stderr);
+      if (!stats) throw new SnapError(`tar of volume ${volume}: the helper reported no entry counts`);
+      return stats;
+    })();
+    return {
+      stream: helper.stdout,
+      artifact: { name: 'volume', format: 'tar' },
+      done,
+      source: { volume, driver: info.driver, labels: info.labels, driver_options: info.options },
+      abort: async () => {
+        await helper.kill();
+        await quiesced?.restart();
+      },
+    };
+  },
+
+  async restore(ctx, job, src, opts) {
+    return restoreVolume(ctx, job, src, opts);
+  },
+};
+
+async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: Readable, opts: RestoreOptions): Promise<RestoreReport> {
+  const volume = opts.toVolume ?? job.volume!;
+  const users = (await ctx.docker.inspectVolume(volume)) ? await volumeUsers(ctx.docker, volume) : [];
+  if (users.length > 0 && !opts.stop && !opts.force) {
+    throw new RefusedError(
+      `volume ${volume} is in use by running container(s) ${users.map((c) => c.name).join(', ')}; nothing was changed`,
+      'add --stop to stop them during the restore (they are restarted afterwards), --force to restore under them, or --to-volume NEW to restore elsewhere',
+    );
+  }
+  let created = false;
+  if (!(await ctx.docker.inspectVolume(volume))) {
+    await ctx.docker.createVolume(recreateSpec(volume, volume === job.volume, opts.source));
+    created = true;
+    ctx.log.info({ volume }, 'created volume');
+  }
+  const stage = `${STAGE_PREFIX}${opts.id}`;
+  const mounts = [{ volume, target: MOUNT, readOnly: false }];
+  const quiesced = opts.stop ? await stopInOrder(ctx.docker, users, ctx.log, job.options.stop_timeout) : undefined;
+  const discard = async () => {
+    if (created) await ctx.docker.removeVolume(volume).catch(() => undefined);
+    else await runScript(ctx, 'volume-discard', DISCARD, [MOUNT, stage], mounts).catch(() => undefined);
+  };
+  try {
+    let stats: Record<string, number>;
+    try {
+      stats = await extract(ctx, src, opts, mounts, stage);
+      const diff = COUNTED.filter((k) => opts.expected[k] !== undefined && stats[k] !== opts.expected[k]);
+      if (diff.length) {
+        throw new IntegrityError(
+          `restored entries differ from the manifest: ${diff.map((k) => `${k} ${stats[k]} != ${String(opts.expected[k])}`).join(', ')}; the live volume was not changed`,
+        );
+      }
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+    await runScript(ctx, 'volume-swap', SWAP, [MOUNT, stage], mounts);
+    return { destination: `volume ${volume}`, stats, restarted: quiesced?.stopped ?? [] };
+  } finally {
+    await quiesced?.restart();
+  }
+}
+
+function recreateSpec(volume: string, same: boolean, source: Record<string, unknown>): VolumeInfo {
+  const labels = (source.labels as Record<string, string> | undefined) ?? {};
+  return {
+    name: volume,
+    driver: (source.driver as string | undefined) ?? 'local',
+    labels: same ? labels : {},
+    options: same ? ((source.driver_options as Record<string, string> | undefined) ?? {}) : {},
+  };
+}
+
+async function extract(
+  ctx: PluginContext,
+  src: Readable,
+  opts: RestoreOptions,
+  mounts: { volume: string; target: string; readOnly: boolean }[],
+  stage: string,
+): Promise<Record<string, number>> {
+  const helper = await ctx.docker.runHelper({
+    image: ctx.helperImage,
+    purpose: 'volume-restore',
+    cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage],
+    mounts,
+    stdin: true,
+  });
+  helper.stdout.resume();
+  const stdin = helper.stdin!;
+  src.on('error', () => void helper.kill());
+  stdin.on('error', () => undefined);
+  src.pipe(stdin);
+  let res;
+  try {
+    [res] = await Promise.all([helper.done, opts.integrity]);
+  } catch (err) {
+    await helper.kill();
+    throw err;
+  }
+  if (res.exitCode !== 0) throw new SnapError(`extracting into volume failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the live volume was not changed`);
+  const stats = parseStats(res.stderr);
+  if (!stats) throw new SnapError('the restore helper reported no entry counts; the live volume was not changed');
+  return stats;
+}
+
+async function runScript(ctx: PluginContext, purpose: string, script: string, args: string[], mounts: { volume: string; target: string; readOnly: boolean }[]): Promise<void> {
+  const helper = await ctx.docker.runHelper({ image: ctx.helperImage, purpose, cmd: ['sh', '-c', script, 'snapagent', ...args], mounts });
+  helper.stdout.resume();
+  const res = await helper.done;
+  if (res.exitCode !== 0) throw new SnapError(`${purpose} failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}`);
+}

@@ -1,0 +1,62 @@
+// Shell run inside the helper container (GNU tar, coreutils, findutils). Paths and
+// patterns are passed as positional arguments ("$@"), never spliced into the script.
+
+/** Prefix of the staging directory a restore extracts into, inside the volume. */
+export const STAGE_PREFIX = '.snapagent-restore-';
+
+const TAR_COMMON = '--numeric-owner --xattrs --xattrs-include=* --acls';
+
+/** Counts entries the same way for backup and restore, printed on stderr. */
+const STATS = `find . -xdev -path "./${STAGE_PREFIX}*" -prune -o -printf '%y %s\\n' | awk '{c[$1]++; if ($1=="f") b+=$2} END {printf "snapagent-stats files=%.0f dirs=%.0f symlinks=%.0f other=%.0f bytes=%.0f\\n", c["f"], c["d"], c["l"], NR-c["f"]-c["d"]-c["l"], b}' >&2`;
+
+/** $1: the mounted volume; $2...: tar --exclude patterns. Tar on stdout, stats on stderr. */
+export const BACKUP = `set -u
+cd "$1" || exit 70
+shift
+set -- --exclude="./${STAGE_PREFIX}*" "$@"
+tar --create --file=- --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
+rc=$?
+[ $rc -eq 0 ] || exit $rc
+${STATS}`;
+
+/** $1: the mounted volume, $2: staging dir name. Extracts stdin into the staging dir. */
+export const EXTRACT = `set -eu
+cd "$1"
+rm -rf -- "$2"
+mkdir -- "$2"
+cd -- "$2"
+tar --extract --file=- --same-owner --preserve-permissions --sparse ${TAR_COMMON}
+${STATS}`;
+
+/** $1: the mounted volume, $2: staging dir name. Replaces the volume's content with the
+ * staging dir's (renames within one filesystem), then gives the root its mode/owner/mtime. */
+export const SWAP = `set -eu
+cd "$1"
+find . -mindepth 1 -maxdepth 1 ! -name "$2" -exec rm -rf -- {} +
+mode=$(stat -c %a -- "$2"); owner=$(stat -c %u:%g -- "$2"); mtime=$(stat -c '%y' -- "$2")
+find "$2" -mindepth 1 -maxdepth 1 -exec mv -t "$1" -- {} +
+rmdir -- "$2"
+chown "$owner" "$1"; chmod "$mode" "$1"; touch -d "$mtime" "$1"`;
+
+/** $1: the mounted volume, $2: staging dir name. */
+export const DISCARD = `rm -rf -- "$1/$2"`;
+
+export function parseStats(stderr: string): Record<string, number> | undefined {
+  const line = stderr.split('\n').find((l) => l.startsWith('snapagent-stats '));
+  if (!line) return undefined;
+  const out: Record<string, number> = {};
+  for (const kv of line.slice('snapagent-stats '.length).trim().split(/\s+/)) {
+    const [k, v] = kv.split('=');
+    if (k && v !== undefined) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** stderr without the stats line, for error messages. */
+export function toolMessages(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('snapagent-stats '))
+    .slice(-5)
+    .join('; ');
+}
