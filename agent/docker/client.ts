@@ -214,7 +214,8 @@ async function runHelper(docker: Docker, spec: HelperSpec): Promise<HelperRun> {
     const stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: true })) as Duplex;
     const demux = new DockerDemux();
     stream.pipe(demux);
-    const exited = container.wait();
+    // next-exit: a container that is created but not started yet counts as "not running".
+    const exited = container.wait({ condition: 'next-exit' });
     await container.start();
     const done = (async (): Promise<HelperResult> => {
       try {

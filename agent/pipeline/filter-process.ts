@@ -2,7 +2,7 @@
 // stdin, bytes out on stdout. Multi-threaded zstd on the host is what lets the agent
 // keep up with the raw `tar | zstd -T0` pipeline (Node's zlib zstd is single-threaded).
 import type { Readable, Writable } from 'node:stream';
-import { execa, type ResultPromise } from 'execa';
+import { spawn } from 'node:child_process';
 import { SnapError } from '../errors.ts';
 
 export interface FilterProcess {
@@ -14,32 +14,26 @@ export interface FilterProcess {
 }
 
 export function startFilter(what: string, cmd: string, args: string[], signal?: AbortSignal): FilterProcess {
-  const child: ResultPromise = execa(cmd, args, {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false, stderr: true },
-    cancelSignal: signal,
-    reject: false,
-  });
-  const done = (async () => {
-    const res = await child;
-    if (res.failed) {
-      const stderr = String(res.stderr ?? '').trim();
-      const reason = res.isCanceled ? 'cancelled' : res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode}`;
-      if ((res as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(res.message))) {
-        throw new SnapError(`${what}: "${cmd}" is not installed`, { hint: `install it (Debian: apt-get install ${cmd}) or run make deps` });
+  // Plain spawn: the stdout stream is ours alone and only flows when a consumer reads it.
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4096)));
+  const done = new Promise<void>((resolve, reject) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+    child.on('close', (code, sig) => {
+      if (code === 0) return resolve();
+      if (spawnError?.code === 'ENOENT') {
+        return reject(new SnapError(`${what}: "${cmd}" is not installed`, { hint: `install it (Debian: apt-get install ${cmd}) or run make deps` }));
       }
-      throw new SnapError(`${what} failed (${reason})${stderr ? `: ${stderr.split('\n').slice(-3).join(' ')}` : ''}`);
-    }
-  })();
+      const reason = signal?.aborted ? 'cancelled' : sig ? `killed by ${sig}` : `exit code ${code}`;
+      const tail = stderr.trim().split('\n').slice(-3).join(' ');
+      reject(new SnapError(`${what} failed (${reason})${tail ? `: ${tail}` : ''}`));
+    });
+  });
   done.catch(() => undefined);
-  return {
-    stdin: child.stdin!,
-    stdout: child.stdout!,
-    done,
-    kill: () => void child.kill('SIGKILL'),
-  };
+  child.stdin.on('error', () => undefined); // EPIPE when the process died: reported by `done`
+  return { stdin: child.stdin, stdout: child.stdout, done, kill: () => void child.kill('SIGKILL') };
 }
 
 /** zstd level 3 on every core: the artifact format is a standard .zst file. */

@@ -3,9 +3,11 @@
 // the rclone command line. Uploads stream through `rclone rcat` under a ".partial"
 // name and are published with a server-side move; on remotes without one (S3), the
 // upload goes straight to its final name, which S3 only shows once it is complete.
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import { TargetError } from '../errors.ts';
+import { errorMessage, TargetError } from '../errors.ts';
+import { startFilter } from '../pipeline/filter-process.ts';
 import { PARTIAL_SUFFIX, type StoredFile, type Target } from './target.ts';
 
 export interface RcloneOptions {
@@ -60,9 +62,11 @@ export class RcloneTarget implements Target {
       .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim())
       .filter(Boolean);
     const why = res.timedOut ? `timed out after ${this.o.timeoutSeconds}s` : (lines.slice(-2).join('; ') || `rclone exit code ${res.exitCode}`);
-    return new TargetError(`target ${this.name} (${this.description}): ${what} failed: ${why}`, {
-      hint: 'check that the remote is reachable and that rclone is configured for it (rclone.conf or RCLONE_CONFIG_* env vars): try `rclone lsd ' + this.o.remote + '`',
-    });
+    return new TargetError(`target ${this.name} (${this.description}): ${what} failed: ${why}`, { hint: this.hint() });
+  }
+
+  private hint(): string {
+    return `check that the remote is reachable and that rclone is configured for it (rclone.conf or RCLONE_CONFIG_* env vars): try \`rclone lsd ${this.o.remote}\``;
   }
 
   private async supportsMove(): Promise<boolean> {
@@ -87,18 +91,16 @@ export class RcloneTarget implements Target {
   async put(key: string, src: Readable, signal: AbortSignal): Promise<{ bytes: number }> {
     const name = await this.uploadName(key);
     let bytes = 0;
-    src.on('data', (c: Buffer) => (bytes += c.length));
-    const child = execa('rclone', this.args(['rcat', this.path(name)]), {
-      stdin: src,
-      reject: false,
-      cancelSignal: signal,
-      timeout: this.o.timeoutSeconds * 1000,
-    });
-    const res = await child;
-    if (res.failed) {
+    const rcat = startFilter(`target ${this.name}: uploading ${key}`, 'rclone', this.args(['rcat', this.path(name)]), signal);
+    rcat.stdout.resume();
+    const counted = new Transform({ transform: (c: Buffer, _e, cb) => ((bytes += c.length), cb(null, c)) });
+    try {
+      await Promise.all([pipeline(src, counted, rcat.stdin), rcat.done]);
+    } catch (err) {
+      rcat.kill();
       await this.run('removing a partial upload', ['deletefile', this.path(name)]).catch(() => undefined);
       if (signal.aborted) throw signal.reason;
-      throw this.fail(`uploading ${key}`, res);
+      throw new TargetError(`target ${this.name} (${this.description}): uploading ${key} failed: ${errorMessage(err)}`, { hint: this.hint() });
     }
     return { bytes };
   }
@@ -125,17 +127,12 @@ export class RcloneTarget implements Target {
   }
 
   open(key: string, signal: AbortSignal): Readable {
-    const child = execa('rclone', this.args(['cat', this.path(key)]), {
-      stdout: 'pipe',
-      buffer: { stdout: false, stderr: true },
-      reject: false,
-      cancelSignal: signal,
+    const cat = startFilter(`target ${this.name}: reading ${key}`, 'rclone', this.args(['cat', this.path(key)]), signal);
+    cat.stdin.end();
+    cat.done.catch((err: unknown) => {
+      if (!signal.aborted) cat.stdout.destroy(new TargetError(`target ${this.name} (${this.description}): ${errorMessage(err)}`, { hint: this.hint() }));
     });
-    const out = child.stdout!;
-    child.then((res) => {
-      if (res.failed && !signal.aborted) out.destroy(this.fail(`reading ${key}`, res));
-    });
-    return out;
+    return cat.stdout;
   }
 
   async list(prefix: string): Promise<StoredFile[]> {

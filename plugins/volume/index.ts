@@ -176,7 +176,7 @@ async function extract(
   }
   if (res.exitCode !== 0) throw new SnapError(`extracting into volume failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the live volume was not changed`);
   const stats = parseStats(res.stderr);
-  if (!stats) throw new SnapError('the restore helper reported no entry counts; the live volume was not changed');
+  if (!stats) throw new SnapError(`the restore helper reported no entry counts (${toolMessages(res.stderr) || 'no output'}); the live volume was not changed`);
   return stats;
 }
 
