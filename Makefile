@@ -1,0 +1,94 @@
+# snapagent — see README.md. Every target installs what it needs first (make deps).
+SHELL := /bin/bash
+NODE_DIR := $(CURDIR)/.tools
+NODE := $(NODE_DIR)/node_modules/node/bin/node
+export PATH := $(NODE_DIR)/node_modules/.bin:$(CURDIR)/node_modules/.bin:$(PATH)
+SNAPAGENT := $(NODE) $(CURDIR)/bin/snapagent.js
+
+CONFIG ?=
+JOB ?=
+ID ?=
+TIER ?=
+TARGET ?=
+cfg := $(if $(CONFIG),--config $(CONFIG))
+
+.PHONY: deps system-deps node-deps docker images backup restore plan list test test-unit test-e2e typecheck bench demo demo-down clean
+
+## deps: Node 24 (from the npm registry), npm packages, and the system tools (docker.io, zstd, rclone)
+deps: system-deps node-deps docker
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+node-deps: $(NODE) node_modules/.installed
+
+$(NODE):
+	@if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' 2>/dev/null && [ -z "$$SNAPAGENT_LOCAL_NODE" ]; then \
+	  mkdir -p $(dir $(NODE)) && ln -sf "$$(command -v node)" $(NODE); \
+	else \
+	  echo "[deps] installing Node 24 into .tools/ (system node: $$(node --version 2>/dev/null || echo none))"; \
+	  npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error node@24 >/dev/null; \
+	fi
+	@$(NODE) --version
+
+node_modules/.installed: package.json package-lock.json | $(NODE)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## docker: make sure a Docker Engine answers (starts dockerd when we are root and none runs)
+docker:
+	@bash scripts/ensure-docker.sh
+
+## images: the helper image and the test images (cached: a second run takes seconds)
+images: docker
+	@bash compose/images/build.sh all
+
+helper-image: docker
+	@bash compose/images/build.sh helper
+
+## backup: back up every planned job (CONFIG=, JOB=, TIER=, TARGET=)
+backup: deps helper-image
+	$(SNAPAGENT) backup $(cfg) $(if $(JOB),--job $(JOB)) $(if $(TIER),--tier $(TIER)) $(if $(TARGET),--target $(TARGET))
+
+## restore: the latest backup of every job, or JOB= [ID=]; on a terminal without JOB, pick interactively
+restore: deps helper-image
+	@if [ -n "$(JOB)" ]; then \
+	  $(SNAPAGENT) restore $(cfg) --job $(JOB) --id $(or $(ID),latest) $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	elif [ -t 0 ] && [ -t 2 ]; then \
+	  $(SNAPAGENT) restore $(cfg) --pick $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	else \
+	  $(SNAPAGENT) restore $(cfg) --all $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	fi
+
+plan: deps
+	$(SNAPAGENT) plan $(cfg)
+
+list: deps
+	$(SNAPAGENT) list $(cfg) $(if $(JOB),--job $(JOB))
+
+typecheck: node-deps
+	tsc -p .
+
+## test: the whole suite (unit + end to end against the real Docker Engine); fails without Docker
+test: deps images typecheck
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/e2e/*.test.ts
+
+test-unit: node-deps
+	$(NODE) --test test/unit/*.test.ts
+
+test-e2e: deps images
+	$(NODE) --test --test-concurrency=1 test/e2e/*.test.ts
+
+## bench: snapagent vs the raw pipeline and the busybox method on ~1 GiB (BENCH_JSON=path)
+bench: deps images
+	$(NODE) bench/volume-bench.ts
+
+## demo: the example stack in compose/ with labelled volumes, then a backup of it
+demo: deps images
+	bash compose/demo.sh
+
+demo-down:
+	bash compose/demo.sh down
+
+clean:
+	rm -rf backups

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system tools snapagent uses, from Debian's packages, when missing:
+# docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
+# busybox-static, debootstrap.
+set -euo pipefail
+need=()
+command -v zstd >/dev/null || need+=(zstd)
+command -v rclone >/dev/null || need+=(rclone)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v docker >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+[ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v npm >/dev/null || need+=(npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "[deps] missing: ${need[*]} — install them as root: apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "[deps] apt-get install ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+# The Debian package enables sshd at install time; snapagent's tests start their own.
+systemctl disable --now ssh >/dev/null 2>&1 || true
