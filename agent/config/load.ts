@@ -49,7 +49,7 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function parseWith(raw: unknown, source: string): ParsedConfig {
-  const res = configSchema.safeParse(raw);
+  const res = configSchema.safeParse(raw, { reportInput: true });
   if (!res.success) throw new ConfigError(formatIssues(source, res.error.issues));
   return res.data;
 }

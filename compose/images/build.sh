@@ -2,7 +2,7 @@
 # Builds the local images snapagent and its tests need, from Debian's packages only
 # (no container registry is reachable). Each image carries a label with the hash of
 # its inputs; an image whose hash matches is reused, so a second run takes seconds.
-#   build.sh [helper|busybox|all]...
+#   build.sh [base|helper|busybox|fakes|all]...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${SNAPAGENT_CACHE:-/var/cache/snapagent}
@@ -42,8 +42,8 @@ build_base() {
 
 # Build a Dockerfile folder; the hash covers the folder's files and the base image id.
 build_dir() {
-  local name=$1 tag=$2 hash
-  hash=$( (cd "$here/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum; docker image inspect --format '{{.Id}}' snapagent/debian:bookworm) | sha256sum | cut -c1-16)
+  local name=$1 tag=$2 base=${3:-snapagent/debian:bookworm} hash
+  hash=$( (cd "$here/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum; docker image inspect --format '{{.Id}}' "$base") | sha256sum | cut -c1-16)
   [ "$(current_hash "$tag")" = "$hash" ] && { log "$tag up to date"; return; }
   log "building $tag"
   docker build --network host --label "snapagent.build-hash=$hash" -t "$tag" "$here/$name" >&2
@@ -70,7 +70,13 @@ for t in "${targets[@]}"; do
     base) build_base ;;
     helper) build_base; build_dir helper snapagent/helper:latest ;;
     busybox) build_busybox ;;
-    all) build_base; build_dir helper snapagent/helper:latest; build_busybox ;;
-    *) echo "unknown image: $t (expected helper, busybox or all)" >&2; exit 2 ;;
+    fakes) build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest ;;
+    all)
+      build_base
+      build_dir helper snapagent/helper:latest
+      build_busybox
+      build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest
+      ;;
+    *) echo "unknown image: $t (expected base, helper, busybox, fakes or all)" >&2; exit 2 ;;
   esac
 done

@@ -11,7 +11,7 @@ import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { ConfigError, IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
-import { BACKUP, DISCARD, EXTRACT, parseStats, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
+import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
 const optionsSchema = z.strictObject({
   /** tar --exclude patterns, relative to the volume root (e.g. "./cache"). */
@@ -28,7 +28,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
 
   parseOptions(raw, where) {
-    const res = optionsSchema.safeParse(raw);
+    const res = optionsSchema.safeParse(raw, { reportInput: true });
     if (!res.success) throw new ConfigError(formatIssues(where, res.error.issues));
     return res.data;
   },
@@ -113,14 +113,15 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   const stage = `${STAGE_PREFIX}${opts.id}`;
   const mounts = [{ volume, target: MOUNT, readOnly: false }];
   const quiesced = opts.stop ? await stopInOrder(ctx.docker, users, ctx.log, job.options.stop_timeout) : undefined;
+  let rootMtime = '';
   const discard = async () => {
     if (created) await ctx.docker.removeVolume(volume).catch(() => undefined);
-    else await runScript(ctx, 'volume-discard', DISCARD, [MOUNT, stage], mounts).catch(() => undefined);
+    else await runScript(ctx, 'volume-discard', DISCARD, [MOUNT, stage, rootMtime], mounts).catch(() => undefined);
   };
   try {
     let stats: Record<string, number>;
     try {
-      stats = await extract(ctx, src, opts, mounts, stage);
+      stats = await extract(ctx, src, opts, mounts, stage, (m) => (rootMtime = m));
       const diff = COUNTED.filter((k) => opts.expected[k] !== undefined && stats[k] !== opts.expected[k]);
       if (diff.length) {
         throw new IntegrityError(
@@ -154,6 +155,7 @@ async function extract(
   opts: RestoreOptions,
   mounts: { volume: string; target: string; readOnly: boolean }[],
   stage: string,
+  onRootMtime: (mtime: string) => void,
 ): Promise<Record<string, number>> {
   const helper = await ctx.docker.runHelper({
     image: ctx.helperImage,
@@ -173,6 +175,8 @@ async function extract(
   } catch (err) {
     await helper.kill();
     throw err;
+  } finally {
+    onRootMtime(rootMtimeFrom((await helper.done.catch(() => undefined))?.stderr ?? ''));
   }
   if (res.exitCode !== 0) throw new SnapError(`extracting into volume failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the live volume was not changed`);
   const stats = parseStats(res.stderr);

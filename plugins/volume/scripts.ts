@@ -21,6 +21,7 @@ ${STATS}`;
 
 /** $1: the mounted volume, $2: staging dir name. Extracts stdin into the staging dir. */
 export const EXTRACT = `set -eu
+echo "snapagent-root-mtime $(stat -c %y -- "$1")" >&2
 cd "$1"
 rm -rf -- "$2"
 mkdir -- "$2"
@@ -38,8 +39,14 @@ find "$2" -mindepth 1 -maxdepth 1 -exec mv -t "$1" -- {} +
 rmdir -- "$2"
 chown "$owner" "$1"; chmod "$mode" "$1"; touch -d "$mtime" "$1"`;
 
-/** $1: the mounted volume, $2: staging dir name. */
-export const DISCARD = `rm -rf -- "$1/$2"`;
+/** $1: the mounted volume, $2: staging dir name, $3: the root's mtime before the restore
+ * began (empty: unknown), so a refused restore leaves the volume exactly as it was. */
+export const DISCARD = `rm -rf -- "$1/$2"
+[ -z "$3" ] || touch -d "$3" "$1"`;
+
+export function rootMtimeFrom(stderr: string): string {
+  return /^snapagent-root-mtime (.+)$/m.exec(stderr)?.[1]?.trim() ?? '';
+}
 
 export function parseStats(stderr: string): Record<string, number> | undefined {
   const line = stderr.split('\n').find((l) => l.startsWith('snapagent-stats '));
@@ -56,7 +63,7 @@ export function parseStats(stderr: string): Record<string, number> | undefined {
 export function toolMessages(stderr: string): string {
   return stderr
     .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('snapagent-stats '))
+    .filter((l) => l.trim() && !l.startsWith('snapagent-'))
     .slice(-5)
     .join('; ');
 }
