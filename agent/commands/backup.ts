@@ -37,7 +37,9 @@ export async function backupCommand(opts: BackupOptions): Promise<void> {
     else log.error({ job: r.job, hint: r.hint }, `backup failed: ${r.error}`);
     results.push(r);
   }
-  const ok = results.every((r) => r.status === 'ok') && plan.problems.length === 0 && !s.signal.aborted;
+  // Problems elsewhere in the plan do not fail a run that named its jobs.
+  const counted = opts.job.length ? [] : plan.problems;
+  const ok = results.every((r) => r.status === 'ok') && counted.length === 0 && !s.signal.aborted;
   output(s.json, { ok, host: s.config.host, results, problems: plan.problems }, () =>
     results.length === 0
       ? ''
@@ -54,5 +56,5 @@ export async function backupCommand(opts: BackupOptions): Promise<void> {
           ]),
         ]),
   );
-  if (!ok) setExit(plan.problems.length && results.every((r) => r.status === 'ok') ? ExitCode.usage : ExitCode.failed);
+  if (!ok) setExit(counted.length && results.every((r) => r.status === 'ok') ? ExitCode.usage : ExitCode.failed);
 }

@@ -1,0 +1,81 @@
+// Jobs from Docker labels, as an operator would set them: on volumes, on containers,
+// with stop and order; bad labels become named problems without stopping other jobs.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { docker, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { snapshot } from '../helpers/tree.ts';
+
+describe('discovery from labels', () => {
+  const labelled = uniq('sa-lbl');
+  const jobName = uniq('sa-lbl-job');
+  const bogus = uniq('sa-lbl-bogus');
+  const shared = uniq('sa-lbl-shared');
+  const app = uniq('sa-lbl-app');
+  const db = uniq('sa-lbl-db');
+  let ws: Workspace;
+
+  before(async () => {
+    await requireDocker();
+    await docker('volume', 'create', '--label', 'snapagent.tier=medium', '--label', `snapagent.job=${jobName}`, labelled);
+    await docker('volume', 'create', '--label', 'snapagent.tier=bogus', bogus);
+    await docker('volume', 'create', shared);
+    await inVolume(shared, 'seq 1 50000 > /v/data; mkdir /v/sub; echo x > /v/sub/y');
+    // the app (order 2) is stopped after the db (order 1) and restarted before it
+    await docker('run', '-d', '--name', db, '--network', 'none', '--label', 'snapagent.order=1', '-v', `${shared}:/data`, 'snapagent/helper:latest', ...SLEEPER);
+    await docker('run', '-d', '--name', app, '--network', 'none', '--label', 'snapagent.plugin=volume', '--label', 'snapagent.stop=true', '--label', 'snapagent.order=2', '--label', 'snapagent.tier=low', '-v', `${shared}:/data`, 'snapagent/helper:latest', ...SLEEPER);
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+state_dir: \${STATE}
+`);
+  });
+
+  after(async () => {
+    await removeContainer(app);
+    await removeContainer(db);
+    for (const v of [labelled, bogus, shared]) await removeVolume(v);
+    ws?.cleanup();
+  });
+
+  it('plans jobs from volume and container labels and names bad labels', async () => {
+    const r = await snapagent(['plan', '--config', ws.config, '--json']);
+    assert.equal(r.code, 2, 'a bad label is a configuration problem');
+    const jobs = Object.fromEntries(r.json.jobs.map((j: { name: string }) => [j.name, j]));
+    assert.equal(jobs[jobName]?.volume, labelled);
+    assert.equal(jobs[jobName]?.tier, 'medium');
+    assert.equal(jobs[shared]?.stop, true);
+    assert.equal(jobs[shared]?.tier, 'low');
+    assert.match(jobs[shared]?.reason, new RegExp(`container ${app}`));
+    const problem = r.json.problems.find((p: { where: string }) => p.where === `volume ${bogus}`);
+    assert.match(problem?.message ?? '', /label snapagent\.tier="bogus": expected one of critical, medium, low/);
+  });
+
+  it('stops the containers in order for the backup and always restarts them', async () => {
+    const b = await snapagent(['backup', '--config', ws.config, '--job', shared, '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true', `${c} restarted`);
+    const finished = async (c: string) => Date.parse((await docker('inspect', '--format', '{{.State.FinishedAt}}', c)).trim());
+    assert.ok((await finished(db)) < (await finished(app)), 'lower snapagent.order stops first');
+    const started = async (c: string) => Date.parse((await docker('inspect', '--format', '{{.State.StartedAt}}', c)).trim());
+    assert.ok((await started(app)) < (await started(db)), 'restart in reverse order');
+
+    const original = await snapshot(shared);
+    await inVolume(shared, 'rm -rf /v/sub; echo broken > /v/data');
+    const r = await snapagent(['restore', '--config', ws.config, '--job', shared, '--stop', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await snapshot(shared), original);
+    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true');
+  });
+
+  it('restarts the stopped containers when the backup fails', async () => {
+    const fake = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+state_dir: \${STATE}
+docker: { helper_image: "snapagent-test/fake-failing-tar:latest" }
+`);
+    const b = await snapagent(['backup', '--config', fake.config, '--job', shared, '--json']);
+    fake.cleanup();
+    assert.equal(b.code, 1, b.stderr);
+    assert.match(b.json.results[0].error, /injected failure/);
+    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true', `${c} restarted after the failure`);
+  });
+});
