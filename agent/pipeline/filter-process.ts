@@ -1,7 +1,7 @@
 // Runs an external stream filter (zstd, later age) as a subprocess: bytes in on
 // stdin, bytes out on stdout. Multi-threaded zstd on the host is what lets the agent
 // keep up with the raw `tar | zstd -T0` pipeline (Node's zlib zstd is single-threaded).
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { SnapError } from '../errors.ts';
 
@@ -33,7 +33,12 @@ export function startFilter(what: string, cmd: string, args: string[], signal?: 
   });
   done.catch(() => undefined);
   child.stdin.on('error', () => undefined); // EPIPE when the process died: reported by `done`
-  return { stdin: child.stdin, stdout: child.stdout, done, kill: () => void child.kill('SIGKILL') };
+  // Node discards the unread stdout of a child that has exited (flushStdio): a small
+  // output produced before the consumer attaches would be lost. Taking it at once into
+  // our own stream keeps it; pipe() still applies backpressure to the child.
+  const stdout = new PassThrough({ highWaterMark: 1 << 20 });
+  child.stdout.pipe(stdout);
+  return { stdin: child.stdin, stdout, done, kill: () => void child.kill('SIGKILL') };
 }
 
 /** zstd level 3 on every core: the artifact format is a standard .zst file. */

@@ -78,4 +78,27 @@ state_dir: \${STATE}
     assert.equal((await docker('inspect', '--format', '{{.State.Running}}', user)).trim(), 'true');
     assert.deepEqual(await snapshot(vol), original, 'the marker is gone, the tree is back');
   });
+
+  it('round-trips a tiny volume whose archive is smaller than a pipe buffer', async () => {
+    const tiny = uniq('sa-rt-tiny');
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: tiny, plugin: volume, volume: ${tiny} }]
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    try {
+      await docker('volume', 'create', tiny);
+      await inVolume(tiny, 'echo hi > /v/a');
+      const before = await snapshot(tiny);
+      assert.equal((await snapagent(['backup', '--config', w.config])).code, 0);
+      await docker('volume', 'rm', tiny);
+      const r = await snapagent(['restore', '--config', w.config, '--job', 'tiny']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await snapshot(tiny), before);
+    } finally {
+      await removeVolume(tiny);
+      w.cleanup();
+    }
+  });
 });
