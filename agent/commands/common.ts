@@ -1,6 +1,8 @@
 // What every command shares: options, config + Docker set-up, output and exit codes.
 import { loadConfig, type Config } from '../config/load.ts';
-import { connectDocker, type DockerClient } from '../docker/client.ts';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
 import { ExitCode, SnapError } from '../errors.ts';
 import { makeProgress, type Progress } from '../pipeline/progress.ts';
 
@@ -28,12 +30,38 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// "auto" uses named pipes when dockerd sees our state dir at the same path: it runs in
+// our PID namespace and /proc/<dockerd>/root<dir> is the very same directory. An agent
+// in a container (or without permission to look) falls back to the Docker API.
+function transferMode(t: 'auto' | 'fifo' | 'attach', pipeDir: string): Transfer {
+  if (t !== 'auto') return t;
+  try {
+    mkdirSync(pipeDir, { recursive: true, mode: 0o700 });
+    const mine = statSync(pipeDir);
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      let comm = '';
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        continue;
+      }
+      if (comm !== 'dockerd') continue;
+      const theirs = statSync(`/proc/${pid}/root${pipeDir}`);
+      if (theirs.dev === mine.dev && theirs.ino === mine.ino) return 'fifo';
+    }
+  } catch {
+    // not visible or not permitted: the API path always works
+  }
+  return 'attach';
+}
+
 export function openSession(opts: GlobalOptions): Session {
   const config = loadConfig(opts.config);
   const json = Boolean(opts.json);
+  const pipeDir = path.join(config.stateDir, 'pipes');
   return {
     config,
-    docker: connectDocker(config.docker.socket),
+    docker: connectDocker({ socket: config.docker.socket, transfer: transferMode(config.docker.transfer, pipeDir), pipeDir }),
     progress: makeProgress(!json && Boolean(process.stderr.isTTY)),
     json,
     signal: controller.signal,

@@ -82,8 +82,12 @@ export const configSchema = z.strictObject({
       socket: z.string().optional(),
       /** Image of the helper container that reads and writes volumes (GNU tar). */
       helper_image: z.string().default('snapagent/helper:latest'),
+      /** How data crosses into helper containers: "fifo" (a named pipe in the state dir,
+       * fastest; the state dir must be the same path for the agent and dockerd), "attach"
+       * (through the Docker API, works everywhere), "auto" (fifo unless in a container). */
+      transfer: z.enum(['auto', 'fifo', 'attach']).default('auto'),
     })
-    .default({ helper_image: 'snapagent/helper:latest' }),
+    .default({ helper_image: 'snapagent/helper:latest', transfer: 'auto' }),
   /** Where the agent keeps its own small state (locks). */
   state_dir: z.string().optional(),
 });

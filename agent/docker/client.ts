@@ -2,7 +2,12 @@
 // dockerode). One implementation over dockerode; every call that touches a container
 // logs its id.
 import Docker from 'dockerode';
-import type { Duplex, Readable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { SnapError } from '../errors.ts';
 import { log, runId } from '../log.ts';
 import { DockerDemux } from './demux.ts';
@@ -42,8 +47,9 @@ export interface HelperSpec {
   image: string;
   cmd: string[];
   mounts: HelperMount[];
-  /** Attach stdin: the returned run has a writable `stdin`. */
-  stdin?: boolean;
+  /** The bulk data the command writes ("out": the run's `stdout`) or reads ("in": the
+   * run's `stdin`), at the path in $SNAPAGENT_DATA ("-" when it is stdin/stdout). */
+  data?: 'out' | 'in';
   /** What the helper is for, for logs and the container name. */
   purpose: string;
 }
@@ -63,6 +69,20 @@ export interface HelperRun {
   kill(): Promise<void>;
 }
 
+/** How bulk data crosses into and out of helper containers:
+ * - "fifo": a named pipe in a host directory bind-mounted into the helper; the bytes
+ *   never pass through dockerd (3x faster on 2 cores). Needs the agent and dockerd to
+ *   see the same filesystem path (an agent in a container bind-mounts its state dir).
+ * - "attach": the container's stdin/stdout through the Docker API; works everywhere. */
+export type Transfer = 'fifo' | 'attach';
+
+export interface DockerOptions {
+  socket?: string;
+  transfer: Transfer;
+  /** Host directory for the named pipes (transfer "fifo"). */
+  pipeDir: string;
+}
+
 export interface DockerClient {
   ping(): Promise<void>;
   listContainers(): Promise<ContainerInfo[]>;
@@ -77,8 +97,10 @@ export interface DockerClient {
 }
 
 let helperSeq = 0;
+const execFileP = promisify(execFile);
 
-export function connectDocker(socket?: string): DockerClient {
+export function connectDocker(o: DockerOptions): DockerClient {
+  const socket = o.socket;
   const opts = socket ? { socketPath: socket } : process.env.DOCKER_HOST ? undefined : { socketPath: '/var/run/docker.sock' };
   const docker = new Docker(opts);
   const where = socket ?? process.env.DOCKER_HOST ?? '/var/run/docker.sock';
@@ -173,7 +195,7 @@ export function connectDocker(socket?: string): DockerClient {
         }
       }),
 
-    runHelper: (spec) => wrap(`run helper (${spec.purpose})`, () => runHelper(docker, spec)),
+    runHelper: (spec) => wrap(`run helper (${spec.purpose})`, () => runHelper(docker, spec, o)),
   };
 }
 
@@ -181,48 +203,67 @@ function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
   return { name: v.Name, driver: v.Driver, labels: v.Labels ?? {}, options: (v.Options as Record<string, string> | null) ?? {} };
 }
 
-async function runHelper(docker: Docker, spec: HelperSpec): Promise<HelperRun> {
+async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Promise<HelperRun> {
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
-  const container = await docker.createContainer({
-    name,
-    Image: spec.image,
-    Cmd: spec.cmd,
-    User: '0:0',
-    AttachStdout: true,
-    AttachStderr: true,
-    AttachStdin: spec.stdin ?? false,
-    OpenStdin: spec.stdin ?? false,
-    StdinOnce: spec.stdin ?? false,
-    Tty: false,
-    Labels: { 'snapagent.helper': spec.purpose, 'snapagent.run': runId },
-    HostConfig: {
-      NetworkMode: 'none',
-      // The default json-file log driver would record the whole data stream (about 4x
-      // its size, JSON-escaped) under /var/lib/docker: 11x slower and gigabytes of disk.
-      LogConfig: { Type: 'none', Config: {} },
-      Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly })),
-    },
-  });
+  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name) : undefined;
+  const attachStdin = spec.data === 'in' && !fifo;
+  let container: Docker.Container;
+  try {
+    container = await docker.createContainer({
+      name,
+      Image: spec.image,
+      Cmd: spec.cmd,
+      User: '0:0',
+      Env: [`SNAPAGENT_DATA=${fifo ? `${FIFO_MOUNT}/data` : '-'}`],
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: attachStdin,
+      OpenStdin: attachStdin,
+      StdinOnce: attachStdin,
+      Tty: false,
+      Labels: { 'snapagent.helper': spec.purpose, 'snapagent.run': runId },
+      HostConfig: {
+        NetworkMode: 'none',
+        // The default json-file log driver would record the whole data stream (about 4x
+        // its size, JSON-escaped) under /var/lib/docker: 11x slower and gigabytes of disk.
+        LogConfig: { Type: 'none', Config: {} },
+        Mounts: [
+          ...spec.mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, ReadOnly: m.readOnly })),
+          ...(fifo ? [{ Type: 'bind' as const, Source: fifo.dir, Target: FIFO_MOUNT, ReadOnly: false }] : []),
+        ],
+      },
+    });
+  } catch (err) {
+    await fifo?.cleanup();
+    throw err;
+  }
   const id = container.id;
-  log.debug({ container: id.slice(0, 12), purpose: spec.purpose }, 'helper container created');
+  log.debug({ container: id.slice(0, 12), purpose: spec.purpose, transfer: fifo ? 'fifo' : 'attach' }, 'helper container created');
   let removed = false;
+  let stream: Duplex | undefined;
   const remove = async () => {
     if (removed) return;
     removed = true;
+    // dockerd keeps a hijacked attach connection open until the client closes it
+    stream?.destroy();
     await container.remove({ force: true }).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) log.warn({ container: id.slice(0, 12), err: String(err) }, 'could not remove helper container');
     });
+    await fifo?.release();
   };
   try {
-    const stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: true })) as Duplex;
+    stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: attachStdin, hijack: true })) as Duplex;
     const demux = new DockerDemux();
     stream.pipe(demux);
+    stream.on('close', () => demux.writableEnded || demux.end());
     // next-exit: a container that is created but not started yet counts as "not running".
     const exited = container.wait({ condition: 'next-exit' });
     await container.start();
+    const data = fifo ? (spec.data === 'out' ? fifo.reader() : fifo.writer()) : undefined;
     const done = (async (): Promise<HelperResult> => {
       try {
         const res = (await exited) as { StatusCode: number };
+        await fifo?.release();
         // Wait for the output to drain before reporting, so stderr is complete.
         await new Promise<void>((resolve) => {
           if (demux.writableFinished) return resolve();
@@ -233,12 +274,55 @@ async function runHelper(docker: Docker, spec: HelperSpec): Promise<HelperRun> {
         return { exitCode: res.StatusCode, stderr: demux.stderr() };
       } finally {
         await remove();
+        await fifo?.cleanup();
       }
     })();
     done.catch(() => undefined);
-    return { id, stdout: demux, stdin: spec.stdin ? stream : undefined, done, kill: remove };
+    if (!fifo) return { id, stdout: demux, stdin: attachStdin ? stream : undefined, done, kill: remove };
+    demux.resume();
+    return spec.data === 'out'
+      ? { id, stdout: data as Readable, done, kill: remove }
+      : { id, stdout: demux, stdin: data as unknown as Duplex, done, kill: remove };
   } catch (err) {
     await remove();
+    await fifo?.cleanup();
     throw err;
   }
+}
+
+const FIFO_MOUNT = '/snapagent/pipe';
+
+interface Fifo {
+  dir: string;
+  reader(): Readable;
+  writer(): Writable;
+  /** Unblocks our side if the container exited without opening the pipe. */
+  release(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+// A named pipe in a fresh 0700 directory. Opening one end blocks (in libuv's thread
+// pool, not the event loop) until the other end opens; release() opens the other end
+// non-blocking so that a helper that died early never leaves us waiting.
+async function makeFifo(base: string, name: string): Promise<Fifo> {
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(path.join(base, `${name}-`));
+  const file = path.join(dir, 'data');
+  await execFileP('mkfifo', ['-m', '0600', file]);
+  let side: 'read' | 'write' | undefined;
+  return {
+    dir,
+    reader: () => ((side = 'read'), createReadStream(file, { highWaterMark: 1 << 20 })),
+    writer: () => ((side = 'write'), createWriteStream(file, { highWaterMark: 1 << 20 })),
+    release: async () => {
+      const flags = side === 'read' ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_RDONLY | constants.O_NONBLOCK;
+      try {
+        const fh = await open(file, flags);
+        await fh.close();
+      } catch {
+        // ENXIO: no reader left, ENOENT: already cleaned up: nothing is blocked
+      }
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 }

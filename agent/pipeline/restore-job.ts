@@ -113,7 +113,7 @@ export async function restoreBackup(
       Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: hash.bytes });
     } catch (err) {
       // An integrity failure explains a downstream "tar: unexpected EOF" better.
-      const why = await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]);
+      const why = await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined).unref())]);
       throw why instanceof IntegrityError ? why : err;
     } finally {
       abort.abort();

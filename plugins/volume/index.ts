@@ -56,6 +56,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
         purpose: 'volume-backup',
         cmd: ['sh', '-c', BACKUP, 'snapagent', MOUNT, ...job.options.exclude.map((p) => `--exclude=${p}`)],
         mounts: [{ volume, target: MOUNT, readOnly: true }],
+        data: 'out',
       });
     } catch (err) {
       await quiesced?.restart();
@@ -162,7 +163,7 @@ async function extract(
     purpose: 'volume-restore',
     cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage],
     mounts,
-    stdin: true,
+    data: 'in',
   });
   helper.stdout.resume();
   const stdin = helper.stdin!;

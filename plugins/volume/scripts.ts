@@ -9,24 +9,24 @@ const TAR_COMMON = '--numeric-owner --xattrs --xattrs-include=* --acls';
 /** Counts entries the same way for backup and restore, printed on stderr. */
 const STATS = `find . -xdev -path "./${STAGE_PREFIX}*" -prune -o -printf '%y %s\\n' | awk '{c[$1]++; if ($1=="f") b+=$2} END {printf "snapagent-stats files=%.0f dirs=%.0f symlinks=%.0f other=%.0f bytes=%.0f\\n", c["f"], c["d"], c["l"], NR-c["f"]-c["d"]-c["l"], b}' >&2`;
 
-/** $1: the mounted volume; $2...: tar --exclude patterns. Tar on stdout, stats on stderr. */
+/** $1: the mounted volume; $2...: tar --exclude patterns. Tar to $SNAPAGENT_DATA, stats on stderr. */
 export const BACKUP = `set -u
 cd "$1" || exit 70
 shift
 set -- --exclude="./${STAGE_PREFIX}*" "$@"
-tar --create --file=- --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
+tar --create --file="$SNAPAGENT_DATA" --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 ${STATS}`;
 
-/** $1: the mounted volume, $2: staging dir name. Extracts stdin into the staging dir. */
+/** $1: the mounted volume, $2: staging dir name. Extracts $SNAPAGENT_DATA into the staging dir. */
 export const EXTRACT = `set -eu
 echo "snapagent-root-mtime $(stat -c %y -- "$1")" >&2
 cd "$1"
 rm -rf -- "$2"
 mkdir -- "$2"
 cd -- "$2"
-tar --extract --file=- --same-owner --preserve-permissions --sparse ${TAR_COMMON}
+tar --extract --file="$SNAPAGENT_DATA" --same-owner --preserve-permissions --sparse ${TAR_COMMON}
 ${STATS}`;
 
 /** $1: the mounted volume, $2: staging dir name. Replaces the volume's content with the

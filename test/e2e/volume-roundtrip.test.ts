@@ -101,4 +101,26 @@ state_dir: \${STATE}
       w.cleanup();
     }
   });
+
+  it('works the same with transfer: attach (data through the Docker API instead of a named pipe)', async () => {
+    const viaApi = uniq('sa-rt-api');
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: api, plugin: volume, volume: ${vol} }]
+discovery: { labels: false }
+docker: { transfer: attach }
+state_dir: \${STATE}
+`);
+    try {
+      const before = await snapshot(vol);
+      const b = await snapagent(['backup', '--config', w.config]);
+      assert.equal(b.code, 0, b.stderr);
+      const r = await snapagent(['restore', '--config', w.config, '--job', 'api', '--to-volume', viaApi]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await snapshot(viaApi), before);
+    } finally {
+      await removeVolume(viaApi);
+      w.cleanup();
+    }
+  });
 });
