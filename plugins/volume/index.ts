@@ -168,7 +168,14 @@ async function extract(
   helper.stdout.resume();
   const stdin = helper.stdin!;
   src.on('error', () => void helper.kill());
-  stdin.on('error', () => undefined);
+  // tar may stop reading at the end-of-archive marker, before the record padding: the
+  // rest must still be read so the agent can finish checking the sha256 of every byte.
+  const drain = () => {
+    src.unpipe(stdin);
+    src.resume();
+  };
+  stdin.on('error', drain);
+  stdin.on('close', () => src.readableEnded || drain());
   src.pipe(stdin);
   let res;
   try {

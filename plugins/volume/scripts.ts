@@ -26,7 +26,7 @@ cd "$1"
 rm -rf -- "$2"
 mkdir -- "$2"
 cd -- "$2"
-tar --extract --file="$SNAPAGENT_DATA" --same-owner --preserve-permissions --sparse ${TAR_COMMON}
+tar --extract --file="$SNAPAGENT_DATA" --read-full-records --same-owner --preserve-permissions --sparse ${TAR_COMMON}
 ${STATS}`;
 
 /** $1: the mounted volume, $2: staging dir name. Replaces the volume's content with the
