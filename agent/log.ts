@@ -3,7 +3,7 @@
 // run id. Stdout is reserved for command output (`--json` documents, tables).
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger };
 
@@ -28,6 +28,8 @@ function makeLogger(): Logger {
     streamWrite: (line: string) => redact(line),
   };
   if (process.stderr.isTTY && process.env.SNAPAGENT_LOG_FORMAT !== 'json') {
+    // loaded only on a terminal: it costs ~10 MB of memory
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (o: Record<string, unknown>) => NodeJS.WritableStream;
     const stream = pretty({ destination: 2, sync: true, ignore: 'pid,hostname,run', translateTime: 'HH:MM:ss' });
     return pino({ level, base: { run: runId }, hooks }, stream);
   }

@@ -1,6 +1,7 @@
 // The plugin contract. A plugin turns one job into raw bytes (backup) and raw bytes
 // back into live data (restore); compression, encryption, hashing, progress, targets
 // and manifests live once in the agent.
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DockerClient } from './docker/client.ts';
 import type { Logger } from './log.ts';
@@ -35,8 +36,13 @@ export interface PluginContext {
 export type PluginStats = Record<string, number | string | boolean | Record<string, unknown>>;
 
 export interface BackupStream {
-  /** One artifact's raw bytes (e.g. a tar stream). */
-  stream: Readable;
+  /** One artifact's raw bytes (e.g. a tar stream). Read lazily: only touched when
+   * `openRaw` is absent or fails. */
+  readonly stream: Readable;
+  /** Optional fast path: opens a file handle (a named pipe) carrying the same bytes, so
+   * the compressor can read them directly. The plugin then reports the byte count as
+   * `stream_bytes` in its stats. */
+  openRaw?: () => Promise<FileHandle>;
   /** Artifact name stem and format, e.g. { name: "volume", format: "tar" }. */
   artifact: { name: string; format: string };
   /** Settles after the producer exits: resolves with stats on success, rejects when it
@@ -46,6 +52,14 @@ export interface BackupStream {
   source: Record<string, unknown>;
   /** Undo everything the backup started (containers, quiesce); idempotent. */
   abort(): Promise<void>;
+}
+
+/** The raw bytes of a stored artifact, for a plugin's restore. Use one of the two. */
+export interface RawInput {
+  stream(): Readable;
+  /** Writes the bytes straight into `fh` (e.g. a helper's named pipe), closing our
+   * copy of it; resolves once everything was written and verified. */
+  toHandle(fh: FileHandle): Promise<void>;
 }
 
 export interface RestoreOptions {
@@ -83,5 +97,5 @@ export interface DatastorePlugin<O = unknown> {
   /** Checks that the job's container/volume exists; throws SnapError saying what to fix. */
   check(ctx: PluginContext, job: Job<O>): Promise<void>;
   backup(ctx: PluginContext, job: Job<O>): Promise<BackupStream>;
-  restore(ctx: PluginContext, job: Job<O>, src: Readable, opts: RestoreOptions): Promise<RestoreReport>;
+  restore(ctx: PluginContext, job: Job<O>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport>;
 }

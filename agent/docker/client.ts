@@ -4,7 +4,7 @@
 import Docker from 'dockerode';
 import { execFile } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -61,8 +61,14 @@ export interface HelperResult {
 
 export interface HelperRun {
   readonly id: string;
+  /** The command's output: its bulk data for data "out", else its stdout. */
   readonly stdout: Readable;
-  readonly stdin?: Duplex;
+  /** The command's input for data "in". */
+  readonly stdin?: Writable;
+  /** Transfer "fifo" only: opens our end of the named pipe (read end for "out", write
+   * end for "in") so that another process (zstd) can use it directly. Use either this
+   * or stdout/stdin, not both. */
+  readonly openPipe?: () => Promise<FileHandle>;
   /** Settles when the container has exited and been removed. */
   readonly done: Promise<HelperResult>;
   /** Kills and removes the container (idempotent). */
@@ -206,6 +212,7 @@ function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
 async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Promise<HelperRun> {
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
   const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name) : undefined;
+  fifo?.side(spec.data === 'out' ? 'read' : 'write');
   const attachStdin = spec.data === 'in' && !fifo;
   let container: Docker.Container;
   try {
@@ -259,7 +266,6 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
     // next-exit: a container that is created but not started yet counts as "not running".
     const exited = container.wait({ condition: 'next-exit' });
     await container.start();
-    const data = fifo ? (spec.data === 'out' ? fifo.reader() : fifo.writer()) : undefined;
     const done = (async (): Promise<HelperResult> => {
       try {
         const res = (await exited) as { StatusCode: number };
@@ -280,9 +286,13 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
     done.catch(() => undefined);
     if (!fifo) return { id, stdout: demux, stdin: attachStdin ? stream : undefined, done, kill: remove };
     demux.resume();
+    // The pipe's streams open lazily: opening one end blocks until the other end opens.
+    let out: Readable | undefined;
+    let inp: Writable | undefined;
+    const openPipe = () => open(fifo.file, spec.data === 'out' ? 'r' : 'w');
     return spec.data === 'out'
-      ? { id, stdout: data as Readable, done, kill: remove }
-      : { id, stdout: demux, stdin: data as unknown as Duplex, done, kill: remove };
+      ? { id, get stdout() { return (out ??= fifo.reader()); }, openPipe, done, kill: remove }
+      : { id, stdout: demux, get stdin() { return (inp ??= fifo.writer()); }, openPipe, done, kill: remove };
   } catch (err) {
     await remove();
     await fifo?.cleanup();
@@ -294,8 +304,10 @@ const FIFO_MOUNT = '/snapagent/pipe';
 
 interface Fifo {
   dir: string;
+  file: string;
   reader(): Readable;
   writer(): Writable;
+  side(s: 'read' | 'write'): void;
   /** Unblocks our side if the container exited without opening the pipe. */
   release(): Promise<void>;
   cleanup(): Promise<void>;
@@ -312,8 +324,10 @@ async function makeFifo(base: string, name: string): Promise<Fifo> {
   let side: 'read' | 'write' | undefined;
   return {
     dir,
-    reader: () => ((side = 'read'), createReadStream(file, { highWaterMark: 1 << 20 })),
-    writer: () => ((side = 'write'), createWriteStream(file, { highWaterMark: 1 << 20 })),
+    file,
+    reader: () => createReadStream(file, { highWaterMark: 1 << 20 }),
+    writer: () => createWriteStream(file, { highWaterMark: 1 << 20 }),
+    side: (s: 'read' | 'write') => void (side = s),
     release: async () => {
       const flags = side === 'read' ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_RDONLY | constants.O_NONBLOCK;
       try {

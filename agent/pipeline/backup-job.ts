@@ -123,13 +123,19 @@ async function streamAndCommit(
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  const bar = progress.start(job.name);
   const bs = await plugin.backup({ ...ctx, signal: abort.signal }, job);
+  bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
   const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
   const key = `${dir}/${artifactName}`;
-  const raw = new ByteCounter((n) => bar.update(n));
-  const zstd = zstdCompress(abort.signal);
   const hash = new HashCounter();
+  // Fast path: zstd reads the producer's named pipe itself and the agent only sees the
+  // compressed bytes; else the raw bytes flow through the agent into zstd's stdin.
+  const direct = bs.openRaw ? await bs.openRaw().catch(() => undefined) : undefined;
+  const bar = progress.start(job.name, direct ? 'stored' : 'read');
+  const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
+  const zstd = zstdCompress(abort.signal, direct?.fd);
+  await direct?.close();
+  if (direct) hash.on('data', () => bar.update(hash.bytes));
   const failures = new Map<string, string>();
   const sinks = targets.map((t) => {
     const pt = new PassThrough({ highWaterMark: 1 << 20 });
@@ -146,7 +152,7 @@ async function streamAndCommit(
   });
   try {
     await Promise.all([
-      pipeline(bs.stream, raw, zstd.stdin, { signal: abort.signal }),
+      raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined,
       pipeline(zstd.stdout, hash, { signal: abort.signal }),
       zstd.done,
       bs.done,
@@ -168,6 +174,7 @@ async function streamAndCommit(
     bar.stop();
   }
   const stats = await bs.done;
+  const rawBytes = raw?.bytes ?? Number(stats.stream_bytes ?? 0);
   const finished = new Date();
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -182,10 +189,10 @@ async function streamAndCommit(
     agent: { name: 'snapagent', version: VERSION },
     source: bs.source,
     options: job.options as Record<string, unknown>,
-    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: hash.bytes, sha256: hash.sha256(), raw_size: raw.bytes }],
+    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: hash.bytes, sha256: hash.sha256(), raw_size: rawBytes }],
     stats,
   };
-  Object.assign(result, { size: hash.bytes, raw_size: raw.bytes, sha256: hash.sha256() });
+  Object.assign(result, { size: hash.bytes, raw_size: rawBytes, sha256: hash.sha256() });
   for (const { t } of sinks) {
     if (failures.has(t.name)) {
       result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
@@ -196,7 +203,7 @@ async function streamAndCommit(
       await t.publish(key);
       await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
       result.targets.push({ target: t.name, status: 'ok' });
-      log.info({ job: job.name, target: t.name, id, size: hash.bytes, raw: raw.bytes }, 'backup committed');
+      log.info({ job: job.name, target: t.name, id, size: hash.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {
       result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
       await t.removeDir(dir).catch(() => undefined);

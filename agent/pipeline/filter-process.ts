@@ -6,18 +6,21 @@ import { spawn } from 'node:child_process';
 import { SnapError } from '../errors.ts';
 
 export interface FilterProcess {
-  stdin: Writable;
+  /** Null when the process reads a file descriptor it was given. */
+  stdin: Writable | null;
+  /** Empty when the process writes to a file descriptor it was given. */
   stdout: Readable;
   /** Resolves when the process exited 0; rejects with its stderr otherwise. */
   done: Promise<void>;
   kill(): void;
 }
 
-export function startFilter(what: string, cmd: string, args: string[], signal?: AbortSignal): FilterProcess {
-  // Plain spawn: the stdout stream is ours alone and only flows when a consumer reads it.
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+/** `fds` hands the process a file descriptor (e.g. a named pipe) as its stdin or stdout,
+ * so the bytes never pass through this process. */
+export function startFilter(what: string, cmd: string, args: string[], signal?: AbortSignal, fds: { stdin?: number; stdout?: number } = {}): FilterProcess {
+  const child = spawn(cmd, args, { stdio: [fds.stdin ?? 'pipe', fds.stdout ?? 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4096)));
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4096)));
   const done = new Promise<void>((resolve, reject) => {
     let spawnError: NodeJS.ErrnoException | undefined;
     child.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
@@ -32,20 +35,21 @@ export function startFilter(what: string, cmd: string, args: string[], signal?: 
     });
   });
   done.catch(() => undefined);
-  child.stdin.on('error', () => undefined); // EPIPE when the process died: reported by `done`
+  child.stdin?.on('error', () => undefined); // EPIPE when the process died: reported by `done`
   // Node discards the unread stdout of a child that has exited (flushStdio): a small
   // output produced before the consumer attaches would be lost. Taking it at once into
   // our own stream keeps it; pipe() still applies backpressure to the child.
   const stdout = new PassThrough({ highWaterMark: 1 << 20 });
-  child.stdout.pipe(stdout);
+  if (child.stdout) child.stdout.pipe(stdout);
+  else stdout.end();
   return { stdin: child.stdin, stdout, done, kill: () => void child.kill('SIGKILL') };
 }
 
 /** zstd level 3 on every core: the artifact format is a standard .zst file. */
-export function zstdCompress(signal?: AbortSignal, level = 3): FilterProcess {
-  return startFilter('zstd compression', 'zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], signal);
+export function zstdCompress(signal?: AbortSignal, input?: number, level = 3): FilterProcess {
+  return startFilter('zstd compression', 'zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], signal, { stdin: input });
 }
 
-export function zstdDecompress(signal?: AbortSignal): FilterProcess {
-  return startFilter('zstd decompression', 'zstd', ['-q', '-d', '-c', '--no-progress'], signal);
+export function zstdDecompress(signal?: AbortSignal, output?: number): FilterProcess {
+  return startFilter('zstd decompression', 'zstd', ['-q', '-d', '-c', '--no-progress'], signal, { stdout: output });
 }

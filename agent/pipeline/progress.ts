@@ -8,7 +8,8 @@ export interface Bar {
 }
 
 export interface Progress {
-  start(label: string): Bar;
+  /** `noun` says what the bytes are: "read" (raw input) or "stored" (compressed output). */
+  start(label: string, noun?: string): Bar;
 }
 
 export function humanBytes(n: number): string {
@@ -34,14 +35,14 @@ const silent: Bar = { update: () => undefined, stop: () => undefined };
 export function makeProgress(enabled: boolean): Progress {
   if (!enabled) return { start: () => silent };
   return {
-    start(label: string): Bar {
+    start(label: string, noun = 'read'): Bar {
       const started = Date.now();
       const bar = new cliProgress.SingleBar(
         {
           format: (_o, params, payload: { label: string }) => {
             const secs = (Date.now() - started) / 1000;
             const rate = secs > 0 ? params.value / secs : 0;
-            return `${payload.label}  ${humanBytes(params.value)} read  ${humanBytes(rate)}/s  ${humanDuration(secs)}`;
+            return `${payload.label}  ${humanBytes(params.value)} ${noun}  ${humanBytes(rate)}/s  ${humanDuration(secs)}`;
           },
           hideCursor: true,
           clearOnComplete: true,

@@ -1,8 +1,7 @@
-// One restore of one backup:
-//   target file ─► sha256 + count ─► zstd -d ─► plugin.restore (stages the data)
-// The plugin only replaces live data once `integrity` resolved: every stored byte was
-// read, matched the manifest's size and sha256, and zstd verified its frame checksums.
-import { pipeline } from 'node:stream/promises';
+// One restore of one backup: the plugin reads the stored artifact (StoredInput: sha256,
+// zstd -d) and stages the data; it only replaces live data once `integrity` resolved:
+// every stored byte was read, matched the manifest's size and sha256, and zstd verified
+// its frame checksums.
 import type { Config } from '../config/load.ts';
 import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
@@ -11,8 +10,7 @@ import { log } from '../log.ts';
 import type { Listed } from '../manifest.ts';
 import type { Job, PluginContext } from '../plugin.ts';
 import { plugins } from '../../plugins/index.ts';
-import { zstdDecompress } from './filter-process.ts';
-import { HashCounter } from './hash.ts';
+import { StoredInput } from './stored-input.ts';
 import type { Progress } from './progress.ts';
 
 export interface RestoreRequest {
@@ -81,25 +79,12 @@ export async function restoreBackup(
     if (artifact.encryption !== 'none') throw new SnapError(`backup ${m.job}/${m.id} is encrypted (${artifact.encryption}); this agent version cannot decrypt it`);
     lock = await lockJob(config.stateDir, config.host, job.name, log);
     const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
-    const src = listed.target.open(`${listed.dir}/${artifact.name}`, abort.signal);
-    const hash = new HashCounter();
-    hash.on('data', () => bar.update(hash.bytes));
-    const dec = zstdDecompress(abort.signal);
-    const integrity = Promise.all([
-      pipeline(src, hash, dec.stdin, { signal: abort.signal }).then(() => {
-        if (hash.bytes !== artifact.size) {
-          throw new IntegrityError(`${listed.dir}/${artifact.name}: ${hash.bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
-        }
-        if (hash.sha256() !== artifact.sha256) {
-          throw new IntegrityError(`${listed.dir}/${artifact.name}: sha256 ${hash.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
-        }
-      }),
-      dec.done,
-    ]).then(() => undefined);
-    integrity.catch(() => undefined);
+    const input = new StoredInput(listed.target, `${listed.dir}/${artifact.name}`, artifact, abort.signal);
+    input.hash.on('data', () => bar.update(input.hash.bytes));
+    const integrity = input.integrity;
     const plugin = plugins[job.plugin]!;
     try {
-      const report = await plugin.restore(ctx, job, dec.stdout, {
+      const report = await plugin.restore(ctx, job, input, {
         id: m.id,
         toVolume: req.toVolume,
         toContainer: req.toContainer,
@@ -110,14 +95,14 @@ export async function restoreBackup(
         integrity,
       });
       await integrity;
-      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: hash.bytes });
+      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes });
     } catch (err) {
       // An integrity failure explains a downstream "tar: unexpected EOF" better.
-      const why = await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined).unref())]);
+      const why = input.started ? await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]) : undefined;
       throw why instanceof IntegrityError ? why : err;
     } finally {
       abort.abort();
-      dec.kill();
+      input.kill();
     }
   } catch (err) {
     result.error = errorMessage(err);

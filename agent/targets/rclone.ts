@@ -95,7 +95,7 @@ export class RcloneTarget implements Target {
     rcat.stdout.resume();
     const counted = new Transform({ transform: (c: Buffer, _e, cb) => ((bytes += c.length), cb(null, c)) });
     try {
-      await Promise.all([pipeline(src, counted, rcat.stdin), rcat.done]);
+      await Promise.all([pipeline(src, counted, rcat.stdin!), rcat.done]);
     } catch (err) {
       rcat.kill();
       await this.run('removing a partial upload', ['deletefile', this.path(name)]).catch(() => undefined);
@@ -128,7 +128,7 @@ export class RcloneTarget implements Target {
 
   open(key: string, signal: AbortSignal): Readable {
     const cat = startFilter(`target ${this.name}: reading ${key}`, 'rclone', this.args(['cat', this.path(key)]), signal);
-    cat.stdin.end();
+    cat.stdin!.end();
     cat.done.catch((err: unknown) => {
       if (!signal.aborted) cat.stdout.destroy(new TargetError(`target ${this.name} (${this.description}): ${errorMessage(err)}`, { hint: this.hint() }));
     });

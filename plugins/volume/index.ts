@@ -4,12 +4,11 @@
 // containers stopped (job `stop`, ordered by their `snapagent.order` label). Restore
 // extracts into a staging dir inside the target volume, and replaces the live content
 // only after the archive's sha256 and the entry counts matched the manifest.
-import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { formatIssues } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { ConfigError, IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
@@ -80,7 +79,10 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
       return stats;
     })();
     return {
-      stream: helper.stdout,
+      get stream() {
+        return helper.stdout;
+      },
+      openRaw: helper.openPipe,
       artifact: { name: 'volume', format: 'tar' },
       done,
       source: { volume, driver: info.driver, labels: info.labels, driver_options: info.options },
@@ -96,7 +98,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   },
 };
 
-async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: Readable, opts: RestoreOptions): Promise<RestoreReport> {
+async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {
   const volume = opts.toVolume ?? job.volume!;
   const users = (await ctx.docker.inspectVolume(volume)) ? await volumeUsers(ctx.docker, volume) : [];
   if (users.length > 0 && !opts.stop && !opts.force) {
@@ -152,7 +154,7 @@ function recreateSpec(volume: string, same: boolean, source: Record<string, unkn
 
 async function extract(
   ctx: PluginContext,
-  src: Readable,
+  src: RawInput,
   opts: RestoreOptions,
   mounts: { volume: string; target: string; readOnly: boolean }[],
   stage: string,
@@ -166,17 +168,24 @@ async function extract(
     data: 'in',
   });
   helper.stdout.resume();
-  const stdin = helper.stdin!;
-  src.on('error', () => void helper.kill());
-  // tar may stop reading at the end-of-archive marker, before the record padding: the
-  // rest must still be read so the agent can finish checking the sha256 of every byte.
-  const drain = () => {
-    src.unpipe(stdin);
-    src.resume();
-  };
-  stdin.on('error', drain);
-  stdin.on('close', () => src.readableEnded || drain());
-  src.pipe(stdin);
+  if (helper.openPipe) {
+    // zstd writes into the helper's named pipe itself
+    const feed = helper.openPipe().then((fh) => src.toHandle(fh));
+    feed.catch(() => void helper.kill());
+  } else {
+    const input = src.stream();
+    const stdin = helper.stdin!;
+    input.on('error', () => void helper.kill());
+    // tar may stop reading at the end-of-archive marker, before the record padding: the
+    // rest must still be read so the agent can finish checking the sha256 of every byte.
+    const drain = () => {
+      input.unpipe(stdin);
+      input.resume();
+    };
+    stdin.on('error', drain);
+    stdin.on('close', () => input.readableEnded || drain());
+    input.pipe(stdin);
+  }
   let res;
   try {
     [res] = await Promise.all([helper.done, opts.integrity]);

@@ -14,7 +14,7 @@ export const BACKUP = `set -u
 cd "$1" || exit 70
 shift
 set -- --exclude="./${STAGE_PREFIX}*" "$@"
-tar --create --file="$SNAPAGENT_DATA" --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
+tar --create --file="$SNAPAGENT_DATA" --totals --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 ${STATS}`;
@@ -26,7 +26,11 @@ cd "$1"
 rm -rf -- "$2"
 mkdir -- "$2"
 cd -- "$2"
-tar --extract --file="$SNAPAGENT_DATA" --read-full-records --same-owner --preserve-permissions --sparse ${TAR_COMMON}
+# fd 3 stays open after tar stops at the end-of-archive marker, so the writer can finish
+# (every stored byte must be read for the sha256 check) without a broken pipe
+if [ "$SNAPAGENT_DATA" = - ]; then exec 3<&0; else exec 3<"$SNAPAGENT_DATA"; fi
+tar --extract --file=- --read-full-records --same-owner --preserve-permissions --sparse ${TAR_COMMON} <&3
+cat <&3 >/dev/null
 ${STATS}`;
 
 /** $1: the mounted volume, $2: staging dir name. Replaces the volume's content with the
@@ -52,6 +56,9 @@ export function parseStats(stderr: string): Record<string, number> | undefined {
   const line = stderr.split('\n').find((l) => l.startsWith('snapagent-stats '));
   if (!line) return undefined;
   const out: Record<string, number> = {};
+  // tar --totals: the exact size of the archive stream
+  const totals = /^Total bytes written: (\d+)/m.exec(stderr);
+  if (totals) out.stream_bytes = Number(totals[1]);
   for (const kv of line.slice('snapagent-stats '.length).trim().split(/\s+/)) {
     const [k, v] = kv.split('=');
     if (k && v !== undefined) out[k] = Number(v);
@@ -63,7 +70,7 @@ export function parseStats(stderr: string): Record<string, number> | undefined {
 export function toolMessages(stderr: string): string {
   return stderr
     .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('snapagent-'))
+    .filter((l) => l.trim() && !l.startsWith('snapagent-') && !l.startsWith('Total bytes written'))
     .slice(-5)
     .join('; ');
 }
