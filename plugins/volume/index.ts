@@ -113,7 +113,8 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
     created = true;
     ctx.log.info({ volume }, 'created volume');
   }
-  const stage = `${STAGE_PREFIX}${opts.id}`;
+  // A volume this restore created holds no live data: extract straight into it.
+  const stage = created ? '' : `${STAGE_PREFIX}${opts.id}`;
   const mounts = [{ volume, target: MOUNT, readOnly: false }];
   const quiesced = opts.stop ? await stopInOrder(ctx.docker, users, ctx.log, job.options.stop_timeout) : undefined;
   let rootMtime = '';
@@ -135,7 +136,7 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
       await discard();
       throw err;
     }
-    await runScript(ctx, 'volume-swap', SWAP, [MOUNT, stage], mounts);
+    if (stage) await runScript(ctx, 'volume-swap', SWAP, [MOUNT, stage], mounts);
     return { destination: `volume ${volume}`, stats, restarted: quiesced?.stopped ?? [] };
   } finally {
     await quiesced?.restart();

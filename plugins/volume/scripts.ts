@@ -19,13 +19,12 @@ rc=$?
 [ $rc -eq 0 ] || exit $rc
 ${STATS}`;
 
-/** $1: the mounted volume, $2: staging dir name. Extracts $SNAPAGENT_DATA into the staging dir. */
+/** $1: the mounted volume, $2: staging dir name (empty: extract into the volume root,
+ * for a volume the restore created). Extracts $SNAPAGENT_DATA there. */
 export const EXTRACT = `set -eu
 echo "snapagent-root-mtime $(stat -c %y -- "$1")" >&2
 cd "$1"
-rm -rf -- "$2"
-mkdir -- "$2"
-cd -- "$2"
+if [ -n "$2" ]; then rm -rf -- "$2"; mkdir -- "$2"; cd -- "$2"; fi
 # fd 3 stays open after tar stops at the end-of-archive marker, so the writer can finish
 # (every stored byte must be read for the sha256 check) without a broken pipe
 if [ "$SNAPAGENT_DATA" = - ]; then exec 3<&0; else exec 3<"$SNAPAGENT_DATA"; fi
