@@ -266,9 +266,11 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
     // next-exit: a container that is created but not started yet counts as "not running".
     const exited = container.wait({ condition: 'next-exit' });
     await container.start();
+    log.debug({ container: id.slice(0, 12) }, 'helper container started');
     const done = (async (): Promise<HelperResult> => {
       try {
         const res = (await exited) as { StatusCode: number };
+        log.debug({ container: id.slice(0, 12), exitCode: res.StatusCode }, 'helper container exited');
         await fifo?.release();
         // Wait for the output to drain before reporting, so stderr is complete.
         await new Promise<void>((resolve) => {
