@@ -211,8 +211,7 @@ function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
 
 async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Promise<HelperRun> {
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
-  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name) : undefined;
-  fifo?.side(spec.data === 'out' ? 'read' : 'write');
+  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name, spec.data === 'out' ? 'read' : 'write') : undefined;
   const attachStdin = spec.data === 'in' && !fifo;
   let container: Docker.Container;
   try {
@@ -309,7 +308,6 @@ interface Fifo {
   file: string;
   reader(): Readable;
   writer(): Writable;
-  side(s: 'read' | 'write'): void;
   /** Unblocks our side if the container exited without opening the pipe. */
   release(): Promise<void>;
   cleanup(): Promise<void>;
@@ -318,18 +316,16 @@ interface Fifo {
 // A named pipe in a fresh 0700 directory. Opening one end blocks (in libuv's thread
 // pool, not the event loop) until the other end opens; release() opens the other end
 // non-blocking so that a helper that died early never leaves us waiting.
-async function makeFifo(base: string, name: string): Promise<Fifo> {
+async function makeFifo(base: string, name: string, side: 'read' | 'write'): Promise<Fifo> {
   await mkdir(base, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(base, `${name}-`));
   const file = path.join(dir, 'data');
   await execFileP('mkfifo', ['-m', '0600', file]);
-  let side: 'read' | 'write' | undefined;
   return {
     dir,
     file,
     reader: () => createReadStream(file, { highWaterMark: 1 << 20 }),
     writer: () => createWriteStream(file, { highWaterMark: 1 << 20 }),
-    side: (s: 'read' | 'write') => void (side = s),
     release: async () => {
       const flags = side === 'read' ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_RDONLY | constants.O_NONBLOCK;
       try {
