@@ -11,13 +11,14 @@ import { errorMessage, SnapError } from '../errors.ts';
 import { lockJob } from '../lock.ts';
 import { log } from '../log.ts';
 import { backupDir, backupId, MANIFEST_FILE, MANIFEST_FORMAT, readCatalog, type Manifest } from '../manifest.ts';
-import type { Job, PluginContext } from '../plugin.ts';
+import type { BackupStream, Job, PluginContext } from '../plugin.ts';
 import type { Target } from '../targets/target.ts';
 import { VERSION } from '../version.ts';
 import { plugins } from '../../plugins/index.ts';
+import type { FileHandle } from 'node:fs/promises';
 import { zstdCompress } from './filter-process.ts';
 import { ByteCounter, HashCounter } from './hash.ts';
-import type { Progress } from './progress.ts';
+import type { Bar, Progress } from './progress.ts';
 
 export interface TargetOutcome {
   target: string;
@@ -127,54 +128,28 @@ async function streamAndCommit(
   bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
   const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
   const key = `${dir}/${artifactName}`;
-  const hash = new HashCounter();
-  // Fast path: zstd reads the producer's named pipe itself and the agent only sees the
-  // compressed bytes; else the raw bytes flow through the agent into zstd's stdin.
+  // Fast path: zstd reads the producer's named pipe itself, so the agent only handles
+  // the compressed bytes; else the raw bytes flow through the agent into zstd's stdin.
   const direct = bs.openRaw ? await bs.openRaw().catch(() => undefined) : undefined;
   const bar = progress.start(job.name, direct ? 'stored' : 'read');
-  const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
-  const zstd = zstdCompress(abort.signal, direct?.fd);
-  await direct?.close();
-  if (direct) hash.on('data', () => bar.update(hash.bytes));
-  const failures = new Map<string, string>();
-  const sinks = targets.map((t) => {
-    const pt = new PassThrough({ highWaterMark: 1 << 20 });
-    hash.pipe(pt);
-    const put = t.put(key, pt, abort.signal).catch((err: unknown) => {
-      failures.set(t.name, errorMessage(err));
-      hash.unpipe(pt);
-      pt.resume();
-      if (failures.size === targets.length) abort.abort(err);
-      throw err;
-    });
-    put.catch(() => undefined);
-    return { t, put };
-  });
+  let out: Written;
   try {
-    await Promise.all([
-      raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined,
-      pipeline(zstd.stdout, hash, { signal: abort.signal }),
-      zstd.done,
-      bs.done,
-      Promise.allSettled(sinks.map((s) => s.put)),
-    ]).catch((err: unknown) => {
-      abort.abort(err);
-      throw err;
-    });
+    out = await compressAndUpload(direct, targets, key, bs, bar, abort);
   } catch (err) {
+    abort.abort(err);
     await bs.abort().catch((e: unknown) => log.error({ job: job.name }, errorMessage(e)));
-    zstd.kill();
     const producerError = await bs.done.then(() => undefined, (e: unknown) => e);
-    await Promise.allSettled(sinks.map((s) => s.put));
-    if (producerError instanceof SnapError) err = producerError;
     for (const t of targets) await t.removeDir(dir).catch(() => undefined);
-    throw firstReal(err, abort.signal, failures);
+    // The first meaningful error wins: a full disk over the producer's broken pipe, the
+    // producer's own failure over the "premature close" it causes downstream.
+    throw err instanceof SnapError ? err : producerError instanceof SnapError ? producerError : firstReal(err, abort.signal);
   } finally {
     signal.removeEventListener('abort', onAbort);
     bar.stop();
   }
+  const { failures } = out;
   const stats = await bs.done;
-  const rawBytes = raw?.bytes ?? Number(stats.stream_bytes ?? 0);
+  const rawBytes = out.rawBytes ?? Number(stats.stream_bytes ?? 0);
   const finished = new Date();
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -189,11 +164,11 @@ async function streamAndCommit(
     agent: { name: 'snapagent', version: VERSION },
     source: bs.source,
     options: job.options as Record<string, unknown>,
-    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: hash.bytes, sha256: hash.sha256(), raw_size: rawBytes }],
+    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: out.bytes, sha256: out.sha256, raw_size: rawBytes }],
     stats,
   };
-  Object.assign(result, { size: hash.bytes, raw_size: rawBytes, sha256: hash.sha256() });
-  for (const { t } of sinks) {
+  Object.assign(result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256 });
+  for (const t of targets) {
     if (failures.has(t.name)) {
       result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
       await t.removeDir(dir).catch(() => undefined);
@@ -203,7 +178,7 @@ async function streamAndCommit(
       await t.publish(key);
       await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
       result.targets.push({ target: t.name, status: 'ok' });
-      log.info({ job: job.name, target: t.name, id, size: hash.bytes, raw: rawBytes }, 'backup committed');
+      log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {
       result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
       await t.removeDir(dir).catch(() => undefined);
@@ -211,11 +186,63 @@ async function streamAndCommit(
   }
 }
 
-// The producer's own failure explains more than the "premature close" it causes downstream.
-function firstReal(err: unknown, signal: AbortSignal, failures: Map<string, string>): unknown {
-  const reason = signal.reason as unknown;
-  if (reason instanceof SnapError) return reason;
-  if (err instanceof SnapError) return err;
-  if (failures.size) return new SnapError([...failures.values()].join('; '));
-  return reason ?? err;
+interface Written {
+  sha256: string;
+  bytes: number;
+  /** Raw bytes, when the agent counted them (else the plugin's stream_bytes). */
+  rawBytes?: number;
+  /** Targets whose upload failed, with why; the others hold the artifact. */
+  failures: Map<string, string>;
+}
+
+// producer ─► (count) ─► zstd ─► sha256 ─► each target's put(); one failing target is
+// dropped, the others go on.
+async function compressAndUpload(
+  direct: FileHandle | undefined,
+  targets: Target[],
+  key: string,
+  bs: BackupStream,
+  bar: Bar,
+  abort: AbortController,
+): Promise<Written> {
+  const hash = new HashCounter();
+  const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
+  const zstd = zstdCompress(abort.signal, direct?.fd);
+  // zstd has its own copy: ours must not keep the pipe's read end open (a writer whose
+  // reader died must get EPIPE, not block)
+  await direct?.close();
+  if (direct) hash.on('data', () => bar.update(hash.bytes));
+  const failures = new Map<string, string>();
+  const puts = targets.map((t) => {
+    const pt = new PassThrough({ highWaterMark: 1 << 20 });
+    hash.pipe(pt);
+    const put = t.put(key, pt, abort.signal).catch((err: unknown) => {
+      failures.set(t.name, errorMessage(err));
+      hash.unpipe(pt);
+      pt.resume();
+      if (failures.size === targets.length) abort.abort(new SnapError([...failures.values()].join('; ')));
+      throw err;
+    });
+    put.catch(() => undefined);
+    return put;
+  });
+  try {
+    await Promise.all([
+      raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined,
+      pipeline(zstd.stdout, hash, { signal: abort.signal }),
+      zstd.done,
+      bs.done,
+      Promise.allSettled(puts),
+    ]);
+  } catch (err) {
+    zstd.kill();
+    await Promise.allSettled(puts);
+    throw err;
+  }
+  return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures };
+}
+
+// A SnapError that aborted the run explains more than a stream's "premature close".
+function firstReal(err: unknown, signal: AbortSignal): unknown {
+  return signal.reason instanceof SnapError ? signal.reason : err;
 }
