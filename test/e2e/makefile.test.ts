@@ -1,0 +1,61 @@
+// The operator's entry points: `make backup` and `make restore` (no JOB, not on a
+// terminal: the latest backup of every job), driven with CONFIG= as a user would.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { docker, inVolume, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { snapshot, type Snapshot } from '../helpers/tree.ts';
+
+function make(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+describe('make backup / make restore', () => {
+  const a = uniq('sa-make-a');
+  const b = uniq('sa-make-b');
+  let ws: Workspace;
+  const originals: Record<string, Snapshot> = {};
+
+  before(async () => {
+    await requireDocker();
+    for (const v of [a, b]) {
+      await docker('volume', 'create', v);
+      await inVolume(v, `mkdir -p /v/x && seq 1 20000 > /v/x/n && echo ${v} > /v/name`);
+      originals[v] = await snapshot(v);
+    }
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: a, plugin: volume, volume: ${a}, tier: critical }
+  - { name: b, plugin: volume, volume: ${b}, tier: medium }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+  });
+
+  after(async () => {
+    await removeVolume(a);
+    await removeVolume(b);
+    ws?.cleanup();
+  });
+
+  it('backs up every job, or one tier, and restores the latest of every job', async () => {
+    const all = await make(['backup', `CONFIG=${ws.config}`]);
+    assert.equal(all.code, 0, all.out);
+    const tier = await make(['backup', `CONFIG=${ws.config}`, 'TIER=medium']);
+    assert.equal(tier.code, 0, tier.out);
+    const l = await snapagent(['list', '--config', ws.config, '--json']);
+    assert.deepEqual(l.json.backups.map((x: { job: string }) => x.job).sort(), ['a', 'b', 'b']);
+
+    await docker('volume', 'rm', a, b);
+    const r = await make(['restore', `CONFIG=${ws.config}`]);
+    assert.equal(r.code, 0, r.out);
+    for (const v of [a, b]) assert.deepEqual(await snapshot(v), originals[v]);
+  });
+});
