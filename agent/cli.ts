@@ -45,6 +45,7 @@ export function buildCli(): Command {
     .option('--host <name>', "restore another host's backup (disaster recovery)")
     .option('--to-volume <volume>', 'restore into this volume instead of the original')
     .addOption(new Option('--to-container <container>', 'restore into this container (datastore plugins)'))
+    .option('--database <name>', 'restore only this database (mariadb)')
     .option('--stop', 'stop the containers using the data during the restore, then restart them')
     .option('--force', 'restore even while containers use the data')
     .option('--all', 'restore the latest backup of every job')

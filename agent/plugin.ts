@@ -33,7 +33,7 @@ export interface PluginContext {
 }
 
 /** What a plugin counted about the data; recorded in the manifest. */
-export type PluginStats = Record<string, number | string | boolean | Record<string, unknown>>;
+export type PluginStats = Record<string, unknown>;
 
 export interface BackupStream {
   /** One artifact's raw bytes (e.g. a tar stream). Read lazily: only touched when
@@ -56,6 +56,9 @@ export interface BackupStream {
 
 /** The raw bytes of a stored artifact, for a plugin's restore. Use one of the two. */
 export interface RawInput {
+  /** Reads the whole stored artifact once and checks its size and sha256, without
+   * decompressing: for plugins that cannot stage data, before touching live data. */
+  verify(): Promise<void>;
   stream(): Readable;
   /** Writes the bytes straight into `fh` (e.g. a helper's named pipe), closing our
    * copy of it; resolves once everything was written and verified. */
@@ -68,6 +71,8 @@ export interface RestoreOptions {
   toVolume?: string;
   /** Restore into this container instead of the job's own (datastore plugins). */
   toContainer?: string;
+  /** Restore only this database (datastore plugins that hold several). */
+  database?: string;
   /** Stop the containers that use the data during the restore, then restart them. */
   stop: boolean;
   /** Restore even though containers are using the data. */

@@ -89,8 +89,37 @@ export interface DockerOptions {
   pipeDir: string;
 }
 
+export interface ContainerDetails extends ContainerInfo {
+  env: Record<string, string>;
+  /** Entrypoint + Cmd as the container runs them. */
+  args: string[];
+  networkMode: string;
+  /** host port published for "<port>/tcp", e.g. { "3306/tcp": 13306 }. */
+  published: Record<string, number>;
+}
+
+export interface ExecSpec {
+  cmd: string[];
+  /** Attach stdin: the run has a writable `stdin` (end it to send EOF). */
+  stdin?: boolean;
+  user?: string;
+}
+
+export interface ExecRun {
+  readonly stdout: Readable;
+  readonly stdin?: Writable;
+  /** Settles when the process has exited and its output drained. */
+  readonly done: Promise<HelperResult>;
+  /** Closes the connection: the process gets EOF/EPIPE on its streams. */
+  kill(): void;
+}
+
 export interface DockerClient {
   ping(): Promise<void>;
+  /** A container by name or id, undefined when it does not exist. */
+  inspectContainer(ref: string): Promise<ContainerDetails | undefined>;
+  /** Runs a command inside a running container, streaming its stdin/stdout. */
+  exec(container: string, spec: ExecSpec): Promise<ExecRun>;
   listContainers(): Promise<ContainerInfo[]>;
   listVolumes(): Promise<VolumeInfo[]>;
   inspectVolume(name: string): Promise<VolumeInfo | undefined>;
@@ -128,6 +157,17 @@ export function connectDocker(o: DockerOptions): DockerClient {
 
   return {
     ping: () => wrap('ping', async () => void (await docker.ping())),
+
+    inspectContainer: async (ref) => {
+      try {
+        return toDetails(await docker.getContainer(ref).inspect());
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+        return wrap(`inspect container ${ref}`, () => Promise.reject(err));
+      }
+    },
+
+    exec: (container, spec) => wrap(`exec in ${container}`, () => execIn(docker, container, spec)),
 
     listContainers: () =>
       wrap('list containers', async () => {
@@ -203,6 +243,64 @@ export function connectDocker(o: DockerOptions): DockerClient {
 
     runHelper: (spec) => wrap(`run helper (${spec.purpose})`, () => runHelper(docker, spec, o)),
   };
+}
+
+function toDetails(c: Docker.ContainerInspectInfo): ContainerDetails {
+  const env: Record<string, string> = {};
+  for (const kv of c.Config.Env ?? []) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const published: Record<string, number> = {};
+  for (const [port, binds] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+    const hostPort = binds?.[0]?.HostPort;
+    if (hostPort) published[port] = Number(hostPort);
+  }
+  const entry = c.Config.Entrypoint ?? [];
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    image: c.Config.Image,
+    state: c.State.Status,
+    running: c.State.Running,
+    labels: c.Config.Labels ?? {},
+    mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, name: m.Name, source: m.Source, destination: m.Destination, rw: m.RW })),
+    env,
+    args: [...(Array.isArray(entry) ? entry : [entry]), ...(c.Config.Cmd ?? [])],
+    networkMode: c.HostConfig.NetworkMode ?? 'default',
+    published,
+  };
+}
+
+async function execIn(docker: Docker, container: string, spec: ExecSpec): Promise<ExecRun> {
+  const exec = await docker.getContainer(container).exec({
+    Cmd: spec.cmd,
+    AttachStdout: true,
+    AttachStderr: true,
+    AttachStdin: spec.stdin ?? false,
+    User: spec.user,
+  });
+  const stream = (await exec.start({ hijack: true, stdin: spec.stdin ?? false })) as Duplex;
+  const demux = new DockerDemux();
+  stream.pipe(demux);
+  stream.on('close', () => demux.writableEnded || demux.end());
+  log.debug({ container, cmd: spec.cmd[0] }, 'exec started');
+  const done = (async (): Promise<HelperResult> => {
+    await new Promise<void>((resolve) => {
+      if (demux.writableFinished) return resolve();
+      demux.once('finish', resolve);
+      demux.once('error', () => resolve());
+    });
+    let info = await exec.inspect();
+    for (let i = 0; info.Running && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      info = await exec.inspect();
+    }
+    log.debug({ container, exitCode: info.ExitCode }, 'exec exited');
+    return { exitCode: info.ExitCode ?? -1, stderr: demux.stderr() };
+  })();
+  done.catch(() => undefined);
+  return { stdout: demux, stdin: spec.stdin ? stream : undefined, done, kill: () => void stream.destroy() };
 }
 
 function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {

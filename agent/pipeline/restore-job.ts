@@ -16,6 +16,7 @@ import type { Progress } from './progress.ts';
 export interface RestoreRequest {
   toVolume?: string;
   toContainer?: string;
+  database?: string;
   stop: boolean;
   force: boolean;
 }
@@ -88,9 +89,10 @@ export async function restoreBackup(
         id: m.id,
         toVolume: req.toVolume,
         toContainer: req.toContainer,
+        database: req.database,
         stop: req.stop,
         force: req.force,
-        expected: m.stats as Record<string, number>,
+        expected: m.stats,
         source: m.source,
         integrity,
       });

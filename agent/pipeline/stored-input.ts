@@ -32,6 +32,14 @@ export class StoredInput implements RawInput {
     this.integrity.catch(() => undefined);
   }
 
+  async verify(): Promise<void> {
+    const check = new HashCounter();
+    await pipeline(this.target.open(this.key, this.signal), check, async function* (src) {
+      for await (const _ of src);
+    });
+    this.checkDigest(check);
+  }
+
   stream(): Readable {
     return this.start().stdout;
   }
@@ -55,18 +63,20 @@ export class StoredInput implements RawInput {
     if (this.dec) throw new Error('the stored artifact can be read only once');
     const dec = (this.dec = zstdDecompress(this.signal, output));
     const src = this.target.open(this.key, this.signal);
-    const { hash, artifact, key } = this;
-    Promise.all([
-      pipeline(src, hash, dec.stdin!, { signal: this.signal }).then(() => {
-        if (hash.bytes !== artifact.size) {
-          throw new IntegrityError(`${key}: ${hash.bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
-        }
-        if (hash.sha256() !== artifact.sha256) {
-          throw new IntegrityError(`${key}: sha256 ${hash.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
-        }
-      }),
-      dec.done,
-    ]).then(() => this.resolve(), this.reject);
+    Promise.all([pipeline(src, this.hash, dec.stdin!, { signal: this.signal }).then(() => this.checkDigest(this.hash)), dec.done]).then(
+      () => this.resolve(),
+      this.reject,
+    );
     return dec;
+  }
+
+  private checkDigest(h: HashCounter): void {
+    const { artifact, key } = this;
+    if (h.bytes !== artifact.size) {
+      throw new IntegrityError(`${key}: ${h.bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
+    }
+    if (h.sha256() !== artifact.sha256) {
+      throw new IntegrityError(`${key}: sha256 ${h.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
+    }
   }
 }

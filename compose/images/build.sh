@@ -2,7 +2,7 @@
 # Builds the local images snapagent and its tests need, from Debian's packages only
 # (no container registry is reachable). Each image carries a label with the hash of
 # its inputs; an image whose hash matches is reused, so a second run takes seconds.
-#   build.sh [base|helper|busybox|fakes|all]...
+#   build.sh [base|helper|busybox|fakes|mariadb|all]...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${SNAPAGENT_CACHE:-/var/cache/snapagent}
@@ -71,12 +71,14 @@ for t in "${targets[@]}"; do
     helper) build_base; build_dir helper snapagent/helper:latest ;;
     busybox) build_busybox ;;
     fakes) build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest ;;
+    mariadb) build_base; build_dir mariadb snapagent-test/mariadb:latest ;;
     all)
       build_base
       build_dir helper snapagent/helper:latest
+      build_dir mariadb snapagent-test/mariadb:latest
       build_busybox
       build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest
       ;;
-    *) echo "unknown image: $t (expected base, helper, busybox, fakes or all)" >&2; exit 2 ;;
+    *) echo "unknown image: $t (expected base, helper, busybox, fakes, mariadb or all)" >&2; exit 2 ;;
   esac
 done
