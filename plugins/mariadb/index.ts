@@ -86,7 +86,13 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
   const input = src.stream();
   const feed = opts.database ? input.pipe(new DatabaseFilter(opts.database)) : input;
   feed.pipe(client.stdin!);
-  client.stdin!.on('error', () => input.resume());
+  // a client that stops early must not stall the sha256 check of the rest: drain it
+  const drain = () => {
+    feed.unpipe(client.stdin!);
+    feed.resume();
+  };
+  client.stdin!.on('error', drain);
+  client.stdin!.on('close', () => feed.readableEnded || drain());
   const [res] = await Promise.all([client.done, opts.integrity]);
   if (res.exitCode !== 0) throw new SnapError(`the client in ${c.name} failed while loading the dump (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
 
