@@ -127,10 +127,14 @@ create_db_directories() {
 # The temporary server has no networking and its own socket (the official image uses
 # the normal one): a readiness probe (`docker exec ... mariadb -uroot -p...`, or over
 # TCP) can then only succeed against the real server, never during initialisation.
-# MYSQL_UNIX_PORT points init scripts' plain `mariadb` calls at it.
+# Init scripts' plain `mariadb` calls reach it through $MARIADB_HOME/my.cnf, read after
+# /etc/mysql/my.cnf (MYSQL_UNIX_PORT would not do: Debian's my.cnf sets the socket).
 temp_server_start() {
   INIT_SOCKET=/run/mysqld/mysqld-init.sock
-  export MYSQL_UNIX_PORT=$INIT_SOCKET
+  INIT_HOME=$(mktemp -d)
+  printf '[client-server]\nsocket=%s\n' "$INIT_SOCKET" >"$INIT_HOME/my.cnf"
+  chmod -R a+rX "$INIT_HOME"
+  export MARIADB_HOME=$INIT_HOME
   "$@" --skip-networking --default-time-zone=SYSTEM --socket="$INIT_SOCKET" --loose-wsrep-on=OFF \
     --expire-logs-days=0 --loose-innodb-buffer-pool-load-at-startup=0 &
   MARIADB_PID=$!
@@ -149,7 +153,8 @@ temp_server_start() {
 temp_server_stop() {
   kill -TERM "$MARIADB_PID"
   wait "$MARIADB_PID" || error "the temporary server did not shut down cleanly"
-  unset MYSQL_UNIX_PORT
+  unset MARIADB_HOME
+  rm -rf "$INIT_HOME"
 }
 
 setup_db() {
