@@ -49,8 +49,13 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function parseWith(raw: unknown, source: string): ParsedConfig {
-  const res = configSchema.safeParse(raw, { reportInput: true });
-  if (!res.success) throw new ConfigError(formatIssues(source, res.error.issues));
+  return parseSchema(configSchema, raw, source);
+}
+
+/** Validates `raw` against a schema; a ConfigError names `where`, each key and what was expected. */
+export function parseSchema<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.output<S> {
+  const res = schema.safeParse(raw, { reportInput: true });
+  if (!res.success) throw new ConfigError(formatIssues(where, res.error.issues));
   return res.data;
 }
 

@@ -155,17 +155,20 @@ export function connectDocker(o: DockerOptions): DockerClient {
     }
   };
 
+  // An inspect whose 404 means "there is none" rather than an error.
+  const lookup = async <T, M>(what: string, fn: () => Promise<T>, missing: M): Promise<T | M> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return missing;
+      return wrap(what, () => Promise.reject(err));
+    }
+  };
+
   return {
     ping: () => wrap('ping', async () => void (await docker.ping())),
 
-    inspectContainer: async (ref) => {
-      try {
-        return toDetails(await docker.getContainer(ref).inspect());
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-        return wrap(`inspect container ${ref}`, () => Promise.reject(err));
-      }
-    },
+    inspectContainer: (ref) => lookup(`inspect container ${ref}`, async () => toDetails(await docker.getContainer(ref).inspect()), undefined),
 
     exec: (container, spec) => wrap(`exec in ${container}`, () => execIn(docker, container, spec)),
 
@@ -195,14 +198,7 @@ export function connectDocker(o: DockerOptions): DockerClient {
         return (res.Volumes ?? []).map(toVolume);
       }),
 
-    inspectVolume: async (name) => {
-      try {
-        return toVolume(await docker.getVolume(name).inspect());
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-        return wrap(`inspect volume ${name}`, () => Promise.reject(err));
-      }
-    },
+    inspectVolume: (name) => lookup(`inspect volume ${name}`, async () => toVolume(await docker.getVolume(name).inspect()), undefined),
 
     createVolume: (v) =>
       wrap(`create volume ${v.name}`, async () => {
@@ -211,15 +207,7 @@ export function connectDocker(o: DockerOptions): DockerClient {
 
     removeVolume: (name) => wrap(`remove volume ${name}`, async () => void (await docker.getVolume(name).remove())),
 
-    imageExists: async (ref) => {
-      try {
-        await docker.getImage(ref).inspect();
-        return true;
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false;
-        return wrap(`inspect image ${ref}`, () => Promise.reject(err));
-      }
-    },
+    imageExists: (ref) => lookup(`inspect image ${ref}`, async () => Boolean(await docker.getImage(ref).inspect()), false),
 
     stopContainer: (id, timeoutSeconds) =>
       wrap(`stop container ${id.slice(0, 12)}`, async () => {
@@ -286,11 +274,7 @@ async function execIn(docker: Docker, container: string, spec: ExecSpec): Promis
   stream.on('close', () => demux.writableEnded || demux.end());
   log.debug({ container, cmd: spec.cmd[0] }, 'exec started');
   const done = (async (): Promise<HelperResult> => {
-    await new Promise<void>((resolve) => {
-      if (demux.writableFinished) return resolve();
-      demux.once('finish', resolve);
-      demux.once('error', () => resolve());
-    });
+    await demux.drained();
     let info = await exec.inspect();
     for (let i = 0; info.Running && i < 100; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -370,12 +354,7 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
         log.debug({ container: id.slice(0, 12), exitCode: res.StatusCode }, 'helper container exited');
         await fifo?.release();
         // Wait for the output to drain before reporting, so stderr is complete.
-        await new Promise<void>((resolve) => {
-          if (demux.writableFinished) return resolve();
-          demux.once('finish', resolve);
-          demux.once('error', () => resolve());
-          setTimeout(resolve, 5000).unref();
-        });
+        await demux.drained(5000);
         return { exitCode: res.StatusCode, stderr: demux.stderr() };
       } finally {
         await remove();

@@ -17,6 +17,16 @@ export class DockerDemux extends Transform {
     super({ highWaterMark: 1 << 20 });
   }
 
+  /** Settles once all input was processed (or failed), or after `timeoutMs`. */
+  drained(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.writableFinished) return resolve();
+      this.once('finish', resolve);
+      this.once('error', () => resolve());
+      if (timeoutMs !== undefined) setTimeout(resolve, timeoutMs).unref();
+    });
+  }
+
   /** The last 64 KiB the process wrote to stderr. */
   stderr(): string {
     return Buffer.concat(this.errChunks).toString('utf8');

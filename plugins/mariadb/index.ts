@@ -4,9 +4,10 @@
 // counted from the dump stream itself (dump-stats.ts); a restore feeds the dump to the
 // container's client, then dumps the restored databases again and compares.
 import { finished } from 'node:stream/promises';
-import { formatIssues } from '../../agent/config/load.ts';
+import { parseSchema } from '../../agent/config/load.ts';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { ConfigError, ExitCode, SnapError, UsageError } from '../../agent/errors.ts';
+import { ExitCode, SnapError, UsageError } from '../../agent/errors.ts';
+import { feedDraining } from '../../agent/pipeline/feed.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { credentials, endpoint, optionFile } from './connection.ts';
 import { compareStats, DumpCounter, type DumpStats } from './dump-stats.ts';
@@ -23,9 +24,7 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
   name: 'mariadb',
 
   parseOptions(raw, where) {
-    const res = optionsSchema.safeParse(raw, { reportInput: true });
-    if (!res.success) throw new ConfigError(formatIssues(where, res.error.issues));
-    return res.data;
+    return parseSchema(optionsSchema, raw, where);
   },
 
   async check(ctx, job) {
@@ -85,14 +84,7 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
   client.stdout.resume();
   const input = src.stream();
   const feed = opts.database ? input.pipe(new DatabaseFilter(opts.database)) : input;
-  feed.pipe(client.stdin!);
-  // a client that stops early must not stall the sha256 check of the rest: drain it
-  const drain = () => {
-    feed.unpipe(client.stdin!);
-    feed.resume();
-  };
-  client.stdin!.on('error', drain);
-  client.stdin!.on('close', () => feed.readableEnded || drain());
+  feedDraining(feed, client.stdin!);
   const [res] = await Promise.all([client.done, opts.integrity]);
   if (res.exitCode !== 0) throw new SnapError(`the client in ${c.name} failed while loading the dump (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
 

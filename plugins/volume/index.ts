@@ -5,10 +5,11 @@
 // extracts into a staging dir inside the target volume, and replaces the live content
 // only after the archive's sha256 and the entry counts matched the manifest.
 import { z } from 'zod';
-import { formatIssues } from '../../agent/config/load.ts';
+import { parseSchema } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
-import { ConfigError, IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
+import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import { feedDraining } from '../../agent/pipeline/feed.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
@@ -27,9 +28,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
 
   parseOptions(raw, where) {
-    const res = optionsSchema.safeParse(raw, { reportInput: true });
-    if (!res.success) throw new ConfigError(formatIssues(where, res.error.issues));
-    return res.data;
+    return parseSchema(optionsSchema, raw, where);
   },
 
   async check(ctx, job) {
@@ -177,15 +176,8 @@ async function extract(
     const input = src.stream();
     const stdin = helper.stdin!;
     input.on('error', () => void helper.kill());
-    // tar may stop reading at the end-of-archive marker, before the record padding: the
-    // rest must still be read so the agent can finish checking the sha256 of every byte.
-    const drain = () => {
-      input.unpipe(stdin);
-      input.resume();
-    };
-    stdin.on('error', drain);
-    stdin.on('close', () => input.readableEnded || drain());
-    input.pipe(stdin);
+    // tar may stop at the end-of-archive marker, before the record padding
+    feedDraining(input, stdin);
   }
   let res;
   try {
