@@ -2,7 +2,10 @@
 # Builds the local images snapagent and its tests need, from Debian's packages only
 # (no container registry is reachable). Each image carries a label with the hash of
 # its inputs; an image whose hash matches is reused, so a second run takes seconds.
-#   build.sh [base|helper|busybox|fakes|mariadb|all]...
+#   build.sh [base|helper|busybox|fakes|mariadb|<name>|all]...
+# An image folder with an image.sh defines build_<name> (sourced below): that is how
+# images needing more than a Dockerfile (artifacts fetched from Maven Central or built
+# from the Go module proxy, cached in $cache) join `all` and the command line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${SNAPAGENT_CACHE:-/var/cache/snapagent}
@@ -64,6 +67,15 @@ build_busybox() {
   log "$tag imported"
 }
 
+# Extra images: compose/images/<name>/image.sh defines build_<name>.
+extra=()
+for f in "$here"/*/image.sh; do
+  [ -e "$f" ] || continue
+  # shellcheck source=/dev/null
+  source "$f"
+  extra+=("$(basename "$(dirname "$f")")")
+done
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case $t in
@@ -78,7 +90,11 @@ for t in "${targets[@]}"; do
       build_dir mariadb snapagent-test/mariadb:latest
       build_busybox
       build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest
+      for x in "${extra[@]}"; do "build_$x"; done
       ;;
-    *) echo "unknown image: $t (expected base, helper, busybox, fakes, mariadb or all)" >&2; exit 2 ;;
+    *)
+      if declare -F "build_$t" >/dev/null && [[ " ${extra[*]} " == *" $t "* ]]; then build_base; "build_$t"
+      else echo "unknown image: $t (expected base, helper, busybox, fakes, mariadb, ${extra[*]:+${extra[*]// /, }, }or all)" >&2; exit 2; fi
+      ;;
   esac
 done
