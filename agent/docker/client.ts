@@ -103,6 +103,12 @@ export interface ExecSpec {
   /** Attach stdin: the run has a writable `stdin` (end it to send EOF). */
   stdin?: boolean;
   user?: string;
+  /** Which stream carries the bulk data. With transfer "fifo", and when the agent can
+   * reach the container's filesystem (/proc/<pid>/root: same host, root, the exec user
+   * is root), that stream goes through a named pipe in the container's /tmp instead of
+   * dockerd's attach connection (about 2.5x the throughput on 2 cores); the process
+   * sees a plain redirection, so nothing changes for the command. */
+  bulk?: 'stdout' | 'stdin';
 }
 
 export interface ExecRun {
@@ -170,7 +176,7 @@ export function connectDocker(o: DockerOptions): DockerClient {
 
     inspectContainer: (ref) => lookup(`inspect container ${ref}`, async () => toDetails(await docker.getContainer(ref).inspect()), undefined),
 
-    exec: (container, spec) => wrap(`exec in ${container}`, () => execIn(docker, container, spec)),
+    exec: (container, spec) => wrap(`exec in ${container}`, () => execIn(docker, container, spec, o)),
 
     listContainers: () =>
       wrap('list containers', async () => {
@@ -260,31 +266,72 @@ function toDetails(c: Docker.ContainerInspectInfo): ContainerDetails {
   };
 }
 
-async function execIn(docker: Docker, container: string, spec: ExecSpec): Promise<ExecRun> {
-  const exec = await docker.getContainer(container).exec({
-    Cmd: spec.cmd,
-    AttachStdout: true,
-    AttachStderr: true,
-    AttachStdin: spec.stdin ?? false,
-    User: spec.user,
-  });
-  const stream = (await exec.start({ hijack: true, stdin: spec.stdin ?? false })) as Duplex;
+async function execIn(docker: Docker, container: string, spec: ExecSpec, o: DockerOptions): Promise<ExecRun> {
+  const fifo = spec.bulk && o.transfer === 'fifo' ? await execFifo(docker, container, spec) : undefined;
+  // The shell opens the pipe (blocking until we open our end), then becomes the tool.
+  const cmd = fifo ? ['sh', '-c', `p=$1; shift; exec "$@" ${spec.bulk === 'stdout' ? '>' : '<'}"$p"`, 'snapagent-pipe', fifo.inside, ...spec.cmd] : spec.cmd;
+  const attachStdin = (spec.stdin ?? false) && !(fifo && spec.bulk === 'stdin');
+  let stream: Duplex;
+  let exec: Docker.Exec;
+  try {
+    exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: attachStdin, User: spec.user });
+    stream = (await exec.start({ hijack: true, stdin: attachStdin })) as Duplex;
+  } catch (err) {
+    await fifo?.pipe.cleanup();
+    throw err;
+  }
   const demux = new DockerDemux();
   stream.pipe(demux);
   stream.on('close', () => demux.writableEnded || demux.end());
-  log.debug({ container, cmd: spec.cmd[0] }, 'exec started');
+  log.debug({ container, cmd: spec.cmd[0], transfer: fifo ? 'fifo' : 'attach' }, 'exec started');
   const done = (async (): Promise<HelperResult> => {
-    await demux.drained();
-    let info = await exec.inspect();
-    for (let i = 0; info.Running && i < 100; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      info = await exec.inspect();
+    try {
+      await demux.drained();
+      let info = await exec.inspect();
+      for (let i = 0; info.Running && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        info = await exec.inspect();
+      }
+      log.debug({ container, exitCode: info.ExitCode }, 'exec exited');
+      return { exitCode: info.ExitCode ?? -1, stderr: demux.stderr() };
+    } finally {
+      await fifo?.pipe.release();
+      await fifo?.pipe.cleanup();
     }
-    log.debug({ container, exitCode: info.ExitCode }, 'exec exited');
-    return { exitCode: info.ExitCode ?? -1, stderr: demux.stderr() };
   })();
   done.catch(() => undefined);
-  return { stdout: demux, stdin: spec.stdin ? stream : undefined, done, kill: () => void stream.destroy() };
+  if (!fifo) return { stdout: demux, stdin: spec.stdin ? stream : undefined, done, kill: () => void stream.destroy() };
+  // Killing also opens the pipe's other end, so that a process still blocked opening
+  // its end goes on (and meets EOF or EPIPE) instead of waiting forever.
+  const kill = () => {
+    stream.destroy();
+    void fifo.pipe.release();
+  };
+  let out: Readable | undefined;
+  let inp: Writable | undefined;
+  if (spec.bulk === 'stdout') {
+    demux.resume();
+    return { get stdout() { return (out ??= fifo.pipe.reader()); }, done, kill };
+  }
+  return { stdout: demux, get stdin() { return (inp ??= fifo.pipe.writer()); }, done, kill };
+}
+
+// A named pipe in the container's /tmp, made from the host through /proc/<pid>/root.
+// Undefined (use attach) when that is out of reach: another host's dockerd, no
+// permission, a read-only or missing /tmp, or an exec user other than root (the pipe
+// is root's, mode 0600).
+async function execFifo(docker: Docker, container: string, spec: ExecSpec): Promise<{ pipe: Fifo; inside: string } | undefined> {
+  try {
+    const c = await docker.getContainer(container).inspect();
+    const user = spec.user ?? c.Config.User ?? '';
+    if (!['', 'root', '0', '0:0', 'root:root'].includes(user) || !c.State.Pid) return undefined;
+    const root = `/proc/${c.State.Pid}/root`;
+    const pipe = await makeFifo(`${root}/tmp`, 'snapagent');
+    return { pipe, inside: pipe.file.slice(root.length) };
+  } catch (err) {
+    log.debug({ container, err: String(err) }, 'exec: no named pipe into the container, using the attach stream');
+    return undefined;
+  }
 }
 
 function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
@@ -293,7 +340,7 @@ function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
 
 async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Promise<HelperRun> {
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
-  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name, spec.data === 'out' ? 'read' : 'write') : undefined;
+  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name) : undefined;
   const attachStdin = spec.data === 'in' && !fifo;
   let container: Docker.Container;
   try {
@@ -385,15 +432,15 @@ interface Fifo {
   file: string;
   reader(): Readable;
   writer(): Writable;
-  /** Unblocks our side if the container exited without opening the pipe. */
+  /** Unblocks both sides (a process that exited or was killed before opening its end). */
   release(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
 // A named pipe in a fresh 0700 directory. Opening one end blocks (in libuv's thread
-// pool, not the event loop) until the other end opens; release() opens the other end
-// non-blocking so that a helper that died early never leaves us waiting.
-async function makeFifo(base: string, name: string, side: 'read' | 'write'): Promise<Fifo> {
+// pool, not the event loop) until the other end opens; release() opens both ends
+// non-blocking so that a process that died early never leaves the other side waiting.
+async function makeFifo(base: string, name: string): Promise<Fifo> {
   await mkdir(base, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(base, `${name}-`));
   const file = path.join(dir, 'data');
@@ -401,16 +448,16 @@ async function makeFifo(base: string, name: string, side: 'read' | 'write'): Pro
   return {
     dir,
     file,
-    reader: () => createReadStream(file, { highWaterMark: 1 << 20 }),
+    // A pipe holds 64 KiB: bigger read buffers would be allocated, then copied down to
+    // what one read returns (measured: GC took half the CPU with 1 MiB).
+    reader: () => createReadStream(file, { highWaterMark: 64 * 1024 }),
     writer: () => createWriteStream(file, { highWaterMark: 1 << 20 }),
     release: async () => {
-      const flags = side === 'read' ? constants.O_WRONLY | constants.O_NONBLOCK : constants.O_RDONLY | constants.O_NONBLOCK;
-      try {
-        const fh = await open(file, flags);
-        await fh.close();
-      } catch {
-        // ENXIO: no reader left, ENOENT: already cleaned up: nothing is blocked
-      }
+      // Opening both ends non-blocking wakes whoever waits in open() on either side.
+      const r = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+      const w = await open(file, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined); // ENXIO: no reader
+      await w?.close();
+      await r?.close();
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };

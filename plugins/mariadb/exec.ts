@@ -32,5 +32,5 @@ if [ "$kind" = dump ]; then tool=$(command -v mariadb-dump || command -v mysqldu
 
 /** Starts mariadb-dump (or mysqldump) / mariadb (or mysql) with the option file. */
 export function startTool(ctx: PluginContext, container: string, optionFile: string, kind: 'dump' | 'client', args: string[]): Promise<ExecRun> {
-  return ctx.docker.exec(container, { cmd: ['sh', '-c', TOOL, 'snapagent', optionFile, kind, ...args], stdin: kind === 'client' });
+  return ctx.docker.exec(container, { cmd: ['sh', '-c', TOOL, 'snapagent', optionFile, kind, ...args], stdin: kind === 'client', bulk: kind === 'client' ? 'stdin' : 'stdout' });
 }
