@@ -11,6 +11,7 @@ ID ?=
 TIER ?=
 TARGET ?=
 cfg := $(if $(CONFIG),--config $(CONFIG))
+comma := ,
 
 .PHONY: deps system-deps node-deps docker images backup restore plan list test test-unit test-e2e typecheck bench demo demo-down clean
 
@@ -79,9 +80,13 @@ test-unit: node-deps
 test-e2e: deps images
 	$(NODE) --test --test-concurrency=1 test/e2e/*.test.ts
 
-## bench: snapagent vs the raw pipeline and the busybox method on ~1 GiB (BENCH_JSON=path)
+## bench: each plugin against its raw pipeline, measured in the same run (BENCH=volume,mariadb,... to choose; BENCH_JSON=dir)
+BENCH ?= $(patsubst bench/%-bench.ts,%,$(wildcard bench/*-bench.ts))
 bench: deps images
-	$(NODE) bench/volume-bench.ts
+	@set -e; [ -z "$$BENCH_JSON" ] || mkdir -p "$$BENCH_JSON"; for b in $(subst $(comma), ,$(BENCH)); do \
+	  echo "=== bench: $$b"; \
+	  BENCH_JSON=$${BENCH_JSON:+$$BENCH_JSON/$$b.json} $(NODE) bench/$$b-bench.ts; \
+	done
 
 ## demo: the example stack in compose/ with labelled volumes, then a backup of it
 demo: deps images
