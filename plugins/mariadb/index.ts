@@ -5,6 +5,7 @@
 // container's client, then dumps the restored databases again and compares.
 import { finished } from 'node:stream/promises';
 import { parseSchema } from '../../agent/config/load.ts';
+import { lastLines, runningContainer } from '../../agent/datastore/access.ts';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
 import { ExitCode, SnapError, UsageError } from '../../agent/errors.ts';
 import { feedDraining } from '../../agent/pipeline/feed.ts';
@@ -29,11 +30,11 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
   },
 
   async check(ctx, job) {
-    await runningContainer(ctx, job.container, `job ${job.name}`);
+    await runningContainer(ctx, job.container, `job ${job.name}`, 'mariadb');
   },
 
   async backup(ctx, job): Promise<BackupStream> {
-    const c = await runningContainer(ctx, job.container, `job ${job.name}`);
+    const c = await runningContainer(ctx, job.container, `job ${job.name}`, 'mariadb');
     const cred = await credentials(ctx, c, job.options);
     const server = await probe(endpoint(c, job.options), cred, job.options.databases);
     if (server.databases.length === 0) throw new SnapError(`container ${c.name}: no database to back up`, { hint: 'create one, or list options.databases' });
@@ -81,7 +82,7 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
   if (opts.database && !expected[opts.database]) {
     throw new UsageError(`the backup has no database "${opts.database}"`, `it has: ${Object.keys(expected).join(', ')}`);
   }
-  const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore');
+  const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'mariadb');
   const cred = await credentials(ctx, c, job.options);
   await probe(endpoint(c, job.options), cred, []); // fails early on a wrong password
   // SQL cannot be staged: check every stored byte before the first statement runs.
@@ -200,16 +201,4 @@ async function dumpStats(ctx: PluginContext, c: ContainerDetails, cred: Paramete
   const [res] = await Promise.all([run.done, finished(counter)]);
   if (res.exitCode !== 0) throw new SnapError(`verification dump in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
   return counter.stats();
-}
-
-async function runningContainer(ctx: PluginContext, name: string | undefined, what: string): Promise<ContainerDetails> {
-  if (!name) throw new SnapError(`${what}: the mariadb plugin needs "container"`);
-  const c = await ctx.docker.inspectContainer(name);
-  if (!c) throw new SnapError(`${what}: container "${name}" does not exist`, { hint: 'check `docker ps -a`, or fix the job\'s "container" key' });
-  if (!c.running) throw new SnapError(`${what}: container "${name}" is not running (${c.state})`, { hint: `start it: docker start ${name}` });
-  return c;
-}
-
-function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join('; ') || 'no message';
 }
