@@ -30,6 +30,8 @@ export interface PluginContext {
   signal: AbortSignal;
   helperImage: string;
   host: string;
+  /** The id of the backup being taken (set for `backup` only), e.g. for a snapshot name. */
+  backupId?: string;
 }
 
 /** What a plugin counted about the data; recorded in the manifest. */
@@ -52,6 +54,9 @@ export interface BackupStream {
   source: Record<string, unknown>;
   /** Undo everything the backup started (containers, quiesce); idempotent. */
   abort(): Promise<void>;
+  /** Called once after the backup was committed to at least one target (e.g. to prune
+   * what the datastore keeps locally); a failure is logged, the backup stays committed. */
+  committed?(): Promise<void>;
 }
 
 /** The raw bytes of a stored artifact, for a plugin's restore. Use one of the two. */
@@ -73,6 +78,10 @@ export interface RestoreOptions {
   toContainer?: string;
   /** Restore only this database (datastore plugins that hold several). */
   database?: string;
+  /** With `database`: only this collection (mongo). */
+  collection?: string;
+  /** Restore the selection (database, or collection) under this name. */
+  renameTo?: string;
   /** Stop the containers that use the data during the restore, then restart them. */
   stop: boolean;
   /** Restore even though containers are using the data. */

@@ -18,6 +18,8 @@ export interface RestoreOptions extends GlobalOptions {
   toVolume?: string;
   toContainer?: string;
   database?: string;
+  collection?: string;
+  renameTo?: string;
   stop?: boolean;
   force?: boolean;
   all?: boolean;
@@ -27,8 +29,12 @@ export interface RestoreOptions extends GlobalOptions {
 export async function restoreCommand(opts: RestoreOptions): Promise<void> {
   const modes = [opts.job !== undefined, Boolean(opts.all), Boolean(opts.pick)].filter(Boolean).length;
   if (modes !== 1) throw new UsageError('say what to restore: --job J [--id ID], --all, or --pick', 'see `snapagent list` for the jobs and ids');
-  if ((opts.all || opts.pick) && (opts.toVolume || opts.toContainer || opts.database || opts.id)) {
-    throw new UsageError('--to-volume, --to-container, --database and --id need a single --job');
+  if ((opts.all || opts.pick) && (opts.toVolume || opts.toContainer || opts.database || opts.collection || opts.renameTo || opts.id)) {
+    throw new UsageError('--to-volume, --to-container, --database, --collection, --rename-to and --id need a single --job');
+  }
+  if (opts.collection && !opts.database) throw new UsageError('--collection needs --database (the collection\'s database)');
+  if (opts.renameTo && !opts.database) {
+    throw new UsageError('--rename-to needs --database (and --collection to rename one collection)');
   }
   const s = openSession(opts);
   const backups = await listBackups(s.config, { target: opts.target, host: opts.host, job: opts.job });
@@ -44,7 +50,7 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
     if (s.signal.aborted) break;
     const job = jobFromManifest(l, plan.jobs.find((j) => j.name === l.manifest.job));
     log.info({ job: job.name, id: l.manifest.id, target: l.target.name }, 'restore started');
-    const r = await restoreBackup(s.config, s.docker, l, job, { toVolume: opts.toVolume, toContainer: opts.toContainer, database: opts.database, stop: Boolean(opts.stop), force: Boolean(opts.force) }, s.progress, s.signal);
+    const r = await restoreBackup(s.config, s.docker, l, job, { toVolume: opts.toVolume, toContainer: opts.toContainer, database: opts.database, collection: opts.collection, renameTo: opts.renameTo, stop: Boolean(opts.stop), force: Boolean(opts.force) }, s.progress, s.signal);
     if (r.status === 'ok') log.info({ job: r.job, id: r.id, destination: r.destination, seconds: r.duration_seconds }, 'restore ok');
     else log.error({ job: r.job, id: r.id, hint: r.hint }, `restore failed: ${r.error}`);
     results.push(r);

@@ -124,7 +124,7 @@ async function streamAndCommit(
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  const bs = await plugin.backup({ ...ctx, signal: abort.signal }, job);
+  const bs = await plugin.backup({ ...ctx, signal: abort.signal, backupId: id }, job);
   bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
   const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
   const key = `${dir}/${artifactName}`;
@@ -183,6 +183,9 @@ async function streamAndCommit(
       result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
       await t.removeDir(dir).catch(() => undefined);
     }
+  }
+  if (bs.committed && result.targets.some((t) => t.status === 'ok')) {
+    await bs.committed().catch((err: unknown) => log.warn({ job: job.name, id }, `after the commit: ${errorMessage(err)}`));
   }
 }
 

@@ -17,6 +17,8 @@ export interface RestoreRequest {
   toVolume?: string;
   toContainer?: string;
   database?: string;
+  collection?: string;
+  renameTo?: string;
   stop: boolean;
   force: boolean;
 }
@@ -90,6 +92,8 @@ export async function restoreBackup(
         toVolume: req.toVolume,
         toContainer: req.toContainer,
         database: req.database,
+        collection: req.collection,
+        renameTo: req.renameTo,
         stop: req.stop,
         force: req.force,
         expected: m.stats,

@@ -79,6 +79,9 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
   if (!CHECKSUM_ALGORITHMS.includes(algorithm)) {
     throw new SnapError(`the backup's row checksums use "${algorithm}", which this snapagent does not know`, { hint: `it knows ${CHECKSUM_ALGORITHMS.join(', ')}: restore with the snapagent version that made the backup, or a newer one`, exitCode: ExitCode.integrity });
   }
+  if (opts.collection || opts.renameTo) {
+    throw new UsageError('the mariadb plugin restores whole databases under their own names', 'drop --collection/--rename-to; use --to-container to restore beside the original');
+  }
   if (opts.database && !expected[opts.database]) {
     throw new UsageError(`the backup has no database "${opts.database}"`, `it has: ${Object.keys(expected).join(', ')}`);
   }

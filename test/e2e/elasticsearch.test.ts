@@ -1,0 +1,251 @@
+// The elasticsearch plugin against real Elasticsearch containers: several indices with
+// mappings and 100k+ documents; backup (zero configuration, security on) → delete the
+// indices → restore → counts and mappings equal; the live repository pruned; existing
+// indices refused, then replaced; one index under another name; restore onto a second,
+// fresh cluster; missing path.repo, an unwritable repository and an unreachable server
+// give clear errors and commit nothing.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@elastic/elasticsearch';
+import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
+import { ES_IMAGE, startEs, type EsServer } from '../helpers/elasticsearch.ts';
+
+const SECRET = 'Es-S3cret-pw-4-tests';
+
+const INDICES: Record<string, { docs: number; body: Record<string, unknown>; doc: (i: number) => Record<string, unknown> }> = {
+  'logs-2026.01': {
+    docs: 70_000,
+    body: {
+      settings: { number_of_shards: 2, number_of_replicas: 0 },
+      mappings: {
+        dynamic: 'strict',
+        properties: {
+          ts: { type: 'date' },
+          level: { type: 'keyword' },
+          msg: { type: 'text', analyzer: 'standard' },
+          latency: { type: 'double' },
+          user: { properties: { id: { type: 'keyword' }, name: { type: 'text', fields: { raw: { type: 'keyword' } } } } },
+        },
+      },
+    },
+    doc: (i) => ({ ts: new Date(Date.UTC(2026, 0, 1) + i * 37_000).toISOString(), level: ['info', 'warn', 'error'][i % 3], msg: `request ${i} served for "user ${i % 97}" — ünïcödé ok`, latency: (i % 1000) / 7, user: { id: `u${i % 500}`, name: `Name ${i % 500}` } }),
+  },
+  products: {
+    docs: 25_000,
+    body: {
+      settings: { number_of_shards: 1, number_of_replicas: 0 },
+      mappings: {
+        properties: {
+          sku: { type: 'keyword' },
+          title: { type: 'text', analyzer: 'whitespace' },
+          price: { type: 'float' },
+          tags: { type: 'keyword' },
+          reviews: { type: 'nested', properties: { stars: { type: 'integer' }, text: { type: 'text' } } },
+          location: { type: 'geo_point' },
+        },
+      },
+    },
+    doc: (i) => ({ sku: `SKU-${i}`, title: `Product ${i} size ${i % 13}`, price: (i % 500) + 0.99, tags: [`t${i % 7}`, `t${i % 11}`], reviews: [{ stars: i % 5, text: 'fine' }, { stars: 5, text: 'great' }], location: { lat: (i % 180) - 90, lon: (i % 360) - 180 } }),
+  },
+  events: {
+    docs: 10_000,
+    body: { settings: { number_of_shards: 1, number_of_replicas: 0 }, aliases: { 'events-current': {} }, mappings: { properties: { kind: { type: 'keyword' }, at: { type: 'date' }, payload: { type: 'object', enabled: false } } } },
+    doc: (i) => ({ kind: `k${i % 20}`, at: new Date(Date.UTC(2026, 5, 1) + i * 1000).toISOString(), payload: { anything: [i, `x${i}`], nested: { deep: true } } }),
+  },
+};
+const NAMES = Object.keys(INDICES);
+
+async function fill(client: Client): Promise<void> {
+  for (const [index, spec] of Object.entries(INDICES)) {
+    await client.indices.create({ index, ...spec.body });
+    for (let from = 0; from < spec.docs; from += 5000) {
+      const operations: unknown[] = [];
+      for (let i = from; i < Math.min(spec.docs, from + 5000); i++) operations.push({ index: { _index: index, _id: String(i) } }, spec.doc(i));
+      const res = await client.bulk({ operations });
+      assert.equal(res.errors, false, `bulk into ${index}`);
+    }
+  }
+  await client.indices.refresh({ index: NAMES.join(',') });
+}
+
+/** Counts and mappings of the indices, and the aliases, in a comparable form. */
+async function fingerprint(client: Client, names = NAMES): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  await client.indices.refresh({ index: names.join(',') });
+  for (const n of names) {
+    out[n] = {
+      count: (await client.count({ index: n })).count,
+      mappings: (await client.indices.getMapping({ index: n }))[n]!.mappings,
+      nested: (await client.count({ index: n, query: n === 'products' ? { nested: { path: 'reviews', query: { term: { 'reviews.stars': 5 } } } } : { match_all: {} } })).count,
+    };
+  }
+  out.aliases = Object.keys(await client.indices.getAlias({ name: 'events-current' }).catch(() => ({})));
+  return out;
+}
+
+function everything(ws: Workspace, outputs: string[]): string {
+  const files = readdirSync(ws.dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.json'));
+  return outputs.join('\n') + files.map((f) => readFileSync(path.join(f.parentPath, f.name), 'utf8')).join('\n');
+}
+
+describe('elasticsearch plugin (real Elasticsearch)', () => {
+  let es: EsServer;
+  let fresh: EsServer;
+  let norepo: EsServer;
+  let ws: Workspace;
+  let original: Record<string, unknown>;
+  const outputs: string[] = [];
+
+  before(async () => {
+    await requireDocker();
+    await docker('image', 'inspect', ES_IMAGE).catch(() => {
+      throw new Error(`image ${ES_IMAGE} is missing: run \`make images\``);
+    });
+    // security on (the image's default) for the source; off, another path.repo for the fresh one
+    [es, fresh, norepo] = await Promise.all([
+      startEs({ password: SECRET, pathRepo: '/usr/share/elasticsearch/snapshots' }),
+      startEs({ pathRepo: '/backups-repo' }),
+      startEs({}),
+    ]);
+    await fill(es.client);
+    original = await fingerprint(es.client);
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: search, plugin: elasticsearch, container: ${es.name} }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+  });
+
+  after(async () => {
+    await Promise.all([es?.client.close(), fresh?.client.close(), norepo?.client.close()]);
+    await Promise.all([es?.remove(), fresh?.remove(), norepo?.remove()]);
+    ws?.cleanup();
+  });
+
+  it('backs up with zero configuration; delete the indices; restore; counts and mappings equal', async () => {
+    const b = await snapagent(['backup', '--config', ws.config, '--json']);
+    outputs.push(b.stdout, b.stderr);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const l = await snapagent(['list', '--config', ws.config, '--json']);
+    const stats = l.json.backups[0].stats;
+    assert.equal(stats.es_version, '8.19.21');
+    assert.equal(stats.cluster_name, 'docker-cluster');
+    assert.equal(stats.repository, 'snapagent');
+    assert.equal(stats.snapshot, `search-${l.json.backups[0].id.toLowerCase()}`);
+    for (const n of NAMES) assert.equal(stats.indices[n].docs, INDICES[n]!.docs, n);
+    assert.ok(stats.snapshot_seconds > 0 && stats.files > 0);
+    const total = NAMES.reduce((s, n) => s + stats.indices[n].docs, 0);
+    assert.ok(total >= 100_000, `${total} documents`);
+
+    await es.client.indices.delete({ index: NAMES.join(',') });
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--json']);
+    outputs.push(r.stdout, r.stderr);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(await fingerprint(es.client), original);
+    // the staged repository is gone; the live one is still registered and writable
+    const repos = await es.client.snapshot.getRepository();
+    assert.deepEqual(Object.keys(repos), ['snapagent']);
+  });
+
+  it('a second backup keeps only keep_snapshots (1) of its snapshots in the live repository', async () => {
+    await es.client.index({ index: 'events', id: 'extra', document: { kind: 'late' }, refresh: true });
+    const b = await snapagent(['backup', '--config', ws.config, '--json']);
+    outputs.push(b.stdout, b.stderr);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const snaps = (await es.client.snapshot.get({ repository: 'snapagent', snapshot: '_all' })).snapshots!.map((s) => s.snapshot);
+    assert.deepEqual(snaps, [`search-${b.json.results[0].id.toLowerCase()}`]);
+    await es.client.delete({ index: 'events', id: 'extra', refresh: true });
+  });
+
+  it('existing indices: refused and unchanged without --force; replaced with it; one index under another name', async () => {
+    await es.client.index({ index: 'products', id: 'new', document: { sku: 'NEW' }, refresh: true });
+    const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].id;
+    const refused = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--database', 'products', '--json']);
+    outputs.push(refused.stdout, refused.stderr);
+    assert.equal(refused.code, 4, refused.stdout + refused.stderr);
+    assert.match(refused.json.results[0].error, /products exist .*nothing was changed/);
+    assert.equal((await es.client.count({ index: 'products' })).count, 25_001);
+
+    const forced = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--database', 'products', '--force', '--json']);
+    outputs.push(forced.stdout, forced.stderr);
+    assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+    assert.equal((await es.client.count({ index: 'products' })).count, 25_000);
+
+    const renamed = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--database', 'logs-2026.01', '--rename-to', 'logs-copy', '--json']);
+    outputs.push(renamed.stdout, renamed.stderr);
+    assert.equal(renamed.code, 0, renamed.stdout + renamed.stderr);
+    assert.equal((await es.client.count({ index: 'logs-copy' })).count, 70_000);
+    assert.deepEqual((await es.client.indices.getMapping({ index: 'logs-copy' }))['logs-copy']!.mappings, (original['logs-2026.01'] as { mappings: unknown }).mappings);
+    await es.client.indices.delete({ index: 'logs-copy' });
+  });
+
+  it('restores onto a fresh cluster (security off, another path.repo) with --to-container', async () => {
+    // the first backup (the second one holds an extra document)
+    const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].id;
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--to-container', fresh.name, '--json']);
+    outputs.push(r.stdout, r.stderr);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(await fingerprint(fresh.client), original);
+    // the restore repository was unregistered and its directory removed
+    assert.deepEqual(Object.keys(await fresh.client.snapshot.getRepository()), []);
+    assert.equal((await docker('exec', fresh.name, 'ls', '-A', '/backups-repo')).trim(), '');
+  });
+
+  it('no path.repo: a clear error naming the setting, nothing committed', async () => {
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: norepo, plugin: elasticsearch, container: ${norepo.name} }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    const r = await snapagent(['backup', '--config', w.config, '--json']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.json.results[0].error, /has no path\.repo setting/);
+    assert.match(r.json.results[0].hint, /path\.repo=/);
+    assert.equal((await snapagent(['list', '--config', w.config, '--json'])).json.backups.length, 0);
+    w.cleanup();
+  });
+
+  it('a repository Elasticsearch cannot write: the error says to start the container as root', async () => {
+    await docker('exec', '--user', '0', fresh.name, 'mkdir', '-p', '/backups-repo/locked');
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: locked, plugin: elasticsearch, container: ${fresh.name}, options: { location: /backups-repo/locked/repo } }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    const r = await snapagent(['backup', '--config', w.config, '--json']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.json.results[0].error, /cannot write the repository location \/backups-repo\/locked\/repo/);
+    assert.match(r.json.results[0].hint, /--user 0/);
+    assert.equal((await snapagent(['list', '--config', w.config, '--json'])).json.backups.length, 0);
+    await docker('exec', '--user', '0', fresh.name, 'rm', '-rf', '/backups-repo/locked');
+    w.cleanup();
+  });
+
+  it('Elasticsearch unreachable: a clear error, nothing committed', async () => {
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: down, plugin: elasticsearch, container: ${es.name}, options: { port: 1 } }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    const r = await snapagent(['backup', '--config', w.config, '--json']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.json.results[0].error, /cannot reach Elasticsearch in .* at https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    assert.match(r.json.results[0].hint, /options\.host/);
+    assert.equal((await snapagent(['list', '--config', w.config, '--json'])).json.backups.length, 0);
+    w.cleanup();
+  });
+
+  it('the password never appears in outputs or manifests', () => {
+    assert.ok(!everything(ws, outputs).includes(SECRET));
+  });
+});

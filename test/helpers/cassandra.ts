@@ -1,0 +1,74 @@
+// A real Cassandra node in a container (snapagent-test/cassandra: Cassandra 5.0 with the
+// official image's conventions) on 127.0.0.1 with ports of its own, and a driver client
+// for the test's own checks and data.
+import cassandra from 'cassandra-driver';
+import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
+
+export const CASSANDRA_IMAGE = 'snapagent-test/cassandra:latest';
+
+export interface CassandraNode {
+  name: string;
+  volume: string;
+  port: number;
+  client: cassandra.Client;
+  /** Snapshot directories (<ks>/<table-id>/snapshots/<tag>) on the node's disk. */
+  snapshots(): Promise<string[]>;
+  remove(): Promise<void>;
+}
+
+/** Starts a node; `auth` turns on PasswordAuthenticator (default superuser cassandra/cassandra). */
+export async function startCassandra(opts: { auth?: boolean } = {}): Promise<CassandraNode> {
+  const name = uniq('sa-cass');
+  const volume = `${name}-data`;
+  const base = 20000 + Math.floor(Math.random() * 400) * 10;
+  const port = base + 1;
+  const env = [
+    'CASSANDRA_LISTEN_ADDRESS=127.0.0.1',
+    'CASSANDRA_RPC_ADDRESS=127.0.0.1',
+    `CASSANDRA_NATIVE_PORT=${port}`,
+    `CASSANDRA_STORAGE_PORT=${base + 2}`,
+    `CASSANDRA_JMX_PORT=${base + 3}`,
+    'MAX_HEAP_SIZE=512M',
+    'HEAP_NEWSIZE=128M',
+    'JVM_EXTRA_OPTS=-Dcassandra.ring_delay_ms=1000 -Dcassandra.skip_wait_for_gossip_to_settle=0',
+    ...(opts.auth ? ['CASSANDRA_AUTHENTICATOR=PasswordAuthenticator', 'CASSANDRA_AUTHORIZER=CassandraAuthorizer'] : []),
+  ];
+  await docker('run', '-d', '--name', name, '--network', 'host', ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/cassandra`, CASSANDRA_IMAGE);
+  const where = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 180_000;
+  let client: cassandra.Client | undefined;
+  for (;;) {
+    try {
+      client = new cassandra.Client({
+        contactPoints: [where],
+        localDataCenter: 'datacenter1',
+        authProvider: opts.auth ? new cassandra.auth.PlainTextAuthProvider('cassandra', 'cassandra') : undefined,
+        socketOptions: { readTimeout: 120_000, connectTimeout: 5000 },
+        queryOptions: { consistency: cassandra.types.consistencies.one },
+      });
+      await client.connect();
+      await client.execute('SELECT release_version FROM system.local');
+      break;
+    } catch (err) {
+      await client?.shutdown().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`Cassandra in ${name} did not start: ${(err as Error).message}\n${await docker('logs', '--tail', '30', name).catch(() => '')}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  return {
+    name,
+    volume,
+    port,
+    client,
+    snapshots: async () =>
+      (await docker('exec', name, 'sh', '-c', 'cd /var/lib/cassandra/data && find . -mindepth 4 -maxdepth 4 -type d -path "./*/*/snapshots/*"'))
+        .split('\n')
+        .filter(Boolean)
+        .sort(),
+    remove: async () => {
+      await client.shutdown().catch(() => undefined);
+      await removeContainer(name);
+      await removeVolume(volume);
+    },
+  };
+}
