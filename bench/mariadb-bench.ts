@@ -12,10 +12,11 @@
 //                    loads, then re-dumps and compares counts and checksums; + peak RSS)
 // and prints the ratios next to the targets (≤ 1.15 both). It reports; it does not gate.
 // BENCH_JSON=path writes the numbers as JSON. Only node built-ins; run from the repo root.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { agent, inContainer as inC, MB, printTable, report, run, step } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
 if (!(SIZE_MB >= 10)) throw new Error(`BENCH_SIZE_MB must be a number >= 10 (got ${process.env.BENCH_SIZE_MB})`);
@@ -25,60 +26,18 @@ const VOLUME = `${NAME}-data`;
 const PORT = 36000 + Math.floor(Math.random() * 1000);
 const PASSWORD = `bench-${Math.random().toString(36).slice(2)}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-mdb-'));
-const MB = 1024 * 1024;
+const CONFIG = path.join(tmp, 'snapagent.yaml');
 // The dump flags snapagent uses (plugins/mariadb/index.ts), so both sides dump the same bytes.
 const DUMP_FLAGS = '--single-transaction --routines --events --triggers --hex-blob --add-drop-database --default-character-set=utf8mb4 --skip-dump-date --databases bench';
 
-function run(cmd: string, args: string[], what: string, input?: string): string {
-  const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
-  return r.stdout;
-}
-/** A shell script inside the container (the option file carries the password). */
-const inContainer = (script: string, what: string) => run('docker', ['exec', NAME, 'bash', '-c', `set -euo pipefail; ${script}`], what);
+const inContainer = (script: string, what: string) => inC(NAME, script, what);
 const sql = (query: string, what: string) => inContainer(`mariadb --defaults-extra-file=/tmp/bench.cnf -N -B bench -e ${JSON.stringify(query)}`, what);
-function timed(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1000;
-}
-
-// Runs the agent, polling /proc/<pid>/status every 50 ms for its peak RSS.
-function agent(args: string[], what: string): Promise<{ seconds: number; doc: any; peakKb: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['bin/snapagent.js', ...args, '--config', path.join(tmp, 'snapagent.yaml'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let peakKb = 0;
-    const poll = () => {
-      try {
-        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-        for (const m of status.matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch { /* not started yet, or already gone */ }
-    };
-    const timer = setInterval(poll, 50);
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`${what} exited ${code}\n--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`));
-      try {
-        resolve({ seconds, doc: JSON.parse(out), peakKb });
-      } catch {
-        reject(new Error(`${what}: stdout is not JSON:\n${out}`));
-      }
-    });
-  });
-}
 
 async function main(): Promise<void> {
-  // Dump bytes per row, measured: events ~260, blobs ~2,070 (hex). A quarter of the
+  // Dump bytes per row, measured: events ~185, blobs ~2,070 (hex). A quarter of the
   // size goes to BLOBs (incompressible), the rest to text.
   const blobRows = Math.max(1000, Math.round((SIZE_MB * MB * 0.25) / 2070));
-  const eventRows = Math.max(10000, Math.round((SIZE_MB * MB * 0.75) / 260));
+  const eventRows = Math.max(10000, Math.round((SIZE_MB * MB * 0.75) / 185));
   console.log(`mariadb-bench: ${NAME} on 127.0.0.1:${PORT}, ~${SIZE_MB} MB dump (${eventRows} event rows, ${blobRows} 1 KiB blobs); tmp ${tmp}`);
   // The password reaches the container through an env file, not the command line.
   writeFileSync(path.join(tmp, 'env'), `MARIADB_ROOT_PASSWORD=${PASSWORD}\n`, { mode: 0o600 });
@@ -93,7 +52,8 @@ async function main(): Promise<void> {
     if (Date.now() > deadline) throw new Error(`MariaDB in ${NAME} did not start:\n${run('docker', ['logs', '--tail', '30', NAME], 'docker logs')}`);
     await new Promise((r) => setTimeout(r, 500));
   }
-  const genSeconds = timed(() => {
+  const t0 = performance.now();
+  {
     inContainer(`mariadb --defaults-extra-file=/tmp/bench.cnf -e 'CREATE DATABASE bench'`, 'create database');
     sql(`CREATE TABLE events (id BIGINT PRIMARY KEY, ts DATETIME(3) NOT NULL, level VARCHAR(8) NOT NULL, method VARCHAR(8), path VARCHAR(200) NOT NULL,
       user VARCHAR(64), status SMALLINT NOT NULL, latency_ms DOUBLE, bytes INT, trace CHAR(16), msg TEXT, KEY (ts)) ENGINE=InnoDB;
@@ -112,77 +72,51 @@ async function main(): Promise<void> {
       const to = Math.min(blobRows, from + 49_999);
       sql(`INSERT INTO blobs SELECT seq, CONCAT('blob-', seq), RANDOM_BYTES(1024) FROM seq_${from}_to_${to}`, 'insert blobs');
     }
-  });
+  }
+  const genSeconds = (performance.now() - t0) / 1000;
   sql('ANALYZE TABLE events, blobs', 'analyze');
   const dataMb = Number(sql(`SELECT SUM(data_length + index_length) / 1048576 FROM information_schema.tables WHERE table_schema = 'bench'`, 'size'));
   console.log(`generated ${dataMb.toFixed(0)} MB of InnoDB data in ${genSeconds.toFixed(1)} s`);
 
   const seconds: Record<string, number> = {};
   const bytes: Record<string, number> = {};
-  const step = (name: string) => process.stdout.write(`  ${name} … `);
-  const done = (name: string) => console.log(`${seconds[name]!.toFixed(2)} s`);
   const settle = () => run('bash', ['-c', 'sync'], 'sync');
 
   // A first dump warms the buffer pool and page cache for both timed dumps alike.
   inContainer(`mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS} > /dev/null`, 'warm-up dump');
   settle();
-  step('raw_backup');
-  seconds.raw_backup = timed(() => inContainer(`mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS} | zstd -3 -T0 -q > /tmp/raw.sql.zst`, 'raw backup'));
+  seconds.raw_backup = await step('raw_backup', () => inContainer(`mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS} | zstd -3 -T0 -q > /tmp/raw.sql.zst`, 'raw backup'));
   bytes.raw_backup = Number(inContainer('stat -c %s /tmp/raw.sql.zst', 'stat'));
   bytes.dump = Number(inContainer('zstd -dc /tmp/raw.sql.zst | wc -c', 'dump size'));
-  done('raw_backup');
 
-  writeFileSync(path.join(tmp, 'snapagent.yaml'), [
+  writeFileSync(CONFIG, [
     'targets:', `  - { name: local, type: local, path: ${tmp}/backups }`,
     'jobs:', `  - { name: bench, plugin: mariadb, container: ${NAME}, tier: critical, options: { databases: [bench] } }`,
     'discovery: { labels: false }', `state_dir: ${tmp}/state`, ''].join('\n'));
   settle();
-  step('snapagent_backup');
-  const b = await agent(['backup'], 'snapagent backup');
-  seconds.snapagent_backup = b.seconds;
+  let b!: Awaited<ReturnType<typeof agent>>;
+  seconds.snapagent_backup = await step('snapagent_backup', async () => (b = await agent(['backup'], CONFIG, 'snapagent backup')));
   bytes.snapagent_backup = b.doc.results[0].size;
-  done('snapagent_backup');
 
   settle();
-  step('raw_restore');
-  seconds.raw_restore = timed(() => inContainer('zstd -dc /tmp/raw.sql.zst | mariadb --defaults-extra-file=/tmp/bench.cnf', 'raw restore'));
-  done('raw_restore');
-
+  seconds.raw_restore = await step('raw_restore', () => inContainer('zstd -dc /tmp/raw.sql.zst | mariadb --defaults-extra-file=/tmp/bench.cnf', 'raw restore'));
   settle();
-  step('snapagent_restore');
-  const r = await agent(['restore', '--job', 'bench'], 'snapagent restore');
-  seconds.snapagent_restore = r.seconds;
+  let r!: Awaited<ReturnType<typeof agent>>;
+  seconds.snapagent_restore = await step('snapagent_restore', async () => (r = await agent(['restore', '--job', 'bench'], CONFIG, 'snapagent restore')));
   if (r.doc.ok !== true) throw new Error(`snapagent restore reported ok=${r.doc.ok}: ${JSON.stringify(r.doc)}`);
-  done('snapagent_restore');
 
-  const rows: [string, number, number | undefined][] = [
+  console.log(`\ndata: ${dataMb.toFixed(0)} MB InnoDB, ${(bytes.dump / MB).toFixed(1)} MB dump\n`);
+  printTable([
     ['raw backup (mariadb-dump | zstd -3 -T0)', seconds.raw_backup, bytes.raw_backup],
     ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
     ['raw restore (zstd -dc | mariadb)', seconds.raw_restore, undefined],
     ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
-  ];
-  const mb = (n: number | undefined) => (n === undefined ? '-' : (n / MB).toFixed(1));
-  console.log(`\ndata: ${dataMb.toFixed(0)} MB InnoDB, ${mb(bytes.dump)} MB dump\n`);
-  console.log(`${'method'.padEnd(42)}${'seconds'.padStart(9)}${'MB'.padStart(10)}${'dump MB/s'.padStart(11)}`);
-  for (const [name, s, size] of rows) {
-    console.log(`${name.padEnd(42)}${s.toFixed(2).padStart(9)}${mb(size).padStart(10)}${(bytes.dump! / MB / s).toFixed(0).padStart(11)}`);
-  }
-  const result = {
-    backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup,
-    restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore,
-    peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024,
-  };
-  const targets: Record<keyof typeof result, number> = { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 };
-  console.log(`\n${'metric'.padEnd(20)}${'value'.padStart(9)}${'target'.padStart(10)}  verdict`);
-  for (const k of Object.keys(targets) as (keyof typeof result)[]) {
-    console.log(`${k.padEnd(20)}${result[k].toFixed(k === 'peak_rss_mb' ? 0 : 2).padStart(9)}${`≤ ${targets[k]}`.padStart(10)}  ${result[k] <= targets[k] ? 'PASS' : 'MISS'}`);
-  }
-  console.log(`(peak RSS: backup ${(b.peakKb / 1024).toFixed(0)} MB, restore ${(r.peakKb / 1024).toFixed(0)} MB, agent process only)`);
-  if (process.env.BENCH_JSON) {
-    const doc = { ...result, targets, seconds, bytes, data_mb: dataMb, size_mb_requested: SIZE_MB, event_rows: eventRows, blob_rows: blobRows, generate_seconds: genSeconds };
-    writeFileSync(process.env.BENCH_JSON, JSON.stringify(doc, null, 2) + '\n');
-    console.log(`wrote ${process.env.BENCH_JSON}`);
-  }
+  ], bytes.dump / MB, 'dump MB/s');
+  report(
+    { backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup, restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore, peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024 },
+    { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
+    { seconds, bytes, data_mb: dataMb, size_mb_requested: SIZE_MB, event_rows: eventRows, blob_rows: blobRows, generate_seconds: genSeconds },
+  );
 }
 
 process.on('SIGINT', () => console.error('\ninterrupted: cleaning up'));

@@ -12,11 +12,12 @@
 // and prints the ratios next to the targets (≤ 1.15 both). It reports; it does not gate.
 // BENCH_JSON=path writes the numbers as JSON. FerretDB is much slower than mongod: the
 // ratios, not the absolute times, are the result.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Binary, MongoClient } from 'mongodb';
+import { agent, inContainer as inC, MB, printTable, report, run, step } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 500);
 if (!(SIZE_MB >= 5)) throw new Error(`BENCH_SIZE_MB must be a number >= 5 (got ${process.env.BENCH_SIZE_MB})`);
@@ -25,48 +26,9 @@ const NAME = `sa-bench-mongo-${Math.random().toString(36).slice(2, 8)}`;
 const PORT = 37000 + Math.floor(Math.random() * 1000);
 const PASSWORD = `bench-${Math.random().toString(36).slice(2)}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-mongo-'));
-const MB = 1024 * 1024;
+const CONFIG = path.join(tmp, 'snapagent.yaml');
 const DOC_BYTES = 8 * 1024;
-
-function run(cmd: string, args: string[], what: string, input?: string): string {
-  const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
-  return r.stdout;
-}
-const inContainer = (script: string, what: string) => run('docker', ['exec', NAME, 'bash', '-c', `set -euo pipefail; ${script}`], what);
-function timed(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1000;
-}
-
-function agent(args: string[], what: string): Promise<{ seconds: number; doc: any; peakKb: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['bin/snapagent.js', ...args, '--config', path.join(tmp, 'snapagent.yaml'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let peakKb = 0;
-    const timer = setInterval(() => {
-      try {
-        for (const m of readFileSync(`/proc/${child.pid}/status`, 'utf8').matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch { /* not started yet, or already gone */ }
-    }, 50);
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`${what} exited ${code}\n--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`));
-      try {
-        resolve({ seconds, doc: JSON.parse(out), peakKb });
-      } catch {
-        reject(new Error(`${what}: stdout is not JSON:\n${out}`));
-      }
-    });
-  });
-}
+const inContainer = (script: string, what: string) => inC(NAME, script, what);
 
 async function main(): Promise<void> {
   const docs = Math.max(500, Math.round((SIZE_MB * MB) / DOC_BYTES));
@@ -109,65 +71,42 @@ async function main(): Promise<void> {
 
   const seconds: Record<string, number> = {};
   const bytes: Record<string, number> = {};
-  const step = (name: string) => process.stdout.write(`  ${name} … `);
-  const done = (name: string) => console.log(`${seconds[name]!.toFixed(2)} s`);
   const settle = () => run('bash', ['-c', 'sync'], 'sync');
 
   inContainer('mongodump --config=/tmp/bench.yaml --db bench --archive --quiet > /dev/null', 'warm-up dump');
   settle();
-  step('raw_backup');
-  seconds.raw_backup = timed(() => inContainer('mongodump --config=/tmp/bench.yaml --db bench --archive --quiet | zstd -3 -T0 -q > /tmp/raw.archive.zst', 'raw backup'));
+  seconds.raw_backup = await step('raw_backup', () => inContainer('mongodump --config=/tmp/bench.yaml --db bench --archive --quiet | zstd -3 -T0 -q > /tmp/raw.archive.zst', 'raw backup'));
   bytes.raw_backup = Number(inContainer('stat -c %s /tmp/raw.archive.zst', 'stat'));
   bytes.archive = Number(inContainer('zstd -dc /tmp/raw.archive.zst | wc -c', 'archive size'));
-  done('raw_backup');
 
-  writeFileSync(path.join(tmp, 'snapagent.yaml'), [
+  writeFileSync(CONFIG, [
     'targets:', `  - { name: local, type: local, path: ${tmp}/backups }`,
     'jobs:', `  - { name: bench, plugin: mongo, container: ${NAME}, tier: critical, options: { database: bench } }`,
     'discovery: { labels: false }', `state_dir: ${tmp}/state`, ''].join('\n'));
   settle();
-  step('snapagent_backup');
-  const b = await agent(['backup'], 'snapagent backup');
-  seconds.snapagent_backup = b.seconds;
+  let b!: Awaited<ReturnType<typeof agent>>;
+  seconds.snapagent_backup = await step('snapagent_backup', async () => (b = await agent(['backup'], CONFIG, 'snapagent backup')));
   bytes.snapagent_backup = b.doc.results[0].size;
-  done('snapagent_backup');
 
   settle();
-  step('raw_restore');
-  seconds.raw_restore = timed(() => inContainer('zstd -dc /tmp/raw.archive.zst | mongorestore --config=/tmp/bench.yaml --archive --drop --quiet', 'raw restore'));
-  done('raw_restore');
-
+  seconds.raw_restore = await step('raw_restore', () => inContainer('zstd -dc /tmp/raw.archive.zst | mongorestore --config=/tmp/bench.yaml --archive --drop --quiet', 'raw restore'));
   settle();
-  step('snapagent_restore');
-  const r = await agent(['restore', '--job', 'bench', '--force'], 'snapagent restore');
-  seconds.snapagent_restore = r.seconds;
+  let r!: Awaited<ReturnType<typeof agent>>;
+  seconds.snapagent_restore = await step('snapagent_restore', async () => (r = await agent(['restore', '--job', 'bench', '--force'], CONFIG, 'snapagent restore')));
   if (r.doc.ok !== true) throw new Error(`snapagent restore reported ok=${r.doc.ok}: ${JSON.stringify(r.doc)}`);
-  done('snapagent_restore');
 
-  const mb = (n: number | undefined) => (n === undefined ? '-' : (n / MB).toFixed(1));
-  const rows: [string, number, number | undefined][] = [
+  console.log(`\ndata: ${docs} documents, ${(bytes.archive / MB).toFixed(1)} MB archive\n`);
+  printTable([
     ['raw backup (mongodump | zstd -3 -T0)', seconds.raw_backup, bytes.raw_backup],
     ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
     ['raw restore (zstd -dc | mongorestore)', seconds.raw_restore, undefined],
     ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
-  ];
-  console.log(`\ndata: ${docs} documents, ${mb(bytes.archive)} MB archive\n`);
-  console.log(`${'method'.padEnd(42)}${'seconds'.padStart(9)}${'MB'.padStart(10)}${'archive MB/s'.padStart(14)}`);
-  for (const [name, s, size] of rows) console.log(`${name.padEnd(42)}${s.toFixed(2).padStart(9)}${mb(size).padStart(10)}${(bytes.archive! / MB / s).toFixed(1).padStart(14)}`);
-  const result = {
-    backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup,
-    restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore,
-    peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024,
-  };
-  const targets: Record<keyof typeof result, number> = { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 };
-  console.log(`\n${'metric'.padEnd(20)}${'value'.padStart(9)}${'target'.padStart(10)}  verdict`);
-  for (const k of Object.keys(targets) as (keyof typeof result)[]) {
-    console.log(`${k.padEnd(20)}${result[k].toFixed(k === 'peak_rss_mb' ? 0 : 2).padStart(9)}${`≤ ${targets[k]}`.padStart(10)}  ${result[k] <= targets[k] ? 'PASS' : 'MISS'}`);
-  }
-  if (process.env.BENCH_JSON) {
-    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...result, targets, seconds, bytes, documents: docs, size_mb_requested: SIZE_MB, generate_seconds: genSeconds }, null, 2) + '\n');
-    console.log(`wrote ${process.env.BENCH_JSON}`);
-  }
+  ], bytes.archive / MB, 'archive MB/s');
+  report(
+    { backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup, restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore, peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024 },
+    { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
+    { seconds, bytes, documents: docs, size_mb_requested: SIZE_MB, generate_seconds: genSeconds },
+  );
 }
 
 process.on('SIGINT', () => console.error('\ninterrupted: cleaning up'));

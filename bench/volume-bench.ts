@@ -10,10 +10,11 @@
 // and prints the ratios next to the spec's targets. It reports; it does not gate: exit 0
 // even when a target is missed, non-zero only when a step fails. BENCH_JSON=path also
 // writes the numbers as JSON. Only node built-ins; run from the repo root (make bench).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { agent as runAgent, bash, MB, run, timed } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
 if (!(SIZE_MB >= 10)) throw new Error(`BENCH_SIZE_MB must be a number >= 10 (got ${process.env.BENCH_SIZE_MB})`);
@@ -21,52 +22,7 @@ const VOL = `sa-bench-${Math.random().toString(36).slice(2, 10)}`;
 const RESTORED = `${VOL}-restored`;
 const RAW_RESTORED = `${VOL}-raw-restored`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-'));
-const MB = 1024 * 1024;
-
-// Runs a command to completion (stdout captured, stderr shown); throws on failure.
-function run(cmd: string, args: string[], what: string): string {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
-  return r.stdout;
-}
-const bash = (script: string, what: string) => run('bash', ['-c', `set -euo pipefail; ${script}`], what);
-function timed(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1000;
-}
-
-// Runs the agent, polling /proc/<pid>/status every 50 ms for its peak RSS (max of VmHWM, VmRSS).
-function agent(args: string[], what: string): Promise<{ seconds: number; doc: any; peakKb: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['bin/snapagent.js', ...args, '--config', path.join(tmp, 'snapagent.yaml'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let peakKb = 0;
-    const poll = () => {
-      try {
-        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-        for (const m of status.matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch { /* not started yet, or already gone */ }
-    };
-    poll();
-    const timer = setInterval(poll, 50);
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`${what} exited ${code}\n--- stdout ---\n${out}\n--- stderr ---\n${err}`));
-      try {
-        resolve({ seconds, doc: JSON.parse(out), peakKb });
-      } catch {
-        reject(new Error(`${what}: stdout is not JSON:\n${out}`));
-      }
-    });
-  });
-}
+const agent = (args: string[], what: string) => runAgent(args, path.join(tmp, 'snapagent.yaml'), what);
 
 // Fills /v: two parallel awk writers of JSON lines (varied numbers/words: ~4x with zstd),
 // random blobs from /dev/urandom, and small 1-8 KiB text files over 100 dirs.

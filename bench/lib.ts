@@ -1,0 +1,94 @@
+// What every benchmark shares: running commands, timing them, running the agent with
+// its peak RSS sampled, and printing the table and the ratios next to their targets.
+// Only node built-ins; run from the repo root (make bench).
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+export const MB = 1024 * 1024;
+
+/** Runs a command to completion (stdout captured, stderr shown); throws on failure. */
+export function run(cmd: string, args: string[], what: string, input?: string): string {
+  const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
+  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
+  return r.stdout;
+}
+
+export const bash = (script: string, what: string) => run('bash', ['-c', `set -euo pipefail; ${script}`], what);
+
+/** A bash script inside a container. */
+export const inContainer = (container: string, script: string, what: string) => run('docker', ['exec', container, 'bash', '-c', `set -euo pipefail; ${script}`], what);
+
+export function timed(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
+export interface AgentRun {
+  seconds: number;
+  doc: any;
+  peakKb: number;
+}
+
+/** Runs `snapagent <args> --config <config> --json`, polling /proc/<pid>/status every
+ * 50 ms for its peak RSS (the larger of VmHWM and VmRSS). */
+export function agent(args: string[], config: string, what: string): Promise<AgentRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['bin/snapagent.js', ...args, '--config', config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let peakKb = 0;
+    const poll = () => {
+      try {
+        for (const m of readFileSync(`/proc/${child.pid}/status`, 'utf8').matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch { /* not started yet, or already gone */ }
+    };
+    poll();
+    const timer = setInterval(poll, 50);
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      const seconds = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`${what} exited ${code}\n--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`));
+      try {
+        resolve({ seconds, doc: JSON.parse(out), peakKb });
+      } catch {
+        reject(new Error(`${what}: stdout is not JSON:\n${out}`));
+      }
+    });
+  });
+}
+
+/** Prints "  name … " now and the seconds when `fn` is done; returns the seconds. */
+export async function step(name: string, fn: () => unknown): Promise<number> {
+  process.stdout.write(`  ${name} … `);
+  const t0 = performance.now();
+  await fn();
+  const s = (performance.now() - t0) / 1000;
+  console.log(`${s.toFixed(2)} s`);
+  return s;
+}
+
+/** The methods table: name, seconds, output bytes (optional), throughput of `perMb` MB. */
+export function printTable(rows: [string, number, number | undefined][], perMb: number, unit = 'MB/s'): void {
+  const mb = (n: number | undefined) => (n === undefined ? '-' : (n / MB).toFixed(1));
+  console.log(`${'method'.padEnd(44)}${'seconds'.padStart(9)}${'MB'.padStart(10)}${unit.padStart(12)}`);
+  for (const [name, s, size] of rows) console.log(`${name.padEnd(44)}${s.toFixed(2).padStart(9)}${mb(size).padStart(10)}${(perMb / s).toFixed(1).padStart(12)}`);
+}
+
+/** Prints each ratio next to its target (≤) with PASS/MISS, and writes BENCH_JSON. It
+ * reports; it does not gate. */
+export function report<K extends string>(result: Record<K, number>, targets: Record<K, number>, extra: Record<string, unknown>): void {
+  console.log(`\n${'metric'.padEnd(22)}${'value'.padStart(9)}${'target'.padStart(10)}  verdict`);
+  for (const k of Object.keys(targets) as K[]) {
+    const v = result[k];
+    console.log(`${k.padEnd(22)}${v.toFixed(k.endsWith('_mb') ? 0 : 2).padStart(9)}${`≤ ${targets[k]}`.padStart(10)}  ${v <= targets[k] ? 'PASS' : 'MISS'}`);
+  }
+  if (process.env.BENCH_JSON) {
+    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...result, targets, ...extra }, null, 2) + '\n');
+    console.log(`wrote ${process.env.BENCH_JSON}`);
+  }
+}
