@@ -149,7 +149,8 @@ async function occupiedCollections(client: MongoClient, expected: ArchiveStats):
   for (const [db, colls] of Object.entries(expected)) {
     const existing = new Set((await client.db(db).listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name));
     for (const coll of Object.keys(colls)) {
-      if (existing.has(coll) && (await client.db(db).collection(coll).estimatedDocumentCount()) > 0) out.push(`${db}.${coll}`);
+      // One document is enough to know (a count can scan the whole collection).
+      if (existing.has(coll) && (await client.db(db).collection(coll).findOne({}, { projection: { _id: 1 } }))) out.push(`${db}.${coll}`);
     }
   }
   return out;
