@@ -68,10 +68,11 @@ export class DumpCounter extends Transform {
     while (nl !== -1) {
       if (this.carryLen) {
         this.carry.push(chunk.subarray(start, nl));
-        this.line(Buffer.concat(this.carry));
+        const whole = Buffer.concat(this.carry);
+        this.line(whole, 0, whole.length);
         this.carry = [];
         this.carryLen = 0;
-      } else this.line(chunk.subarray(start, nl));
+      } else this.line(chunk, start, nl); // no Buffer per line: millions of them per GiB
       start = nl + 1;
       nl = chunk.indexOf(NL, start);
     }
@@ -84,7 +85,10 @@ export class DumpCounter extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.carryLen) this.line(Buffer.concat(this.carry));
+    if (this.carryLen) {
+      const whole = Buffer.concat(this.carry);
+      this.line(whole, 0, whole.length);
+    }
     cb();
   }
 
@@ -109,32 +113,33 @@ export class DumpCounter extends Transform {
     return a;
   }
 
-  private line(line: Buffer): void {
+  /** One line: buf[s, e), without its newline. */
+  private line(buf: Buffer, s: number, e: number): void {
     // Rows may share a line ("(..),(..);") or each have their own (MariaDB >= 10.11.x
     // prints "INSERT INTO `t` VALUES" then one row per line); a row never spans lines
     // because the dump escapes newlines inside strings.
     if (this.insert) {
-      if (this.rows(this.insert, line, 0)) this.insert = undefined;
+      if (this.rows(this.insert, buf, s, e)) this.insert = undefined;
       return;
     }
-    if (line.length >= INSERT.length && line[0] === 0x49 && line.subarray(0, INSERT.length).equals(INSERT)) {
-      const end = line.indexOf('`', INSERT.length);
-      const values = line.indexOf(' VALUES', end);
-      if (end < 0 || values < 0) return;
-      const acc = this.table(unquote(line.toString('utf8', INSERT.length, end)));
-      if (!this.rows(acc, line, values + 7)) this.insert = acc;
+    if (e - s >= INSERT.length && buf[s] === 0x49 && buf.compare(INSERT, 0, INSERT.length, s, s + INSERT.length) === 0) {
+      const end = buf.indexOf('`', s + INSERT.length);
+      const values = end < 0 || end >= e ? -1 : buf.indexOf(' VALUES', end);
+      if (values < 0 || values >= e) return;
+      const acc = this.table(unquote(buf.toString('utf8', s + INSERT.length, end)));
+      if (!this.rows(acc, buf, values + 7, e)) this.insert = acc;
       return;
     }
-    if (line[0] !== 0x2d) return; // "-": comments carry the markers
-    const text = line.toString('utf8', 0, Math.min(line.length, 512));
+    if (buf[s] !== 0x2d || s >= e) return; // "-": comments carry the markers
+    const text = buf.toString('utf8', s, Math.min(e, s + 512));
     if (text.startsWith(DB_MARKER)) this.db = unquote(text.slice(DB_MARKER.length, text.lastIndexOf('`')));
     else if (text.startsWith(TABLE_MARKER)) this.table(unquote(text.slice(TABLE_MARKER.length, text.lastIndexOf('`'))));
   }
 
   // Counts the rows "(...)" at depth 0 outside '...' strings (mariadb-dump escapes
   // quotes and backslashes in strings with a backslash); true when the statement ended.
-  private rows(a: Acc, line: Buffer, from: number): boolean {
-    if (this.algorithm === 'sha1-xor') return this.rowsSha1(a, line, from);
+  private rows(a: Acc, line: Buffer, from: number, end: number): boolean {
+    if (this.algorithm === 'sha1-xor') return this.rowsSha1(a, line, from, end);
     // The row64-sum hash is computed in this same pass (see addRow64 for the reference).
     let depth = 0;
     let inString = false;
@@ -142,14 +147,14 @@ export class DumpCounter extends Transform {
     let h2 = 0;
     let rowStart = 0;
     const acc = a.acc;
-    for (let i = from; i < line.length; i++) {
+    for (let i = from; i < end; i++) {
       let b = line[i]!;
       if (depth > 0) {
         h1 = Math.imul(h1 ^ b, 0x01000193);
         h2 = Math.imul(h2 ^ b, 0x5bd1e995);
         h2 ^= h2 >>> 15;
         if (inString) {
-          if (b === BACKSLASH && i + 1 < line.length) {
+          if (b === BACKSLASH && i + 1 < end) {
             b = line[++i]!;
             h1 = Math.imul(h1 ^ b, 0x01000193);
             h2 = Math.imul(h2 ^ b, 0x5bd1e995);
@@ -183,11 +188,11 @@ export class DumpCounter extends Transform {
     return false;
   }
 
-  private rowsSha1(a: Acc, line: Buffer, from: number): boolean {
+  private rowsSha1(a: Acc, line: Buffer, from: number, end: number): boolean {
     let depth = 0;
     let inString = false;
     let rowStart = -1;
-    for (let i = from; i < line.length; i++) {
+    for (let i = from; i < end; i++) {
       const b = line[i]!;
       if (inString) {
         if (b === BACKSLASH) i++;
