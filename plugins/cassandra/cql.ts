@@ -144,6 +144,8 @@ export interface TableRef {
 export interface Schema {
   /** CREATE KEYSPACE IF NOT EXISTS ... per keyspace. */
   keyspaces: Record<string, string>;
+  /** CREATE TYPE IF NOT EXISTS ... per keyspace, each after the types it uses. */
+  types: Record<string, string[]>;
   tables: TableRef[];
 }
 
@@ -156,6 +158,19 @@ export async function readSchema(client: cassandra.Client): Promise<Schema> {
     const repl = Object.entries(r.replication as Record<string, string>).map(([k, v]) => `${lit(k)}: ${lit(v)}`).join(', ');
     keyspaces[ks] = `CREATE KEYSPACE IF NOT EXISTS ${q(ks)} WITH replication = {${repl}} AND durable_writes = ${r.durable_writes ? 'true' : 'false'};`;
   }
+  const types: Record<string, string[]> = {};
+  const defs = new Map<string, { name: string; uses: string[]; cql: string }[]>();
+  for (const r of (await client.execute('SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types')).rows) {
+    const ks = String(r.keyspace_name);
+    if (!(ks in keyspaces)) continue;
+    const names = r.field_names as string[];
+    const ftypes = r.field_types as string[];
+    const fields = names.map((f, i) => `${q(f)} ${ftypes[i]}`).join(', ');
+    const list = defs.get(ks) ?? [];
+    list.push({ name: String(r.type_name), uses: ftypes, cql: `CREATE TYPE IF NOT EXISTS ${q(ks)}.${q(String(r.type_name))} (${fields});` });
+    defs.set(ks, list);
+  }
+  for (const [ks, list] of defs) types[ks] = orderTypes(list);
   const keys = new Map<string, string>();
   for (const r of (await client.execute("SELECT keyspace_name, table_name, column_name, kind, position FROM system_schema.columns")).rows) {
     if (r.kind === 'partition_key' && r.position === 0) keys.set(`${r.keyspace_name}.${r.table_name}`, String(r.column_name));
@@ -168,7 +183,25 @@ export async function readSchema(client: cassandra.Client): Promise<Schema> {
     tables.push({ keyspace, table, id: String(r.id), key: keys.get(`${keyspace}.${table}`) ?? '' });
   }
   tables.sort((a, b) => a.keyspace.localeCompare(b.keyspace) || a.table.localeCompare(b.table));
-  return { keyspaces, tables };
+  return { keyspaces, types, tables };
+}
+
+// Types in an order where each comes after the types its fields use.
+function orderTypes(list: { name: string; uses: string[]; cql: string }[]): string[] {
+  const out: string[] = [];
+  const done = new Set<string>();
+  const uses = (t: { uses: string[] }, other: string) => t.uses.some((u) => new RegExp(`(^|[<, ])"?${other}"?([>, ]|$)`).test(u));
+  let rest = [...list].sort((a, b) => a.name.localeCompare(b.name));
+  while (rest.length) {
+    const ready = rest.filter((t) => rest.every((o) => o === t || done.has(o.name) || !uses(t, o.name)));
+    const next = ready.length ? ready : rest; // a cycle cannot exist; keep going whatever
+    for (const t of next) {
+      out.push(t.cql);
+      done.add(t.name);
+    }
+    rest = rest.filter((t) => !done.has(t.name));
+  }
+  return out;
 }
 
 /** The table's CQL rows, counted by paging through its first key column (each page is

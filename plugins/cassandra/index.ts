@@ -29,6 +29,7 @@ interface TableStats {
 
 interface KeyspaceStats {
   cql: string;
+  types?: string[];
   tables: Record<string, TableStats>;
 }
 
@@ -131,8 +132,9 @@ async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promi
     stats = {};
     let cql = `-- snapagent: schema of the keyspaces in this backup (node ${info.host_id}, Cassandra ${info.version}, snapshot ${tag})\n`;
     for (const ks of keyspaces) {
-      stats[ks] = { cql: schema.keyspaces[ks]!, tables: {} };
-      cql += `\n${schema.keyspaces[ks]}\n`;
+      const types = schema.types[ks] ?? [];
+      stats[ks] = { cql: schema.keyspaces[ks]!, ...(types.length ? { types } : {}), tables: {} };
+      cql += `\n${[schema.keyspaces[ks], ...types].join('\n')}\n`;
     }
     for (const t of chosen) {
       const d = dirs.get(`${dirOf(t)}/snapshots/${tag}`)!;
@@ -151,7 +153,8 @@ async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promi
   counting.catch(() => undefined);
   const done = (async (): Promise<PluginStats> => {
     try {
-      const [res] = await Promise.all([run.done, counting]);
+      // the snapshot is cleared as soon as tar has read it, while the upload finishes
+      const [res] = await Promise.all([run.done.finally(clear), counting]);
       if (res.exitCode !== 0) throw new SnapError(`tar of the snapshot in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr.split('\n').filter((l) => !l.startsWith('Total bytes')).join('\n'))}`);
       const totals = /^Total bytes written: (\d+)/m.exec(res.stderr);
       const tables = Object.values(stats).flatMap((k) => Object.values(k.tables));
@@ -296,9 +299,14 @@ async function extract(ctx: PluginContext, c: ContainerDetails, src: RawInput, o
 async function createSchema(ctx: PluginContext, node: Node, c: ContainerDetails, live: Schema, backed: Record<string, KeyspaceStats>, keyspaces: string[], wanted: Wanted[], stage: string): Promise<string[]> {
   const created: string[] = [];
   for (const ks of keyspaces) {
-    if (ks in live.keyspaces) continue;
-    await exec(node, backed[ks]!.cql, `creating keyspace ${ks}`);
-    created.push(ks);
+    if (!(ks in live.keyspaces)) {
+      await exec(node, backed[ks]!.cql, `creating keyspace ${ks}`);
+      created.push(ks);
+    }
+    // user types first (IF NOT EXISTS): a table's schema.cql may lack those it nests
+    if (wanted.some((w) => w.keyspace === ks && !live.tables.some((t) => t.keyspace === ks && t.table === w.table))) {
+      for (const t of backed[ks]!.types ?? []) await exec(node, t, `creating the types of keyspace ${ks}`);
+    }
   }
   const missing = wanted.filter((w) => !live.tables.some((t) => t.keyspace === w.keyspace && t.table === w.table));
   if (missing.length === 0) return created;

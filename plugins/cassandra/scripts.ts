@@ -32,10 +32,11 @@ find . -mindepth 4 -maxdepth 4 -type d -path './*/*/snapshots/*' -name '[0-9]*T[
 export const TAR = `set -u
 dd=$1; schema=$2; shift 2
 trap 'rm -f "$schema"' EXIT
+[ $# -eq 0 ] || set -- -C "$dd" "$@"
 tar --create --file=- --totals --format=posix --pax-option=delete=atime,delete=ctime --numeric-owner \\
   --transform='s,^snapagent-[^/]*[.]cql$,schema.cql,' \\
   --transform='s,^\\([^/]*\\)/\\([^/]*\\)-[0-9a-f]\\{32\\}/snapshots/[^/]*,tables/\\1/\\2,' \\
-  -C "$(dirname "$schema")" "$(basename "$schema")" -C "$dd" "$@"`;
+  -C "$(dirname "$schema")" "$(basename "$schema")" "$@"`;
 
 /** $1: staging dir (created fresh), $2: whose owner the files get (the data dir), then
  * the members to extract. Reads the tar on stdin; prints "snapagent-extracted". */

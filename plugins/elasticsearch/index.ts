@@ -16,7 +16,7 @@ import { connect, esError, type Es } from './connect.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
 import { pathRepo, place, register, registered, unregister, type RepoPlace } from './repository.ts';
 import { EXTRACT, parseStats, REMOVE, SHIP, toolMessages } from './scripts.ts';
-import { getSnapshot, indexFigures, jobSnapshots, takeSnapshot, type IndexFigures } from './snapshot.ts';
+import { allSnapshots, getSnapshot, indexFigures, jobSnapshots, takeSnapshot, type IndexFigures } from './snapshot.ts';
 
 const MOUNT = '/snapagent/repo-volume';
 
@@ -65,7 +65,7 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
       const indices = describeIndices(taken.info.indices, before, after);
       const changed = Object.entries(indices).filter(([, s]) => s.changed).map(([n]) => n);
       if (changed.length) ctx.log.warn({ indices: changed.slice(0, 20) }, 'indices changed while the snapshot was taken: their counts are recorded as a range, not compared exactly on restore');
-      const inRepo = await jobSnapshots(es, o.repository, '').catch(() => [] as string[]);
+      const inRepo = await allSnapshots(es, o.repository).catch(() => [snapshot]);
       ctx.log.info({ snapshot, seconds: Number(snapshotSeconds.toFixed(3)), indices: taken.info.indices.length, shards: taken.info.shards.total }, 'snapshot complete: shipping the repository');
       const shipStart = performance.now();
       helper = await ctx.docker.runHelper({
@@ -97,7 +97,7 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
           shards: taken.info.shards.total,
           indices,
           data_streams: taken.info.data_streams ?? [],
-          repository_snapshots: inRepo.length ? inRepo : [snapshot],
+          repository_snapshots: inRepo,
           snapshot_seconds: Number(snapshotSeconds.toFixed(3)),
           ship_seconds: Number(((performance.now() - shipStart) / 1000).toFixed(3)),
           ...files,
@@ -116,7 +116,7 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
         abort: async () => {
           await run.kill();
         },
-        committed: () => prune(ctx, job, c),
+        committed: () => prune(ctx, job, c, snapshot),
       };
     } catch (err) {
       await helper?.kill();
@@ -171,19 +171,19 @@ function describeIndices(names: string[], before: Map<string, IndexFigures>, aft
   return out;
 }
 
-// After a committed backup: the live repository keeps the newest keep_snapshots
-// snapshots of this job (each shipped archive is a whole repository, so restores never
-// need the older ones; the newest one keeps the next snapshot incremental).
-async function prune(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDetails): Promise<void> {
+// After a committed backup: the live repository keeps the snapshot just committed and
+// the newest keep_snapshots - 1 other snapshots of this job (each shipped archive is a
+// whole repository, so restores never need the older ones; the newest one keeps the
+// next snapshot incremental). Other snapshots in the repository are left alone.
+async function prune(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDetails, committed: string): Promise<void> {
   const o = job.options;
   const es = await connect(ctx, c, o, true);
   try {
-    const prefix = snapshotName(job.name, '');
-    const mine = await jobSnapshots(es, o.repository, prefix);
-    const drop = mine.slice(0, Math.max(0, mine.length - o.keep_snapshots));
+    const others = (await jobSnapshots(es, o.repository, snapshotName(job.name, ''))).filter((n) => n !== committed);
+    const drop = others.slice(0, Math.max(0, others.length - (o.keep_snapshots - 1)));
     if (drop.length === 0) return;
     await es.client.snapshot.delete({ repository: o.repository, snapshot: drop.join(',') }, { requestTimeout: o.timeout_seconds * 1000 });
-    ctx.log.info({ repository: o.repository, deleted: drop, kept: mine.slice(drop.length) }, 'pruned the live repository');
+    ctx.log.info({ repository: o.repository, deleted: drop, kept: [...others.slice(drop.length), committed] }, 'pruned the live repository');
   } catch (err) {
     throw esError(err, `pruning repository ${o.repository} in ${c.name}`);
   } finally {

@@ -92,26 +92,30 @@ export async function takeSnapshot(
   timeoutSeconds: number,
 ): Promise<Taken> {
   let created = true;
+  let info: SnapshotInfo | undefined;
   try {
-    await es.client.snapshot.create({
+    // Elasticsearch answers as soon as the snapshot is done (no polling delay).
+    const res = await es.client.snapshot.create({
       repository,
       snapshot,
-      wait_for_completion: false,
+      wait_for_completion: true,
       indices: body.indices?.join(','),
       include_global_state: body.include_global_state,
       metadata: body.metadata,
-    });
+    }, { requestTimeout: timeoutSeconds * 1000, signal: ctx.signal });
+    info = res.snapshot as unknown as SnapshotInfo | undefined;
   } catch (err) {
     const e = esErrorType(err);
-    const same = e && ((e.type === 'invalid_snapshot_name_exception' && /already exists/i.test(e.reason ?? '')) || (e.type === 'concurrent_snapshot_execution_exception' && /same name|already in.progress|already running/i.test(e.reason ?? '')));
+    // 8.x: snapshot_name_already_in_use_exception "snapshot with the same name already
+    // exists" (also while it is in progress); older: invalid_snapshot_name_exception.
+    const same = e && /^(snapshot_name_already_in_use|invalid_snapshot_name|concurrent_snapshot_execution)_exception$/.test(e.type ?? '') && /same name|already exists|already in.progress/i.test(e.reason ?? '');
     if (!same) throw esError(err, `snapshot ${snapshot} in repository ${repository}`);
     created = false;
     ctx.log.info({ repository, snapshot }, 'the snapshot exists already (another node\'s agent took it): waiting for it, then shipping it');
   }
   const deadline = Date.now() + timeoutSeconds * 1000;
   let delay = 50;
-  let info: SnapshotInfo | undefined;
-  for (;;) {
+  while (!info || info.state === 'IN_PROGRESS' || info.state === 'STARTED') {
     info = await getSnapshot(es, repository, snapshot).catch((err: unknown) => {
       throw esError(err, `snapshot ${snapshot} in repository ${repository}`);
     });
@@ -134,4 +138,10 @@ export async function takeSnapshot(
 export async function jobSnapshots(es: Es, repository: string, prefix: string): Promise<string[]> {
   const res = await es.client.snapshot.get({ repository, snapshot: `${prefix}*`, ignore_unavailable: true, verbose: false });
   return (res.snapshots ?? []).map((s) => s.snapshot).filter((n) => n.startsWith(prefix) && /^\d{8}t\d{6}z/.test(n.slice(prefix.length))).sort();
+}
+
+/** Every snapshot name in the repository. */
+export async function allSnapshots(es: Es, repository: string): Promise<string[]> {
+  const res = await es.client.snapshot.get({ repository, snapshot: '_all', verbose: false });
+  return (res.snapshots ?? []).map((s) => s.snapshot).sort();
 }

@@ -161,6 +161,27 @@ state_dir: \${STATE}
     await es.client.delete({ index: 'events', id: 'extra', refresh: true });
   });
 
+  it('a snapshot of the same name already taken (as by another node\'s agent): waited for, shipped, not an error', async () => {
+    // snapshots named after every backup id of the next 30 seconds, one of which the
+    // backup below gets: what the agent of another node of the cluster would have taken
+    const t0 = Math.floor(Date.now() / 1000) * 1000;
+    const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '').toLowerCase();
+    for (let s = 0; s < 30; s++) {
+      await es.client.snapshot.create({ repository: 'snapagent', snapshot: `search-${stamp(t0 + s * 1000)}-critical`, wait_for_completion: false });
+    }
+    const b = await snapagent(['backup', '--config', ws.config, '--json']);
+    outputs.push(b.stdout, b.stderr);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    assert.match(b.stderr, /another node's agent took it/);
+    const l = await snapagent(['list', '--config', ws.config, '--json']);
+    const mine = l.json.backups.find((x: { id: string }) => x.id === b.json.results[0].id);
+    assert.equal(mine.stats.taken_by_other_agent, true);
+    assert.equal(mine.stats.indices.products.docs, 25_000);
+    // pruned: only the snapshot just committed is left of this job
+    const snaps = (await es.client.snapshot.get({ repository: 'snapagent', snapshot: '_all' })).snapshots!.map((s) => s.snapshot);
+    assert.deepEqual(snaps, [`search-${b.json.results[0].id.toLowerCase()}`]);
+  });
+
   it('existing indices: refused and unchanged without --force; replaced with it; one index under another name', async () => {
     await es.client.index({ index: 'products', id: 'new', document: { sku: 'NEW' }, refresh: true });
     const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].id;
@@ -226,6 +247,23 @@ state_dir: \${STATE}
     assert.match(r.json.results[0].hint, /--user 0/);
     assert.equal((await snapagent(['list', '--config', w.config, '--json'])).json.backups.length, 0);
     await docker('exec', '--user', '0', fresh.name, 'rm', '-rf', '/backups-repo/locked');
+    w.cleanup();
+  });
+
+  it('a wrong password: 401, a clear error, nothing committed', async () => {
+    const w = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: wrongpw, plugin: elasticsearch, container: ${es.name}, options: { password_env: WRONG_ES_PW } }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    const r = await snapagent(['backup', '--config', w.config, '--json'], { WRONG_ES_PW: 'not-the-password' });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.json.results[0].error, /authentication failed \(401\)/);
+    assert.match(r.json.results[0].hint, /password is wrong/);
+    assert.ok(!(r.stdout + r.stderr).includes('not-the-password'));
+    assert.equal((await snapagent(['list', '--config', w.config, '--json'])).json.backups.length, 0);
     w.cleanup();
   });
 
