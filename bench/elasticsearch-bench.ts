@@ -12,11 +12,12 @@
 // ship_seconds (helper start, tar → zstd → sha256 → target, helper exit), and
 // backup_minus_snapshot_vs_raw = (total − snapshot) / raw, which adds the agent's start-up,
 // planning, connection, document counts and commit. It reports; it does not gate. BENCH_JSON=path writes the numbers as JSON.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { agent as runAgent, MB, run, timed } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 512);
 if (!(SIZE_MB >= 10)) throw new Error(`BENCH_SIZE_MB must be a number >= 10 (got ${process.env.BENCH_SIZE_MB})`);
@@ -27,54 +28,15 @@ const DATA_VOLUME = `${NAME}-data`;
 const PORT = 29200 + Math.floor(Math.random() * 500);
 const URL = `http://127.0.0.1:${PORT}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-es-'));
-const MB = 1024 * 1024;
 
-function run(cmd: string, args: string[], what: string): string {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
-  return r.stdout;
-}
 async function es(method: string, p: string, body?: unknown, ndjson = false): Promise<any> {
   const res = await fetch(`${URL}${p}`, { method, headers: { 'content-type': ndjson ? 'application/x-ndjson' : 'application/json' }, body: body === undefined ? undefined : ndjson ? (body as string) : JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${p}: HTTP ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);
 }
-function timed(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1000;
-}
-
-// Runs the agent, polling /proc/<pid>/status every 50 ms for its peak RSS.
-function agent(args: string[], what: string): Promise<{ seconds: number; doc: any; peakKb: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['bin/snapagent.js', ...args, '--config', path.join(tmp, 'snapagent.yaml'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let peakKb = 0;
-    const timer = setInterval(() => {
-      try {
-        for (const m of readFileSync(`/proc/${child.pid}/status`, 'utf8').matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch { /* not started yet, or already gone */ }
-    }, 50);
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      const seconds = (performance.now() - t0) / 1000;
-      if (process.env.BENCH_VERBOSE) process.stderr.write(err);
-      if (code !== 0) return reject(new Error(`${what} exited ${code}\n--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`));
-      try {
-        resolve({ seconds, doc: JSON.parse(out), peakKb });
-      } catch {
-        reject(new Error(`${what}: stdout is not JSON:\n${out}`));
-      }
-    });
-  });
-}
+// The agent with its peak RSS (bench/lib.ts).
+const agent = (args: string[], what: string) => runAgent(args, path.join(tmp, 'snapagent.yaml'), what);
 
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
 function doc(i: number): string {
