@@ -34,24 +34,5 @@ ${STATS}`;
 /** $1: the volume's mount point, $2: the directory to remove (relative to $1). */
 export const REMOVE = `rm -rf -- "$1/$2"`;
 
-export function parseStats(stderr: string): Record<string, number> | undefined {
-  const line = stderr.split('\n').find((l) => l.startsWith('snapagent-stats '));
-  if (!line) return undefined;
-  const out: Record<string, number> = {};
-  const totals = /^Total bytes written: (\d+)/m.exec(stderr);
-  if (totals) out.stream_bytes = Number(totals[1]);
-  for (const kv of line.slice('snapagent-stats '.length).trim().split(/\s+/)) {
-    const [k, v] = kv.split('=');
-    if (k && v !== undefined) out[k] = Number(v);
-  }
-  return out;
-}
-
-/** stderr without the stats lines, for error messages. */
-export function toolMessages(stderr: string): string {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('snapagent-') && !l.startsWith('Total bytes written'))
-    .slice(-5)
-    .join('; ');
-}
+// The helper's stats line and tar's messages read the same as the volume plugin's.
+export { parseStats, toolMessages } from '../volume/scripts.ts';
