@@ -3,6 +3,8 @@
 // must still be read, or the agent could never finish checking the sha256 of every
 // stored byte.
 import type { Readable, Writable } from 'node:stream';
+import type { HelperResult, HelperRun } from '../docker/client.ts';
+import type { RawInput } from '../plugin.ts';
 
 export function feedDraining(src: Readable, dest: Writable): void {
   const drain = () => {
@@ -12,4 +14,29 @@ export function feedDraining(src: Readable, dest: Writable): void {
   dest.on('error', drain);
   dest.on('close', () => src.readableEnded || drain());
   src.pipe(dest);
+}
+
+/** Feeds a stored artifact into a helper container started with data "in": zstd
+ * writes into the helper's named pipe itself when there is one, else the bytes go to
+ * its stdin (drained to the end, see feedDraining). Resolves with the helper's result
+ * once it exited and every byte matched the manifest; kills the helper when either
+ * fails. */
+export async function feedHelper(helper: HelperRun, src: RawInput, integrity: Promise<void>): Promise<HelperResult> {
+  helper.stdout.resume();
+  if (helper.openPipe) {
+    const feed = helper.openPipe().then((fh) => src.toHandle(fh));
+    feed.catch(() => void helper.kill());
+  } else {
+    const input = src.stream();
+    input.on('error', () => void helper.kill());
+    // tar may stop at the end-of-archive marker, before the record padding
+    feedDraining(input, helper.stdin!);
+  }
+  try {
+    const [res] = await Promise.all([helper.done, integrity]);
+    return res;
+  } catch (err) {
+    await helper.kill();
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { parseSchema } from '../../agent/config/load.ts';
 import { runningContainer } from '../../agent/datastore/access.ts';
 import type { ContainerDetails, HelperRun } from '../../agent/docker/client.ts';
 import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedDraining } from '../../agent/pipeline/feed.ts';
+import { feedHelper } from '../../agent/pipeline/feed.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
@@ -320,22 +320,7 @@ async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, 
     mounts: [{ volume: stage.volume, target: MOUNT, readOnly: false }],
     data: 'in',
   });
-  helper.stdout.resume();
-  if (helper.openPipe) {
-    const feed = helper.openPipe().then((fh) => src.toHandle(fh));
-    feed.catch(() => void helper.kill());
-  } else {
-    const input = src.stream();
-    input.on('error', () => void helper.kill());
-    feedDraining(input, helper.stdin!);
-  }
-  let res;
-  try {
-    [res] = await Promise.all([helper.done, opts.integrity]);
-  } catch (err) {
-    await helper.kill();
-    throw err;
-  }
+  const res = await feedHelper(helper, src, opts.integrity);
   if (res.exitCode !== 0) throw new SnapError(`extracting the repository into volume ${stage.volume} failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the cluster was not changed`);
   const stats = parseStats(res.stderr);
   if (!stats) throw new SnapError('the restore helper reported no counts; the cluster was not changed');

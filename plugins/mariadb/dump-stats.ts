@@ -140,7 +140,7 @@ export class DumpCounter extends Transform {
   // quotes and backslashes in strings with a backslash); true when the statement ended.
   private rows(a: Acc, line: Buffer, from: number, end: number): boolean {
     if (this.algorithm === 'sha1-xor') return this.rowsSha1(a, line, from, end);
-    // The row64-sum hash is computed in this same pass (see addRow64 for the reference).
+    // The row64-sum hash (defined above fmix32) is computed in this same pass.
     let depth = 0;
     let inString = false;
     let h1 = 0;
@@ -165,7 +165,7 @@ export class DumpCounter extends Transform {
         if (b === QUOTE) inString = true;
         else if (b === OPEN) depth++;
         else if (b === CLOSE && --depth === 0) {
-          // h2 was seeded before the length was known: mix it in now, as addRow64 does up front.
+          // h2 was seeded before the length was known: the length is mixed in at the end.
           const f1 = fmix32(h1);
           const f2 = fmix32(h2 ^ Math.imul(i + 1 - rowStart, 0x9e3779b1));
           acc[0] = acc[0]! + f1;

@@ -9,7 +9,7 @@ import { parseSchema } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
-import { feedDraining } from '../../agent/pipeline/feed.ts';
+import { feedHelper } from '../../agent/pipeline/feed.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
@@ -167,24 +167,9 @@ async function extract(
     mounts,
     data: 'in',
   });
-  helper.stdout.resume();
-  if (helper.openPipe) {
-    // zstd writes into the helper's named pipe itself
-    const feed = helper.openPipe().then((fh) => src.toHandle(fh));
-    feed.catch(() => void helper.kill());
-  } else {
-    const input = src.stream();
-    const stdin = helper.stdin!;
-    input.on('error', () => void helper.kill());
-    // tar may stop at the end-of-archive marker, before the record padding
-    feedDraining(input, stdin);
-  }
   let res;
   try {
-    [res] = await Promise.all([helper.done, opts.integrity]);
-  } catch (err) {
-    await helper.kill();
-    throw err;
+    res = await feedHelper(helper, src, opts.integrity);
   } finally {
     onRootMtime(rootMtimeFrom((await helper.done.catch(() => undefined))?.stderr ?? ''));
   }
