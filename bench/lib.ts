@@ -75,8 +75,9 @@ export async function step(name: string, fn: () => unknown): Promise<number> {
 /** The methods table: name, seconds, output bytes (optional), throughput of `perMb` MB. */
 export function printTable(rows: [string, number, number | undefined][], perMb: number, unit = 'MB/s'): void {
   const mb = (n: number | undefined) => (n === undefined ? '-' : (n / MB).toFixed(1));
-  console.log(`${'method'.padEnd(44)}${'seconds'.padStart(9)}${'MB'.padStart(10)}${unit.padStart(12)}`);
-  for (const [name, s, size] of rows) console.log(`${name.padEnd(44)}${s.toFixed(2).padStart(9)}${mb(size).padStart(10)}${(perMb / s).toFixed(1).padStart(12)}`);
+  const w = Math.max(12, unit.length + 2);
+  console.log(`${'method'.padEnd(44)}${'seconds'.padStart(9)}${'MB'.padStart(10)}${unit.padStart(w)}`);
+  for (const [name, s, size] of rows) console.log(`${name.padEnd(44)}${s.toFixed(2).padStart(9)}${mb(size).padStart(10)}${(perMb / s).toFixed(1).padStart(w)}`);
 }
 
 /** Prints each ratio next to its target (≤) with PASS/MISS, and writes BENCH_JSON. It
@@ -91,4 +92,61 @@ export function report<K extends string>(result: Record<K, number>, targets: Rec
     writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ...result, targets, ...extra }, null, 2) + '\n');
     console.log(`wrote ${process.env.BENCH_JSON}`);
   }
+}
+
+/** A dump-tool benchmark: the raw pipeline and snapagent, each way, on one server. */
+export interface DumpBench {
+  /** Runs a bash script inside the datastore's container. */
+  inContainer: (script: string, what: string) => string;
+  /** The dump command (stdout), run once untimed to warm the caches, then timed. */
+  dump: string;
+  /** The load command (stdin) of the raw restore. */
+  load: string;
+  /** snapagent's config file, with a job named "bench" for this datastore. */
+  config: string;
+  /** Extra `snapagent restore` arguments (e.g. --force). */
+  restoreArgs: string[];
+  /** Labels of the raw rows, e.g. "mariadb-dump", "mariadb". */
+  dumpTool: string;
+  loadTool: string;
+  /** What the dump is called in the output ("dump", "archive"). */
+  noun: string;
+}
+
+/** Times, in this order: dump | zstd -3 -T0 > file in the container, snapagent backup,
+ * zstd -dc file | load in the container, snapagent restore; prints the table and
+ * returns the figures for report(). */
+export async function benchDump(b: DumpBench): Promise<{ result: Record<'backup_vs_raw' | 'restore_vs_raw' | 'peak_rss_mb', number>; seconds: Record<string, number>; bytes: Record<string, number> }> {
+  const seconds: Record<string, number> = {};
+  const bytes: Record<string, number> = {};
+  const settle = () => run('bash', ['-c', 'sync'], 'sync');
+  b.inContainer(`${b.dump} > /dev/null`, 'warm-up dump');
+  settle();
+  seconds.raw_backup = await step('raw_backup', () => b.inContainer(`${b.dump} | zstd -3 -T0 -q > /tmp/snapagent-bench-raw.zst`, 'raw backup'));
+  bytes.raw_backup = Number(b.inContainer('stat -c %s /tmp/snapagent-bench-raw.zst', 'stat'));
+  bytes.dump = Number(b.inContainer('zstd -dc /tmp/snapagent-bench-raw.zst | wc -c', `${b.noun} size`));
+  settle();
+  let backup!: AgentRun;
+  seconds.snapagent_backup = await step('snapagent_backup', async () => (backup = await agent(['backup'], b.config, 'snapagent backup')));
+  bytes.snapagent_backup = backup.doc.results[0].size;
+  settle();
+  seconds.raw_restore = await step('raw_restore', () => b.inContainer(`zstd -dc /tmp/snapagent-bench-raw.zst | ${b.load}`, 'raw restore'));
+  settle();
+  let restore!: AgentRun;
+  seconds.snapagent_restore = await step('snapagent_restore', async () => (restore = await agent(['restore', '--job', 'bench', ...b.restoreArgs], b.config, 'snapagent restore')));
+  if (restore.doc.ok !== true) throw new Error(`snapagent restore reported ok=${restore.doc.ok}: ${JSON.stringify(restore.doc)}`);
+
+  console.log(`\n${b.noun}: ${(bytes.dump / MB).toFixed(1)} MB\n`);
+  printTable([
+    [`raw backup (${b.dumpTool} | zstd -3 -T0)`, seconds.raw_backup, bytes.raw_backup],
+    ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
+    [`raw restore (zstd -dc | ${b.loadTool})`, seconds.raw_restore, undefined],
+    ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
+  ], bytes.dump / MB, `${b.noun} MB/s`);
+  const result = {
+    backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup,
+    restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore,
+    peak_rss_mb: Math.max(backup.peakKb, restore.peakKb) / 1024,
+  };
+  return { result, seconds, bytes };
 }

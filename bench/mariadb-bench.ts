@@ -3,11 +3,11 @@
 // fills a database `bench` whose dump is ~BENCH_SIZE_MB (default 1024) MB: an InnoDB
 // table of log-like rows (text, numbers, dates, NULLs) and one of random 1 KiB BLOBs,
 // then times, each once and in this order:
-//   raw backup       mariadb-dump <same flags> | zstd -3 -T0 > /tmp/raw.sql.zst
+//   raw backup       mariadb-dump <same flags> | zstd -3 -T0 > /tmp/snapagent-bench-raw.zst
 //                    (all inside the container: the pipeline snapagent replaces)
 //   snapagent        snapagent backup --json (dump in the container, counted,
 //                    compressed, hashed, written to a local target; + peak RSS)
-//   raw restore      zstd -dc /tmp/raw.sql.zst | mariadb     (inside the container)
+//   raw restore      zstd -dc /tmp/snapagent-bench-raw.zst | mariadb     (inside the container)
 //   snapagent        snapagent restore --job bench --json (checks every stored byte,
 //                    loads, then re-dumps and compares counts and checksums; + peak RSS)
 // and prints the ratios next to the targets (≤ 1.15 both). It reports; it does not gate.
@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { agent, inContainer as inC, MB, printTable, report, run, step } from './lib.ts';
+import { benchDump, inContainer as inC, MB, report, run } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
 if (!(SIZE_MB >= 10)) throw new Error(`BENCH_SIZE_MB must be a number >= 10 (got ${process.env.BENCH_SIZE_MB})`);
@@ -78,45 +78,22 @@ async function main(): Promise<void> {
   const dataMb = Number(sql(`SELECT SUM(data_length + index_length) / 1048576 FROM information_schema.tables WHERE table_schema = 'bench'`, 'size'));
   console.log(`generated ${dataMb.toFixed(0)} MB of InnoDB data in ${genSeconds.toFixed(1)} s`);
 
-  const seconds: Record<string, number> = {};
-  const bytes: Record<string, number> = {};
-  const settle = () => run('bash', ['-c', 'sync'], 'sync');
-
-  // A first dump warms the buffer pool and page cache for both timed dumps alike.
-  inContainer(`mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS} > /dev/null`, 'warm-up dump');
-  settle();
-  seconds.raw_backup = await step('raw_backup', () => inContainer(`mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS} | zstd -3 -T0 -q > /tmp/raw.sql.zst`, 'raw backup'));
-  bytes.raw_backup = Number(inContainer('stat -c %s /tmp/raw.sql.zst', 'stat'));
-  bytes.dump = Number(inContainer('zstd -dc /tmp/raw.sql.zst | wc -c', 'dump size'));
-
   writeFileSync(CONFIG, [
     'targets:', `  - { name: local, type: local, path: ${tmp}/backups }`,
     'jobs:', `  - { name: bench, plugin: mariadb, container: ${NAME}, tier: critical, options: { databases: [bench] } }`,
     'discovery: { labels: false }', `state_dir: ${tmp}/state`, ''].join('\n'));
-  settle();
-  let b!: Awaited<ReturnType<typeof agent>>;
-  seconds.snapagent_backup = await step('snapagent_backup', async () => (b = await agent(['backup'], CONFIG, 'snapagent backup')));
-  bytes.snapagent_backup = b.doc.results[0].size;
-
-  settle();
-  seconds.raw_restore = await step('raw_restore', () => inContainer('zstd -dc /tmp/raw.sql.zst | mariadb --defaults-extra-file=/tmp/bench.cnf', 'raw restore'));
-  settle();
-  let r!: Awaited<ReturnType<typeof agent>>;
-  seconds.snapagent_restore = await step('snapagent_restore', async () => (r = await agent(['restore', '--job', 'bench'], CONFIG, 'snapagent restore')));
-  if (r.doc.ok !== true) throw new Error(`snapagent restore reported ok=${r.doc.ok}: ${JSON.stringify(r.doc)}`);
-
-  console.log(`\ndata: ${dataMb.toFixed(0)} MB InnoDB, ${(bytes.dump / MB).toFixed(1)} MB dump\n`);
-  printTable([
-    ['raw backup (mariadb-dump | zstd -3 -T0)', seconds.raw_backup, bytes.raw_backup],
-    ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
-    ['raw restore (zstd -dc | mariadb)', seconds.raw_restore, undefined],
-    ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
-  ], bytes.dump / MB, 'dump MB/s');
-  report(
-    { backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup, restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore, peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024 },
-    { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
-    { seconds, bytes, data_mb: dataMb, size_mb_requested: SIZE_MB, event_rows: eventRows, blob_rows: blobRows, generate_seconds: genSeconds },
-  );
+  const { result, seconds, bytes } = await benchDump({
+    inContainer,
+    dump: `mariadb-dump --defaults-extra-file=/tmp/bench.cnf ${DUMP_FLAGS}`,
+    load: 'mariadb --defaults-extra-file=/tmp/bench.cnf',
+    config: CONFIG,
+    restoreArgs: [],
+    dumpTool: 'mariadb-dump',
+    loadTool: 'mariadb',
+    noun: 'dump',
+  });
+  report(result, { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
+    { seconds, bytes, data_mb: dataMb, size_mb_requested: SIZE_MB, event_rows: eventRows, blob_rows: blobRows, generate_seconds: genSeconds });
 }
 
 process.on('SIGINT', () => console.error('\ninterrupted: cleaning up'));

@@ -3,10 +3,10 @@
 // mongodump/mongorestore) on 127.0.0.1, fills a database `bench` of ~BENCH_SIZE_MB
 // (default 500) MB of documents (text, numbers, dates, arrays, a binary field), then
 // times, each once and in this order:
-//   raw backup       mongodump --db bench --archive | zstd -3 -T0 > /tmp/raw.archive.zst (in the container)
+//   raw backup       mongodump --db bench --archive | zstd -3 -T0 > /tmp/snapagent-bench-raw.zst (in the container)
 //   snapagent        snapagent backup --json (dump in the container, counted, compressed,
 //                    hashed, written to a local target; + peak RSS)
-//   raw restore      zstd -dc /tmp/raw.archive.zst | mongorestore --archive --drop (in the container)
+//   raw restore      zstd -dc /tmp/snapagent-bench-raw.zst | mongorestore --archive --drop (in the container)
 //   snapagent        snapagent restore --job bench --force --json (checks every stored
 //                    byte, mongorestore --drop, then compares counts and indexes)
 // and prints the ratios next to the targets (≤ 1.15 both). It reports; it does not gate.
@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Binary, MongoClient } from 'mongodb';
-import { agent, inContainer as inC, MB, printTable, report, run, step } from './lib.ts';
+import { benchDump, inContainer as inC, MB, report, run } from './lib.ts';
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 500);
 if (!(SIZE_MB >= 5)) throw new Error(`BENCH_SIZE_MB must be a number >= 5 (got ${process.env.BENCH_SIZE_MB})`);
@@ -69,44 +69,23 @@ async function main(): Promise<void> {
   const genSeconds = (performance.now() - t0) / 1000;
   console.log(`inserted ${docs} documents in ${genSeconds.toFixed(1)} s`);
 
-  const seconds: Record<string, number> = {};
-  const bytes: Record<string, number> = {};
-  const settle = () => run('bash', ['-c', 'sync'], 'sync');
-
-  inContainer('mongodump --config=/tmp/bench.yaml --db bench --archive --quiet > /dev/null', 'warm-up dump');
-  settle();
-  seconds.raw_backup = await step('raw_backup', () => inContainer('mongodump --config=/tmp/bench.yaml --db bench --archive --quiet | zstd -3 -T0 -q > /tmp/raw.archive.zst', 'raw backup'));
-  bytes.raw_backup = Number(inContainer('stat -c %s /tmp/raw.archive.zst', 'stat'));
-  bytes.archive = Number(inContainer('zstd -dc /tmp/raw.archive.zst | wc -c', 'archive size'));
-
   writeFileSync(CONFIG, [
     'targets:', `  - { name: local, type: local, path: ${tmp}/backups }`,
     'jobs:', `  - { name: bench, plugin: mongo, container: ${NAME}, tier: critical, options: { database: bench } }`,
     'discovery: { labels: false }', `state_dir: ${tmp}/state`, ''].join('\n'));
-  settle();
-  let b!: Awaited<ReturnType<typeof agent>>;
-  seconds.snapagent_backup = await step('snapagent_backup', async () => (b = await agent(['backup'], CONFIG, 'snapagent backup')));
-  bytes.snapagent_backup = b.doc.results[0].size;
-
-  settle();
-  seconds.raw_restore = await step('raw_restore', () => inContainer('zstd -dc /tmp/raw.archive.zst | mongorestore --config=/tmp/bench.yaml --archive --drop --quiet', 'raw restore'));
-  settle();
-  let r!: Awaited<ReturnType<typeof agent>>;
-  seconds.snapagent_restore = await step('snapagent_restore', async () => (r = await agent(['restore', '--job', 'bench', '--force'], CONFIG, 'snapagent restore')));
-  if (r.doc.ok !== true) throw new Error(`snapagent restore reported ok=${r.doc.ok}: ${JSON.stringify(r.doc)}`);
-
-  console.log(`\ndata: ${docs} documents, ${(bytes.archive / MB).toFixed(1)} MB archive\n`);
-  printTable([
-    ['raw backup (mongodump | zstd -3 -T0)', seconds.raw_backup, bytes.raw_backup],
-    ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
-    ['raw restore (zstd -dc | mongorestore)', seconds.raw_restore, undefined],
-    ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
-  ], bytes.archive / MB, 'archive MB/s');
-  report(
-    { backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup, restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore, peak_rss_mb: Math.max(b.peakKb, r.peakKb) / 1024 },
-    { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
-    { seconds, bytes, documents: docs, size_mb_requested: SIZE_MB, generate_seconds: genSeconds },
-  );
+  console.log(`data: ${docs} documents`);
+  const { result, seconds, bytes } = await benchDump({
+    inContainer,
+    dump: 'mongodump --config=/tmp/bench.yaml --db bench --archive --quiet',
+    load: 'mongorestore --config=/tmp/bench.yaml --archive --drop --quiet',
+    config: CONFIG,
+    restoreArgs: ['--force'],
+    dumpTool: 'mongodump',
+    loadTool: 'mongorestore',
+    noun: 'archive',
+  });
+  report(result, { backup_vs_raw: 1.15, restore_vs_raw: 1.15, peak_rss_mb: 200 },
+    { seconds, bytes, documents: docs, size_mb_requested: SIZE_MB, generate_seconds: genSeconds });
 }
 
 process.on('SIGINT', () => console.error('\ninterrupted: cleaning up'));
