@@ -36,6 +36,28 @@ export const manifestSchema = z.object({
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+// Checks of a committed backup, written next to its manifest after the fact by
+// `snapagent verify` (verify.json) and `snapagent verify --drill` (drill.json); each file
+// holds the latest result of its kind. Retention keeps everything of a job whose newest
+// backup has a failed record, and metrics report drills from drill.json.
+export const CHECK_FORMAT = 'snapagent.check/1';
+export const CHECK_FILES = { verify: 'verify.json', drill: 'drill.json' } as const;
+export type CheckKind = keyof typeof CHECK_FILES;
+
+export const checkRecordSchema = z.object({
+  format: z.literal(CHECK_FORMAT),
+  kind: z.enum(['verify', 'drill']),
+  id: z.string(),
+  at: z.string(),
+  status: z.enum(['ok', 'failed']),
+  duration_seconds: z.number(),
+  /** Drills: seconds from the start of the restore to verified data (the measured RTO). */
+  rto_seconds: z.number().optional(),
+  errors: z.array(z.string()).default([]),
+  details: z.record(z.string(), z.unknown()).default({}),
+});
+export type CheckRecord = z.infer<typeof checkRecordSchema>;
 export type Artifact = z.infer<typeof artifactSchema>;
 
 /** Backup ids sort by time: 20261121T020000Z-critical. */
@@ -52,6 +74,13 @@ export interface Listed {
   target: Target;
   manifest: Manifest;
   dir: string;
+  /** The latest verify/drill results recorded next to the manifest, if any. */
+  checks: Partial<Record<CheckKind, CheckRecord>>;
+}
+
+/** True when the latest recorded check of this backup (verify or drill) failed. */
+export function failedCheck(b: Listed): CheckRecord | undefined {
+  return Object.values(b.checks).find((c) => c?.status === 'failed');
 }
 
 export interface Catalog {
@@ -85,10 +114,24 @@ export async function readCatalog(target: Target, prefix: string): Promise<Catal
         const raw = JSON.parse((await target.readFile(key)).toString('utf8')) as unknown;
         const res = manifestSchema.safeParse(raw);
         if (!res.success) throw new Error(`not a ${MANIFEST_FORMAT} manifest: ${res.error.issues[0]?.path.join('.')}: ${res.error.issues[0]?.message}`);
-        const [host, job, id] = dir.split('/');
+        const [host, job, id] = dir.split('/') as [string, string, string];
         const m = res.data;
         if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
-        cat.backups.push({ target, manifest: m, dir });
+        const checks: Listed['checks'] = {};
+        for (const [kind, file] of Object.entries(CHECK_FILES) as [CheckKind, string][]) {
+          if (!names.has(file)) continue;
+          const text = (await target.readFile(`${dir}/${file}`)).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          const rec = checkRecordSchema.safeParse(parsed);
+          // An unreadable record counts as a failed check: retention stays on the safe side.
+          checks[kind] = rec.success ? rec.data : { format: CHECK_FORMAT, kind, id, at: m.finished_at, status: 'failed', duration_seconds: 0, errors: [`unreadable ${file}`], details: {} };
+        }
+        cat.backups.push({ target, manifest: m, dir, checks });
       } catch (err) {
         cat.invalid.push({ key, reason: (err as Error).message });
       }
