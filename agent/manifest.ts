@@ -33,6 +33,9 @@ export const manifestSchema = z.object({
   options: z.record(z.string(), z.unknown()),
   artifacts: z.array(artifactSchema).min(1),
   stats: z.record(z.string(), z.unknown()),
+  /** Seconds spent preparing (plugin: e.g. a snapshot), streaming (until every target
+   * held the artifact) and finishing (plugin: e.g. clearing the snapshot). */
+  timings: z.object({ prepare_seconds: z.number(), stream_seconds: z.number(), finish_seconds: z.number() }).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

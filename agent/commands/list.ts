@@ -39,6 +39,9 @@ export function describe(l: Listed) {
     encryption: a.encryption,
     source: m.source,
     stats: m.stats,
+    duration_seconds: m.duration_seconds,
+    timings: m.timings,
+    checks: l.checks,
   };
 }
 

@@ -118,6 +118,9 @@ export interface ExecRun {
   readonly done: Promise<HelperResult>;
   /** Closes the connection: the process gets EOF/EPIPE on its streams. */
   kill(): void;
+  /** With bulk "stdout" through a named pipe: opens the pipe's read end for a consumer
+   * that reads it directly (e.g. zstd), instead of `stdout`. Use one of the two. */
+  readonly openPipe?: () => Promise<FileHandle>;
 }
 
 export interface DockerClient {
@@ -311,7 +314,7 @@ async function execIn(docker: Docker, container: string, spec: ExecSpec, o: Dock
   let inp: Writable | undefined;
   if (spec.bulk === 'stdout') {
     demux.resume();
-    return { get stdout() { return (out ??= fifo.pipe.reader()); }, done, kill };
+    return { get stdout() { return (out ??= fifo.pipe.reader()); }, openPipe: () => open(fifo.pipe.file, 'r'), done, kill };
   }
   return { stdout: demux, get stdin() { return (inp ??= fifo.pipe.writer()); }, done, kill };
 }

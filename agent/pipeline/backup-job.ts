@@ -36,6 +36,7 @@ export interface BackupResult {
   raw_size?: number;
   sha256?: string;
   duration_seconds: number;
+  timings?: Manifest['timings'];
   targets: TargetOutcome[];
   error?: string;
   hint?: string;
@@ -124,7 +125,9 @@ async function streamAndCommit(
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
+  const t0 = performance.now();
   const bs = await plugin.backup({ ...ctx, signal: abort.signal, backupId: id }, job);
+  const t1 = performance.now();
   bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
   const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
   const key = `${dir}/${artifactName}`;
@@ -149,6 +152,9 @@ async function streamAndCommit(
   }
   const { failures } = out;
   const stats = await bs.done;
+  // Where the time went: the plugin's preparation (e.g. a snapshot), the data flow until
+  // every target held the artifact, and the plugin's finish (e.g. clearing the snapshot).
+  const timings = { prepare_seconds: secs(t1 - t0), stream_seconds: secs(out.streamedAt - t1), finish_seconds: secs(performance.now() - out.streamedAt) };
   const rawBytes = out.rawBytes ?? Number(stats.stream_bytes ?? 0);
   const finished = new Date();
   const manifest: Manifest = {
@@ -166,8 +172,9 @@ async function streamAndCommit(
     options: job.options as Record<string, unknown>,
     artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: out.bytes, sha256: out.sha256, raw_size: rawBytes }],
     stats,
+    timings,
   };
-  Object.assign(result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256 });
+  Object.assign(result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256, timings });
   for (const t of targets) {
     if (failures.has(t.name)) {
       result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
@@ -196,7 +203,11 @@ interface Written {
   rawBytes?: number;
   /** Targets whose upload failed, with why; the others hold the artifact. */
   failures: Map<string, string>;
+  /** performance.now() when compression ended and every target's upload settled. */
+  streamedAt: number;
 }
+
+const secs = (ms: number) => Number((ms / 1000).toFixed(3));
 
 // producer ─► (count) ─► zstd ─► sha256 ─► each target's put(); one failing target is
 // dropped, the others go on.
@@ -229,20 +240,19 @@ async function compressAndUpload(
     put.catch(() => undefined);
     return put;
   });
+  let streamedAt = 0;
   try {
     await Promise.all([
       raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined,
-      pipeline(zstd.stdout, hash, { signal: abort.signal }),
-      zstd.done,
+      Promise.all([pipeline(zstd.stdout, hash, { signal: abort.signal }), zstd.done, Promise.allSettled(puts)]).then(() => (streamedAt = performance.now())),
       bs.done,
-      Promise.allSettled(puts),
     ]);
   } catch (err) {
     zstd.kill();
     await Promise.allSettled(puts);
     throw err;
   }
-  return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures };
+  return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures, streamedAt };
 }
 
 // A SnapError that aborted the run explains more than a stream's "premature close".

@@ -2,6 +2,7 @@
 // zero-configuration credentials, the node's identity (host id, tokens, datacenter,
 // rack, version), the schema of keyspaces and tables (system_schema), paged row counts,
 // and running the schema statements a restore needs.
+import { isIP } from 'node:net';
 import cassandra from 'cassandra-driver';
 import { containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/datastore/access.ts';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
@@ -25,7 +26,12 @@ const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
  * (not an official variable, but harmless to honour), else 9042. */
 export function cqlEndpoint(c: ContainerDetails, o: CassandraOptions): Endpoint {
   const port = Number(c.env.CASSANDRA_NATIVE_PORT ?? 9042);
-  return endpoint(c, o, Number.isInteger(port) && port > 0 ? port : 9042, 'CQL');
+  const ep = endpoint(c, o, Number.isInteger(port) && port > 0 ? port : 9042, 'CQL');
+  // On the host network, ring members share the port on addresses of their own
+  // (CASSANDRA_RPC_ADDRESS, as the official image takes it): reach this one there.
+  const rpc = c.env.CASSANDRA_BROADCAST_RPC_ADDRESS ?? c.env.CASSANDRA_RPC_ADDRESS;
+  if (!o.host && c.networkMode === 'host' && rpc && isIP(rpc) && !['0.0.0.0', '::'].includes(rpc)) return { ...ep, host: rpc };
+  return ep;
 }
 
 function open(ep: Endpoint, o: CassandraOptions, cred?: { user: string; password: string }): cassandra.Client {

@@ -15,9 +15,9 @@ import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/error
 import { backupId } from '../../agent/manifest.ts';
 import { feedDraining } from '../../agent/pipeline/feed.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
-import { connectNode, countRows, hasRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
+import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
-import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SNAPSHOT, TAR } from './scripts.ts';
+import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SNAPSHOT, TABLESTATS, TAR } from './scripts.ts';
 
 /** What the manifest records per table. */
 interface TableStats {
@@ -184,6 +184,7 @@ async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promi
     get stream() {
       return run.stdout;
     },
+    openRaw: run.openPipe,
     artifact: { name: 'snapshot', format: 'tar' },
     done,
     source: { container: c.name, image: c.image, cassandra_version: info.version, cluster: info.cluster, host_id: info.host_id, datacenter: info.datacenter, rack: info.rack, keyspaces: Object.keys(stats) },
@@ -242,14 +243,10 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
   try {
     const live = await readSchema(node.client);
     const liveTable = (w: Wanted) => live.tables.find((t) => t.keyspace === w.keyspace && t.table === w.table);
-    const merged = new Set<string>();
-    for (const w of wanted) {
-      const t = liveTable(w);
-      if (t && (await hasRows(node.client, t))) merged.add(`${w.keyspace}.${w.table}`);
-    }
+    const merged = await holdingData(ctx, c, wanted.filter((w) => liveTable(w)));
     if (merged.size && !opts.force) {
       throw new RefusedError(
-        `table(s) ${[...merged].join(', ')} on ${c.name} hold data; nothing was changed`,
+        `table(s) ${[...merged].join(', ')} on ${c.name} hold data on this node; nothing was changed`,
         'drop or truncate them first (imported SSTables merge with live data by write time: rows deleted since the backup would come back), or add --force to merge',
       );
     }
@@ -267,6 +264,28 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
   } finally {
     await node.close();
   }
+}
+
+// The tables that hold data on this node itself (SSTables or memtable cells): what
+// `nodetool import` would merge with. Node-local, so that in a ring the members restored
+// after the first are not refused for the rows the first one brought back.
+async function holdingData(ctx: PluginContext, c: ContainerDetails, tables: Wanted[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (tables.length === 0) return out;
+  const names = tables.map((w) => `${w.keyspace}.${w.table}`);
+  const res = await sh(ctx, c.name, TABLESTATS, names);
+  let stats: Record<string, { tables?: Record<string, { sstable_count?: number; memtable_cell_count?: number }> }>;
+  try {
+    if (res.exitCode !== 0) throw new Error(`exit code ${res.exitCode}`);
+    stats = JSON.parse(res.stdout.slice(res.stdout.indexOf('{')));
+  } catch (err) {
+    throw new SnapError(`nodetool tablestats in ${c.name} failed (${(err as Error).message}): ${lastLines(res.stderr || res.stdout)}; nothing was changed`);
+  }
+  for (const w of tables) {
+    const t = stats[w.keyspace]?.tables?.[w.table];
+    if (!t || (t.sstable_count ?? 0) > 0 || (t.memtable_cell_count ?? 0) > 0) out.add(`${w.keyspace}.${w.table}`);
+  }
+  return out;
 }
 
 // Extracts the selected tables (and schema.cql) into the staging dir, on the node's data

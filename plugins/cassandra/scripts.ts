@@ -61,5 +61,9 @@ for t in "$@"; do
   printf 'snapagent-left %s %s\\n' "$t" "$(find "$dir" -maxdepth 1 -name '*-Data.db' | wc -l)"
 done`;
 
+/** ks.table names. This node's own statistics of those tables as JSON: SSTables and
+ * memtable cells held here, whatever the other ring members hold. */
+export const TABLESTATS = `exec nodetool tablestats -F json "$@"`;
+
 /** $1: staging dir. */
 export const DISCARD = `rm -rf -- "$1"`;

@@ -16,25 +16,39 @@ export interface CassandraNode {
   remove(): Promise<void>;
 }
 
-/** Starts a node; `auth` turns on PasswordAuthenticator (default superuser cassandra/cassandra). */
-export async function startCassandra(opts: { auth?: boolean } = {}): Promise<CassandraNode> {
+export interface NodeOptions {
+  /** PasswordAuthenticator on (default superuser cassandra/cassandra). */
+  auth?: boolean;
+  /** Rack in datacenter1 (GossipingPropertyFileSnitch, as rings use); default: SimpleSnitch. */
+  rack?: string;
+  /** Joins the seed's ring, on an address of its own (127.0.0.N: same storage and CQL
+   * ports as the seed, as in a real ring). */
+  join?: { seed: CassandraNode; address: string };
+}
+
+/** Starts a node on 127.0.0.1 with ports of its own, or a member of `join`'s ring. */
+export async function startCassandra(opts: NodeOptions = {}): Promise<CassandraNode> {
   const name = uniq('sa-cass');
   const volume = `${name}-data`;
-  const base = 20000 + Math.floor(Math.random() * 400) * 10;
+  const base = opts.join ? opts.join.seed.port - 1 : 20000 + Math.floor(Math.random() * 400) * 10;
   const port = base + 1;
+  const address = opts.join?.address ?? '127.0.0.1';
   const env = [
-    'CASSANDRA_LISTEN_ADDRESS=127.0.0.1',
-    'CASSANDRA_RPC_ADDRESS=127.0.0.1',
+    `CASSANDRA_LISTEN_ADDRESS=${address}`,
+    `CASSANDRA_RPC_ADDRESS=${address}`,
     `CASSANDRA_NATIVE_PORT=${port}`,
     `CASSANDRA_STORAGE_PORT=${base + 2}`,
-    `CASSANDRA_JMX_PORT=${base + 3}`,
+    // JMX listens on every address: each member needs a port of its own
+    `CASSANDRA_JMX_PORT=${base + 3 + (opts.join ? Number(address.split('.')[3]) * 10 : 0)}`,
+    ...(opts.join ? ['CASSANDRA_SEEDS=127.0.0.1'] : []),
+    ...(opts.rack ? ['CASSANDRA_ENDPOINT_SNITCH=GossipingPropertyFileSnitch', 'CASSANDRA_DC=datacenter1', `CASSANDRA_RACK=${opts.rack}`] : []),
     'MAX_HEAP_SIZE=512M',
     'HEAP_NEWSIZE=128M',
     'JVM_EXTRA_OPTS=-Dcassandra.ring_delay_ms=1000 -Dcassandra.skip_wait_for_gossip_to_settle=0',
     ...(opts.auth ? ['CASSANDRA_AUTHENTICATOR=PasswordAuthenticator', 'CASSANDRA_AUTHORIZER=CassandraAuthorizer'] : []),
   ];
   await docker('run', '-d', '--name', name, '--network', 'host', ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/cassandra`, CASSANDRA_IMAGE);
-  const where = `127.0.0.1:${port}`;
+  const where = `${address}:${port}`;
   const deadline = Date.now() + 180_000;
   let client: cassandra.Client | undefined;
   for (;;) {
