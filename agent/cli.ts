@@ -8,6 +8,7 @@ import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
 import { planCommand } from './commands/plan.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { statusCommand } from './commands/status.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -53,6 +54,9 @@ export function buildCli(): Command {
     .option('--all', 'restore the latest backup of every job')
     .option('--pick', 'choose jobs and backups on the terminal')
     .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
+
+  globals(program.command('status').description('is every job backed up recently enough? exit 1 when one is stale, failing or never backed up'))
+    .action((o) => statusCommand(o));
 
   return program;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
 # docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
-# busybox-static, debootstrap.
+# busybox-static, debootstrap, prometheus (for promtool: metrics and alert rules are
+# checked with it) and faketime (status tests look at the backups from the future).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -12,6 +13,8 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 [ -x /bin/busybox ] || need+=(busybox-static)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v npm >/dev/null || need+=(npm)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v faketime >/dev/null || need+=(faketime)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "[deps] missing: ${need[*]} — install them as root: apt-get install -y ${need[*]}" >&2
@@ -23,3 +26,5 @@ apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 # The Debian package enables sshd at install time; snapagent's tests start their own.
 systemctl disable --now ssh >/dev/null 2>&1 || true
+# Likewise the Prometheus server: only its promtool is used.
+systemctl disable --now prometheus >/dev/null 2>&1 || true

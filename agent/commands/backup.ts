@@ -1,6 +1,7 @@
 // snapagent backup: runs the planned jobs (all, --job, --tier) to every (or --target) target.
 import { ExitCode, UsageError } from '../errors.ts';
 import { log } from '../log.ts';
+import { reportRun } from '../observe/report.ts';
 import { backupJob, type BackupResult } from '../pipeline/backup-job.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 import { buildPlan, selectJobs } from '../plan.ts';
@@ -37,6 +38,7 @@ export async function backupCommand(opts: BackupOptions): Promise<void> {
     else log.error({ job: r.job, hint: r.hint }, `backup failed: ${r.error}`);
     results.push(r);
   }
+  await reportRun(s.config, results, plan.jobs);
   // Problems elsewhere in the plan do not fail a run that named its jobs.
   const counted = opts.job.length ? [] : plan.problems;
   const ok = results.every((r) => r.status === 'ok') && counted.length === 0 && !s.signal.aborted;

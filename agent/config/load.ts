@@ -116,11 +116,16 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
     : process.getuid?.() === 0
       ? '/var/lib/snapagent'
       : path.join(process.env.XDG_STATE_HOME ?? path.join(process.env.HOME ?? '/tmp', '.local/state'), 'snapagent');
+  const metrics = parsed.metrics && { ...parsed.metrics, textfile_dir: path.resolve(baseDir, parsed.metrics.textfile_dir) };
+  const n = parsed.notifications;
+  const notifications = n && { ...n, webhook: n.webhook && { ...n.webhook, url_file: n.webhook.url_file && path.resolve(baseDir, n.webhook.url_file) } };
   return {
     ...parsed,
     host: parsed.host ?? hostname().split('.')[0]!,
     tiers,
     targets,
+    metrics,
+    notifications,
     stateDir,
     source,
   };

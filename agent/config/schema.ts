@@ -88,7 +88,37 @@ export const configSchema = z.strictObject({
       transfer: z.enum(['auto', 'fifo', 'attach']).default('auto'),
     })
     .default({ helper_image: 'snapagent/helper:latest', transfer: 'auto' }),
-  /** Where the agent keeps its own small state (locks). */
+  /** node_exporter textfile collector output (README "Metrics"); absent: no metrics file. */
+  metrics: z
+    .strictObject({
+      /** The collector's directory (node_exporter --collector.textfile.directory). */
+      textfile_dir: z.string().min(1),
+      /** File name in that directory; must end in ".prom" to be collected. */
+      file: z.string().regex(/^[A-Za-z0-9_.-]+\.prom$/, 'a file name ending in ".prom"').default('snapagent.prom'),
+    })
+    .optional(),
+  /** Messages after each job's run (README "Notifications"); never fail a backup. */
+  notifications: z
+    .strictObject({
+      /** Which job outcomes are sent. */
+      on: z.array(z.enum(['failure', 'success'])).min(1).default(['failure']),
+      /** Seconds before one delivery (webhook request or command) is given up. */
+      timeout_seconds: z.number().positive().default(10),
+      /** POST of a Slack-compatible JSON event. The URL is a secret: prefer url_file or
+       * url_env over url. Exactly one of the three. */
+      webhook: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }).optional(),
+          url_file: z.string().min(1).optional(),
+          url_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        })
+        .refine((w) => [w.url, w.url_file, w.url_env].filter(Boolean).length === 1, 'expected exactly one of url, url_file, url_env')
+        .optional(),
+      /** A command (argv, no shell) that receives the event JSON on stdin. */
+      command: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .optional(),
+  /** Where the agent keeps its own small state (locks, last run of each job). */
   state_dir: z.string().optional(),
 });
 
@@ -97,3 +127,5 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type JobConfig = z.output<typeof jobSchema>;
 export type TierConfig = z.output<typeof tierSchema>;
+export type MetricsConfig = NonNullable<ParsedConfig['metrics']>;
+export type NotificationsConfig = NonNullable<ParsedConfig['notifications']>;

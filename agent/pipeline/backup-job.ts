@@ -31,6 +31,8 @@ export interface BackupResult {
   plugin: string;
   tier: string;
   status: 'ok' | 'failed';
+  started_at: string;
+  finished_at: string;
   id?: string;
   size?: number;
   raw_size?: number;
@@ -44,7 +46,7 @@ export interface BackupResult {
 
 export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal): Promise<BackupResult> {
   const started = new Date();
-  const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', duration_seconds: 0, targets: [] };
+  const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', started_at: started.toISOString(), finished_at: '', duration_seconds: 0, targets: [] };
   const jlog = log.child({ job: job.name });
   let lock;
   try {
@@ -67,7 +69,9 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     result.hint = err instanceof SnapError ? err.hint : undefined;
   } finally {
     await lock?.release();
-    result.duration_seconds = (Date.now() - started.getTime()) / 1000;
+    const finished = new Date();
+    result.finished_at = finished.toISOString();
+    result.duration_seconds = (finished.getTime() - started.getTime()) / 1000;
   }
   return result;
 }

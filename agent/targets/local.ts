@@ -5,6 +5,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { syncDir, writeFileAtomic } from '../atomic-file.ts';
 import { TargetError } from '../errors.ts';
 import { PARTIAL_SUFFIX, type StoredFile, type Target } from './target.ts';
 
@@ -74,20 +75,10 @@ export class LocalTarget implements Target {
 
   async writeFile(key: string, data: Buffer): Promise<void> {
     const file = this.abs(key);
-    const tmp = file + PARTIAL_SUFFIX;
     try {
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-      await syncDir(path.dirname(file));
+      await writeFileAtomic(file, data, { tmp: file + PARTIAL_SUFFIX });
     } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
       throw this.fail(`writing ${key}`, err);
     }
   }
@@ -129,14 +120,5 @@ export class LocalTarget implements Target {
     } catch (err) {
       throw this.fail(`removing ${prefix}`, err);
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,0 +1,142 @@
+// What metrics and `snapagent status` report for each job on each target: committed
+// backups read from the target (the truth: last success, sizes, count, latest drill) and
+// the job's last run from the state dir (attempt, failure). A target that cannot be read
+// falls back to the last success this agent recorded for it.
+import type { Config } from '../config/load.ts';
+import { errorMessage } from '../errors.ts';
+import { log } from '../log.ts';
+import { readCatalog, type CheckRecord, type Listed } from '../manifest.ts';
+import { expectedIntervalSeconds } from '../schedule.ts';
+import { makeTarget } from '../targets/index.ts';
+import { readRunStates, type JobState } from './run-state.ts';
+
+/** A backup is stale once its age exceeds this many expected intervals (alert rules too). */
+export const STALE_FACTOR = 1.5;
+
+export interface TargetHealth {
+  target: string;
+  /** False when the target could not be listed; figures then come from the run state. */
+  reachable: boolean;
+  error?: string;
+  /** Committed backups of the job on this target (undefined when unreachable). */
+  backups?: number;
+  last_success_at?: string;
+  last_id?: string;
+  size?: number;
+  previous_size?: number;
+  /** Outcome of the job's last run on this target. */
+  last_status?: 'ok' | 'failed';
+  /** The newest restore drill recorded for the job on this target. */
+  drill?: CheckRecord;
+}
+
+export interface JobHealth {
+  job: string;
+  plugin: string;
+  tier: string;
+  /** From the tier's schedule; undefined when the tier is gone or its schedule is invalid. */
+  expected_interval_seconds?: number;
+  state?: JobState;
+  targets: TargetHealth[];
+}
+
+export interface TargetReach {
+  name: string;
+  reachable: boolean;
+  error?: string;
+}
+
+export interface Health {
+  jobs: JobHealth[];
+  targets: TargetReach[];
+}
+
+export interface KnownJob {
+  name: string;
+  plugin: string;
+  tier: string;
+  targets: string[];
+}
+
+/** The targets a job writes to: its config entry's, else every target. */
+export function jobTargetNames(config: Config, job: string): string[] {
+  return config.jobs.find((j) => j.name === job)?.targets ?? config.targets.map((t) => t.name);
+}
+
+/**
+ * Health of the config's jobs, the `known` ones (the plan's, with label jobs) and every
+ * job with a recorded run, sorted by name; one listing per target. Backups of jobs that
+ * are none of these (retired jobs, another install) are not reported.
+ */
+export async function gatherHealth(config: Config, known: KnownJob[] = []): Promise<Health> {
+  const states = await readRunStates(config.stateDir, config.host);
+  const byTarget = new Map<string, { backups: Map<string, Listed[]> } | { error: string }>();
+  await Promise.all(
+    config.targets.map(async (tc) => {
+      try {
+        const cat = await readCatalog(makeTarget(tc), config.host);
+        const backups = new Map<string, Listed[]>();
+        for (const b of cat.backups) backups.set(b.manifest.job, [...(backups.get(b.manifest.job) ?? []), b]);
+        byTarget.set(tc.name, { backups });
+      } catch (err) {
+        log.warn({ target: tc.name }, `cannot list the target: ${errorMessage(err)}`);
+        byTarget.set(tc.name, { error: errorMessage(err) });
+      }
+    }),
+  );
+  // the jobs as they run now: the plan's (known), the config's, else as last recorded
+  const jobs = new Map<string, KnownJob>();
+  for (const st of states.values()) jobs.set(st.job, { name: st.job, plugin: st.plugin, tier: st.tier, targets: jobTargetNames(config, st.job) });
+  for (const j of config.jobs) jobs.set(j.name, { name: j.name, plugin: j.plugin, tier: j.tier, targets: jobTargetNames(config, j.name) });
+  for (const k of known) jobs.set(k.name, k);
+  const list = [...jobs.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((k) => ({
+      job: k.name,
+      plugin: k.plugin,
+      tier: k.tier,
+      expected_interval_seconds: intervalOf(config, k.tier),
+      state: states.get(k.name),
+      targets: k.targets.filter((t) => byTarget.has(t)).map((t) => targetHealth(t, byTarget.get(t)!, k.name, states.get(k.name))),
+    }));
+  const targets = config.targets.map((tc) => {
+    const t = byTarget.get(tc.name)!;
+    return 'backups' in t ? { name: tc.name, reachable: true } : { name: tc.name, reachable: false, error: t.error };
+  });
+  return { jobs: list, targets };
+}
+
+function targetHealth(target: string, t: { backups: Map<string, Listed[]> } | { error: string }, job: string, state: JobState | undefined): TargetHealth {
+  const recorded = state?.targets[target];
+  if (!('backups' in t)) {
+    return { target, reachable: false, error: t.error, last_success_at: recorded?.last_success_at, last_id: recorded?.last_success_id, size: recorded?.last_size, last_status: recorded?.status };
+  }
+  const list = t.backups.get(job) ?? [];
+  const last = list.at(-1);
+  const drills = list.map((b) => b.checks.drill).filter((d): d is CheckRecord => d !== undefined);
+  return {
+    target,
+    reachable: true,
+    backups: list.length,
+    last_success_at: last?.manifest.finished_at,
+    last_id: last?.manifest.id,
+    size: last && sizeOf(last),
+    previous_size: list.length > 1 ? sizeOf(list.at(-2)!) : undefined,
+    last_status: recorded?.status,
+    drill: drills.sort((a, b) => a.at.localeCompare(b.at)).at(-1),
+  };
+}
+
+function sizeOf(b: Listed): number {
+  return b.manifest.artifacts.reduce((n, a) => n + a.size, 0);
+}
+
+function intervalOf(config: Config, tier: string): number | undefined {
+  const schedule = config.tiers[tier]?.schedule;
+  if (!schedule) return undefined;
+  try {
+    return expectedIntervalSeconds(schedule);
+  } catch {
+    return undefined;
+  }
+}

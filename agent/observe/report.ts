@@ -1,0 +1,38 @@
+// After jobs have run (backup, the daemon): record each job's run, rewrite the metrics
+// file, send the notifications. Independent of how the results were produced (one job or
+// many, in sequence or in parallel); nothing here changes a run's outcome or exit code.
+import type { Config } from '../config/load.ts';
+import { errorMessage } from '../errors.ts';
+import { log, runId } from '../log.ts';
+import type { BackupResult } from '../pipeline/backup-job.ts';
+import { jobTargetNames, type KnownJob } from './health.ts';
+import { writeMetrics } from './metrics.ts';
+import { backupEvent, notify, type RunEvent } from './notify.ts';
+import { recordRun } from './run-state.ts';
+
+/** `known`: the jobs of the plan (so label jobs that never ran appear in the metrics). */
+export async function reportRun(config: Config, results: BackupResult[], known: KnownJob[] = []): Promise<void> {
+  const events: RunEvent[] = [];
+  for (const r of results) {
+    let failures = r.status === 'ok' ? 0 : 1;
+    try {
+      const targets = known.find((k) => k.name === r.job)?.targets ?? jobTargetNames(config, r.job);
+      failures = (await recordRun(config.stateDir, config.host, r, runId, targets)).failures_in_a_row;
+    } catch (err) {
+      log.warn({ job: r.job }, `could not record the run in ${config.stateDir}: ${errorMessage(err)}`);
+    }
+    events.push(backupEvent(config.host, r, runId, failures));
+  }
+  await refreshMetrics(config, known);
+  await notify(config, events).catch((err: unknown) => log.warn(`notifications: ${errorMessage(err)}`));
+}
+
+/** Rewrites the metrics file from the targets and the run state (after prune, verify...). */
+export async function refreshMetrics(config: Config, known: KnownJob[] = []): Promise<void> {
+  try {
+    const file = await writeMetrics(config, known);
+    if (file) log.debug({ file }, 'metrics written');
+  } catch (err) {
+    log.warn(`could not write the metrics file: ${errorMessage(err)}`);
+  }
+}
