@@ -246,7 +246,7 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
     const merged = await holdingData(ctx, c, wanted.filter((w) => liveTable(w)));
     if (merged.size && !opts.force) {
       throw new RefusedError(
-        `table(s) ${[...merged].join(', ')} on ${c.name} hold data on this node; nothing was changed`,
+        `table(s) ${[...merged].join(', ')} on ${c.name} hold data; nothing was changed`,
         'drop or truncate them first (imported SSTables merge with live data by write time: rows deleted since the backup would come back), or add --force to merge',
       );
     }

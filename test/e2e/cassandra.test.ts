@@ -5,13 +5,12 @@
 // (zero configuration: the default superuser); a wrong password; the snapshot cleared
 // after every backup, also when the upload fails (rclone's own --max-transfer limit).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
-import { CASSANDRA_IMAGE, startCassandra, type CassandraNode } from '../helpers/cassandra.ts';
+import { CASSANDRA_IMAGE, startCassandra, tableDigest, type CassandraNode } from '../helpers/cassandra.ts';
 
 const SECRET = 'Wr0ng-cql-Pw-for-tests';
 const CUSTOMERS = 1000;
@@ -59,29 +58,6 @@ async function load(client: cassandra.Client): Promise<void> {
     [i % 3, i % 5],
   ]);
   await executeConcurrent(client, 'INSERT INTO metrics.readings (sensor, day, ts, value, flags) VALUES (?, ?, ?, ?, ?)', readings, { concurrencyLevel: 128 });
-}
-
-// Every row of a table in a canonical form, hashed; and the row count.
-function canon(v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (v instanceof Date) return v.toISOString();
-  if (Array.isArray(v)) return v.map(canon);
-  if (typeof v === 'object' && (v as object).constructor === Object) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canon(x)]));
-  }
-  return typeof v === 'object' ? String(v) : v;
-}
-
-async function tableDigest(client: cassandra.Client, table: string): Promise<string> {
-  const rows: string[] = [];
-  try {
-    const rs = await client.execute(`SELECT * FROM ${table}`, [], { fetchSize: 5000 });
-    for await (const r of rs) rows.push(JSON.stringify(canon({ ...r })));
-  } catch (err) {
-    return `missing: ${(err as Error).message.slice(0, 60)}`;
-  }
-  rows.sort();
-  return `${rows.length} ${createHash('sha256').update(rows.join('\n')).digest('hex')}`;
 }
 
 async function digest(client: cassandra.Client, tables = TABLES): Promise<Record<string, string>> {

@@ -1,6 +1,7 @@
 // A real Cassandra node in a container (snapagent-test/cassandra: Cassandra 5.0 with the
 // official image's conventions) on 127.0.0.1 with ports of its own, and a driver client
 // for the test's own checks and data.
+import { createHash } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
 
@@ -86,3 +87,27 @@ export async function startCassandra(opts: NodeOptions = {}): Promise<CassandraN
     },
   };
 }
+
+// Every row of a table in a canonical form, hashed; and the row count.
+function canon(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(canon);
+  if (typeof v === 'object' && (v as object).constructor === Object) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canon(x)]));
+  }
+  return typeof v === 'object' ? String(v) : v;
+}
+
+export async function tableDigest(client: cassandra.Client, table: string): Promise<string> {
+  const rows: string[] = [];
+  try {
+    const rs = await client.execute(`SELECT * FROM ${table}`, [], { fetchSize: 5000 });
+    for await (const r of rs) rows.push(JSON.stringify(canon({ ...r })));
+  } catch (err) {
+    return `missing: ${(err as Error).message.slice(0, 60)}`;
+  }
+  rows.sort();
+  return `${rows.length} ${createHash('sha256').update(rows.join('\n')).digest('hex')}`;
+}
+
