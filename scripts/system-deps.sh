@@ -2,7 +2,8 @@
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
 # docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
 # busybox-static, debootstrap, prometheus (for promtool: metrics and alert rules are
-# checked with it) and faketime (status tests look at the backups from the future).
+# checked with it), faketime (status tests look at the backups from the future) and
+# openssl (the benches' checksummed raw pipeline).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -15,6 +16,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v npm >/dev/null || need+=(npm)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)
+command -v openssl >/dev/null || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "[deps] missing: ${need[*]} — install them as root: apt-get install -y ${need[*]}" >&2
