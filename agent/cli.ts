@@ -8,6 +8,7 @@ import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
 import { planCommand } from './commands/plan.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { verifyCommand } from './commands/verify.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -53,6 +54,15 @@ export function buildCli(): Command {
     .option('--all', 'restore the latest backup of every job')
     .option('--pick', 'choose jobs and backups on the terminal')
     .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
+
+  globals(program.command('verify').description('check stored backups against their manifests; --drill: restore them into throwaway copies'))
+    .option('-j, --job <name>', 'only this job')
+    .option('--id <id>', 'backup id, "latest" (the newest of each job on each target) or "all"', 'latest')
+    .option('-t, --tier <tier>', "only this tier's backups")
+    .option('--target <name>', 'only this target')
+    .option('--host <name>', "another host's backups (default: this host)")
+    .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
+    .action((o) => verifyCommand(o));
 
   return program;
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
-# docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
+# docker.io (engine + client), zstd, age (encryption), rclone; and for the tests/bench: openssh-server,
 # busybox-static, debootstrap.
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
+command -v age >/dev/null || need+=(age)
 command -v rclone >/dev/null || need+=(rclone)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker >/dev/null || need+=(docker.io)

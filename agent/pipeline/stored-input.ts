@@ -18,6 +18,8 @@ import { HashCounter } from './hash.ts';
 export class StoredInput implements RawInput {
   readonly integrity: Promise<void>;
   readonly hash = new HashCounter();
+  /** Set once every stored byte was read and matched the manifest's size and sha256. */
+  digestOk = false;
   private resolve!: () => void;
   private reject!: (err: unknown) => void;
   private dec?: FilterProcess;
@@ -103,5 +105,6 @@ export class StoredInput implements RawInput {
     if (h.sha256() !== artifact.sha256) {
       throw new IntegrityError(`${key}: sha256 ${h.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
     }
+    this.digestOk = true;
   }
 }
