@@ -39,6 +39,8 @@ export function describe(l: Listed) {
     encryption: a.encryption,
     source: m.source,
     stats: m.stats,
+    /** The latest verify / drill results recorded next to the manifest. */
+    checks: Object.fromEntries(Object.entries(l.checks).map(([k, c]) => [k, { status: c.status, at: c.at, ...(c.rto_seconds !== undefined ? { rto_seconds: c.rto_seconds } : {}) }])),
   };
 }
 

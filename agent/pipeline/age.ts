@@ -34,13 +34,16 @@ export async function recipientsFor(config: Config): Promise<Recipients | undefi
     });
     list.push(...text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
   }
+  // age reads recipients from files only here: the inline ones go to a private one
   const tmp = path.join(config.stateDir, 'tmp');
   await mkdir(tmp, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(tmp, 'age-'));
-  const file = path.join(dir, 'recipients');
-  await writeFile(file, enc.age_recipients.join('\n') + '\n', { mode: 0o600 });
-  const files = [file, ...(enc.age_recipients_file ? [enc.age_recipients_file] : [])];
   const cleanup = () => rm(dir, { recursive: true, force: true });
+  const files = enc.age_recipients_file ? [enc.age_recipients_file] : [];
+  if (enc.age_recipients.length) {
+    files.unshift(path.join(dir, 'recipients'));
+    await writeFile(files[0]!, enc.age_recipients.join('\n') + '\n', { mode: 0o600 });
+  }
   // Fails before any data moves: age missing, or a recipient it cannot parse.
   const probe = await execa('age', ['-e', ...files.flatMap((f) => ['-R', f])], { input: '', reject: false, encoding: 'buffer' });
   if (probe.failed) {
