@@ -119,7 +119,8 @@ export const round = (s: number) => Math.round(s * 1000) / 1000;
 
 /** Writes the record next to the manifest (secrets redacted) and reports it. */
 export async function finish(l: Listed, record: CheckRecord, integrity: boolean): Promise<CheckResult> {
-  const safe = checkRecordSchema.parse(JSON.parse(redact(JSON.stringify(record))));
+  const scrub = (v: unknown) => JSON.parse(JSON.stringify(v), (_k, x: unknown) => (typeof x === 'string' ? redact(x) : x)) as unknown;
+  const safe = checkRecordSchema.parse({ ...record, errors: scrub(record.errors), details: scrub(record.details) });
   let recorded = false;
   try {
     await l.target.writeFile(`${l.dir}/${CHECK_FILES[safe.kind]}`, Buffer.from(JSON.stringify(safe, null, 2) + '\n'));

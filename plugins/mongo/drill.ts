@@ -1,6 +1,7 @@
 // Restore drills: a throwaway server from the backup's image, following the official
 // image's conventions (a fresh root user from MONGO_INITDB_ROOT_USERNAME/_PASSWORD, extra
 // arguments for mongod), on 127.0.0.1 with a port of its own.
+import { randomBytes } from 'node:crypto';
 import { freshPassword, runningContainer, withoutConnection } from '../../agent/datastore/access.ts';
 import type { DrillPlan, Job } from '../../agent/plugin.ts';
 import { agentEndpoint, connect, credentials } from './connection.ts';
@@ -11,7 +12,8 @@ export async function drillServer(job: Job<MongoOptions>, port: () => Promise<nu
   return {
     kind: 'server',
     server: {
-      env: { MONGO_INITDB_ROOT_USERNAME: 'snapagent', MONGO_INITDB_ROOT_PASSWORD: freshPassword() },
+      // user names are redacted like passwords: one that appears nowhere else
+      env: { MONGO_INITDB_ROOT_USERNAME: `drill-${randomBytes(4).toString('hex')}`, MONGO_INITDB_ROOT_PASSWORD: freshPassword() },
       cmd: ['--bind_ip', '127.0.0.1', '--port', String(await port())],
       volumes: ['/data/db', '/data/configdb'],
       options,

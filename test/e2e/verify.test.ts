@@ -2,7 +2,8 @@
 // recorded next to their manifests; a flipped byte, a truncated or a missing artifact is
 // caught (exit 3, a failed record that retention sees); drills restore into throwaway
 // volumes / servers, compare with the manifest, record the RTO, and leave nothing behind,
-// whether they pass or fail. Also the daemon's entry point, runDrills().
+// whether they pass or fail (volume, mariadb; mongo when good). Also the daemon's entry
+// point, runDrills().
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { LocalTarget } from '../../agent/targets/local.ts';
 import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
+import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
 
 function backupDirs(ws: Workspace, job: string): string[] {
   const host = readdirSync(ws.backups)[0]!;
@@ -201,6 +203,42 @@ state_dir: \${STATE}
     assert.match(r.json.results[0].errors[0], /restored data differs from the backup: shop\.u: 2 rows, the backup had 3/);
     const rec = record(dir, 'drill');
     assert.equal(rec.status, 'failed');
+    await assertNothingLeft(job, rec.details);
+  });
+});
+
+describe('drills: mongo plugin', () => {
+  const job = uniq('drillmg');
+  let mongo: Mongo;
+  let ws: Workspace;
+
+  before(async () => {
+    await requireDocker();
+    await docker('image', 'inspect', MONGO_IMAGE);
+    mongo = await startMongo('root', `Mongo-pw-${uniq('x')}`);
+    await mongo.client.db('shop').collection('items').insertMany(Array.from({ length: 2000 }, (_, i) => ({ i, name: `item ${i}` })));
+    await mongo.client.db('shop').collection('items').createIndex({ name: 1 }, { unique: true });
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: ${job}, plugin: mongo, container: ${mongo.name} }]
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    const b = await snapagent(['backup', '--config', ws.config]);
+    assert.equal(b.code, 0, b.stderr);
+  });
+
+  after(async () => {
+    await mongo?.remove();
+    ws?.cleanup();
+  });
+
+  it('passes on a good backup: a fresh server with its own root user, restored, compared, removed', async () => {
+    const r = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rec = record(backupDirs(ws, job)[0]!, 'drill');
+    assert.equal(rec.status, 'ok');
+    assert.equal(rec.details.image, MONGO_IMAGE);
     await assertNothingLeft(job, rec.details);
   });
 });
