@@ -6,19 +6,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, jobWorkspace, requireDocker, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { CASSANDRA_IMAGE, startCassandra, type CassandraNode } from '../helpers/cassandra.ts';
 import { ES_IMAGE, startEs, type EsServer } from '../helpers/elasticsearch.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
-
-function config(job: string, plugin: string, container: string): string {
-  return `
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${job}, plugin: ${plugin}, container: ${container} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`;
-}
 
 // Backs up, drills, and checks the record and that nothing is left.
 async function backupAndDrill(ws: Workspace, job: string, image: string): Promise<void> {
@@ -46,7 +37,7 @@ describe('drills: elasticsearch plugin', () => {
     await docker('image', 'inspect', ES_IMAGE);
     es = await startEs({ pathRepo: '/usr/share/elasticsearch/snapshots' });
     await es.client.bulk({ refresh: true, operations: Array.from({ length: 500 }, (_, i) => [{ index: { _index: 'items' } }, { i, name: `item ${i}` }]).flat() });
-    ws = workspace(config(job, 'elasticsearch', es.name));
+    ws = jobWorkspace(job, 'elasticsearch', es.name);
   });
 
   after(async () => {
@@ -72,7 +63,7 @@ describe('drills: cassandra plugin', () => {
     await node.client.execute("CREATE KEYSPACE shop WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': 1}");
     await node.client.execute('CREATE TABLE shop.t (id int PRIMARY KEY, v text)');
     for (let i = 0; i < 200; i++) await node.client.execute('INSERT INTO shop.t (id, v) VALUES (?, ?)', [i, `v${i}`], { prepare: true });
-    ws = workspace(config(job, 'cassandra', node.name));
+    ws = jobWorkspace(job, 'cassandra', node.name);
   });
 
   after(async () => {

@@ -5,7 +5,7 @@
 // whether they pass or fail (volume, mariadb; mongo when good). Also the daemon's entry
 // point, runDrills().
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../agent/config/load.ts';
@@ -13,7 +13,7 @@ import { connectDocker } from '../../agent/docker/client.ts';
 import { runDrills } from '../../agent/drill.ts';
 import { failedCheck, readCatalog } from '../../agent/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
@@ -25,16 +25,6 @@ function backupDirs(ws: Workspace, job: string): string[] {
 
 function record(dir: string, kind: 'verify' | 'drill') {
   return JSON.parse(readFileSync(path.join(dir, `${kind}.json`), 'utf8'));
-}
-
-function flipByte(file: string): void {
-  const fd = openSync(file, 'r+');
-  const pos = Math.floor(statSync(file).size / 2);
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, pos);
-  b[0] = b[0]! ^ 0x01;
-  writeSync(fd, b, 0, 1, pos);
-  closeSync(fd);
 }
 
 async function assertNothingLeft(job: string, details: { volume?: string; container?: string; volumes?: string[] }): Promise<void> {
@@ -54,12 +44,7 @@ describe('verify and drills: volume plugin', () => {
     await requireDocker();
     await docker('volume', 'create', vol);
     await inVolume(vol, 'head -c 6000000 /dev/urandom > /v/blob; seq 1 200000 > /v/numbers; mkdir /v/d; echo x > /v/d/f');
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${job}, plugin: volume, volume: ${vol} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = jobWorkspace(job, 'volume', vol);
     for (let i = 0; i < 3; i++) {
       const b = await snapagent(['backup', '--config', ws.config]);
       assert.equal(b.code, 0, b.stderr);
@@ -113,7 +98,7 @@ state_dir: \${STATE}
   });
 
   it('a flipped byte: verify exits 3 and records it, the drill fails and leaves nothing, retention sees it', async () => {
-    flipByte(path.join(dirs[2]!, 'volume.tar.zst'));
+    flipByte(path.join(dirs[2]!, 'volume.tar.zst'), 0x01);
     const v = await snapagent(['verify', '--config', ws.config, '--json']);
     assert.equal(v.code, 3, v.stdout + v.stderr);
     assert.match(v.json.results[0].errors[0], /sha256 [0-9a-f]+ does not match the manifest's/);
@@ -164,12 +149,7 @@ describe('drills: mariadb plugin', () => {
     await docker('image', 'inspect', MARIADB_IMAGE);
     db = await startMariaDb(SECRET);
     await db.sql('CREATE DATABASE shop; USE shop; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_20000; CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO u VALUES (1), (2);');
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${job}, plugin: mariadb, container: ${db.name} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = jobWorkspace(job, 'mariadb', db.name);
     const b = await snapagent(['backup', '--config', ws.config]);
     assert.equal(b.code, 0, b.stderr);
     dir = backupDirs(ws, job)[0]!;
@@ -218,12 +198,7 @@ describe('drills: mongo plugin', () => {
     mongo = await startMongo('root', `Mongo-pw-${uniq('x')}`);
     await mongo.client.db('shop').collection('items').insertMany(Array.from({ length: 2000 }, (_, i) => ({ i, name: `item ${i}` })));
     await mongo.client.db('shop').collection('items').createIndex({ name: 1 }, { unique: true });
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${job}, plugin: mongo, container: ${mongo.name} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = jobWorkspace(job, 'mongo', mongo.name);
     const b = await snapagent(['backup', '--config', ws.config]);
     assert.equal(b.code, 0, b.stderr);
   });
