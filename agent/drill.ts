@@ -7,7 +7,7 @@
 // written next to the manifest as drill.json.
 //
 // A drill that cannot start (no age identity, the image is not on this host, the
-// server never answers) records nothing: it says nothing about the backup.
+// server never answers) or is cancelled records nothing: it says nothing about the backup.
 import { createServer, type AddressInfo } from 'node:net';
 import type { Config } from './config/load.ts';
 import type { DockerClient } from './docker/client.ts';
@@ -97,6 +97,7 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
     }
     jlog.info({ into: details.volume ?? details.container }, 'drill: restoring');
     const r = await restoreBackup(config, docker, l, job, req, progress, signal);
+    if (signal.aborted) return notRun(l, 'drill', started, signal.reason); // a cancelled drill proves nothing
     Object.assign(details, { restore_seconds: round(r.duration_seconds), bytes: r.bytes, destination: r.destination });
     const errors = r.status === 'ok' ? [] : [`${r.error}${r.hint ? ` (${r.hint})` : ''}`];
     return finish(l, checkRecord('drill', l, started, errors, details, r.status === 'ok' ? r.duration_seconds : undefined), r.exitCode === ExitCode.integrity);

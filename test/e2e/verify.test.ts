@@ -5,6 +5,7 @@
 // whether they pass or fail (volume, mariadb; mongo when good). Also the daemon's entry
 // point, runDrills().
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +14,7 @@ import { connectDocker } from '../../agent/docker/client.ts';
 import { runDrills } from '../../agent/drill.ts';
 import { failedCheck, readCatalog } from '../../agent/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
-import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
+import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
@@ -171,6 +172,17 @@ describe('drills: mariadb plugin', () => {
     await assertNothingLeft(job, rec.details);
     assert.ok(!r.stdout.includes(SECRET) && !r.stderr.includes(SECRET));
     assert.equal((await db.sql('SELECT COUNT(*) FROM shop.t')).trim(), '20000', 'the live server was not touched');
+  });
+
+  it('cancelled (SIGINT) while its server starts: everything removed, nothing recorded', async () => {
+    const before = readFileSync(path.join(dir, 'drill.json'), 'utf8');
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'snapagent.js'), 'verify', '--drill', '--config', ws.config], { env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    while (!(await docker('ps', '-a', '--format', '{{.Names}}')).includes(`snapagent-drill-${job}-`)) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    assert.equal(await exited, 1);
+    assert.deepEqual(await drillLeftovers(job), []);
+    assert.equal(readFileSync(path.join(dir, 'drill.json'), 'utf8'), before, 'a cancelled drill records nothing');
   });
 
   it('fails on a tampered backup (a row count in the manifest) with exit 3, and leaves nothing', async () => {
