@@ -13,7 +13,7 @@ TARGET ?=
 cfg := $(if $(CONFIG),--config $(CONFIG))
 comma := ,
 
-.PHONY: deps system-deps node-deps docker images backup restore plan list test test-unit test-e2e typecheck bench demo demo-down clean
+.PHONY: deps system-deps node-deps docker images backup restore verify plan list test test-unit test-e2e typecheck bench demo demo-down clean
 
 ## deps: Node 24 (from the npm registry), npm packages, and the system tools (docker.io, zstd, rclone)
 deps: system-deps node-deps docker
@@ -60,6 +60,10 @@ restore: deps helper-image
 	else \
 	  $(SNAPAGENT) restore $(cfg) --all $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
 	fi
+
+## verify: check the latest backups against their manifests (JOB=, ID=latest|all|<id>, TARGET=); DRILL=1: restore drills
+verify: deps
+	$(SNAPAGENT) verify $(cfg) $(if $(JOB),--job $(JOB)) $(if $(ID),--id $(ID)) $(if $(TARGET),--target $(TARGET)) $(if $(DRILL),--drill)
 
 plan: deps
 	$(SNAPAGENT) plan $(cfg)

@@ -9,6 +9,7 @@ import { listCommand } from './commands/list.ts';
 import { planCommand } from './commands/plan.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { statusCommand } from './commands/status.ts';
+import { verifyCommand } from './commands/verify.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -57,6 +58,14 @@ export function buildCli(): Command {
 
   globals(program.command('status').description('is every job backed up recently enough? exit 1 when one is stale, failing or never backed up'))
     .action((o) => statusCommand(o));
+  globals(program.command('verify').description('check stored backups against their manifests; --drill: restore them into throwaway copies'))
+    .option('-j, --job <name>', 'only this job')
+    .option('--id <id>', 'backup id, "latest" (the newest of each job on each target) or "all"', 'latest')
+    .option('-t, --tier <tier>', "only this tier's backups")
+    .option('--target <name>', 'only this target')
+    .option('--host <name>', "another host's backups (default: this host)")
+    .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
+    .action((o) => verifyCommand(o));
 
   return program;
 }

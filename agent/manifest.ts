@@ -16,6 +16,8 @@ const artifactSchema = z.object({
   size: z.int().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   raw_size: z.int().min(0),
+  /** age: the public recipients it was encrypted to (which private key opens it). */
+  recipients: z.array(z.string()).optional(),
 });
 
 export const manifestSchema = z.object({

@@ -104,6 +104,30 @@ export interface RestoreReport {
   restarted: string[];
 }
 
+/** A throwaway server for a restore drill: started from the image the backup's manifest
+ * recorded (source.image), on the host network, each of `volumes` on a fresh volume;
+ * removed with them after the drill whatever happened (agent/drill.ts). */
+export interface DrillServer<O = unknown> {
+  /** Environment of the container (the official image's conventions; secrets are fine
+   * here: they go through the Docker API, never a command line). */
+  env: Record<string, string>;
+  /** Arguments for the image's entrypoint (e.g. a port of its own on 127.0.0.1). */
+  cmd: string[];
+  user?: string;
+  /** Paths in the container that each get a fresh volume. */
+  volumes: string[];
+  /** The job's options for the restore into this server: the live server's connection
+   * settings (host, port, credentials) dropped. */
+  options: O;
+  /** Resolves once the server accepts a restore; rejects while it does not. Called about
+   * every second until it succeeded twice in a row or the drill's startup timeout. */
+  ready(ctx: PluginContext, container: string): Promise<void>;
+}
+
+/** Where a restore drill restores: a fresh volume (`toVolume`), or a throwaway server
+ * (`toContainer`). */
+export type DrillPlan<O = unknown> = { kind: 'volume' } | { kind: 'server'; server: DrillServer<O> };
+
 export interface DatastorePlugin<O = unknown> {
   readonly name: string;
   /** Validates a job's options (from YAML `options:` or labels); throws ConfigError naming `where`. */
@@ -112,4 +136,8 @@ export interface DatastorePlugin<O = unknown> {
   check(ctx: PluginContext, job: Job<O>): Promise<void>;
   backup(ctx: PluginContext, job: Job<O>): Promise<BackupStream>;
   restore(ctx: PluginContext, job: Job<O>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport>;
+  /** How `snapagent verify --drill` proves a backup restores (its restore compares the
+   * result with the manifest). `port` hands out free TCP ports on 127.0.0.1; `source` is
+   * the manifest's description of what was backed up. */
+  drill(job: Job<O>, port: () => Promise<number>, source: Record<string, unknown>): Promise<DrillPlan<O>>;
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
-# docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
-# busybox-static, debootstrap, prometheus (for promtool: metrics and alert rules are
-# checked with it), faketime (status tests look at the backups from the future) and
-# openssl (the benches' checksummed raw pipeline).
+# docker.io (engine + client), zstd, age (encryption), rclone; and for the tests/bench:
+# openssh-server, busybox-static, debootstrap, prometheus (for promtool: metrics and alert
+# rules are checked with it), faketime (status tests look at the backups from the future)
+# and openssl (the benches' checksummed raw pipeline).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
+command -v age >/dev/null || need+=(age)
 command -v rclone >/dev/null || need+=(rclone)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker >/dev/null || need+=(docker.io)

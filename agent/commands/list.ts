@@ -41,7 +41,8 @@ export function describe(l: Listed) {
     stats: m.stats,
     duration_seconds: m.duration_seconds,
     timings: m.timings,
-    checks: l.checks,
+    /** The latest verify / drill results recorded next to the manifest. */
+    checks: Object.fromEntries(Object.entries(l.checks).map(([k, c]) => [k, { status: c.status, at: c.at, ...(c.rto_seconds !== undefined ? { rto_seconds: c.rto_seconds } : {}) }])),
   };
 }
 

@@ -7,6 +7,7 @@ import type { Listed } from '../manifest.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 import { jobFromManifest, restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
 import { buildPlan } from '../plan.ts';
+import { latestPer } from '../verify.ts';
 import { listBackups } from './list.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
@@ -75,12 +76,7 @@ function pickOne(backups: Listed[], job: string, id = 'latest'): Listed {
 }
 
 function latestPerJob(backups: Listed[]): Listed[] {
-  const best = new Map<string, Listed>();
-  for (const b of backups) {
-    const cur = best.get(b.manifest.job);
-    if (!cur || b.manifest.id > cur.manifest.id) best.set(b.manifest.job, b);
-  }
-  return [...best.values()].sort((a, b) => a.manifest.job.localeCompare(b.manifest.job));
+  return latestPer(backups, (b) => b.manifest.job);
 }
 
 // Lets an operator on a terminal choose jobs (and optionally an older backup of each).

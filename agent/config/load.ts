@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { scheduleError } from '../schedule.ts';
 import { configSchema, DEFAULT_TIERS, type ParsedConfig, type TierConfig } from './schema.ts';
 
 export interface Config extends Omit<ParsedConfig, 'host' | 'tiers' | 'state_dir'> {
@@ -108,6 +109,16 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
       if (!names.has(t)) throw new ConfigError(`${source}: jobs[${i}].targets: unknown target "${t}", expected one of ${[...names].join(', ')}`);
     }
   });
+  for (const [name, tier] of Object.entries(tiers)) {
+    const bad = tier.drill && scheduleError(tier.drill.schedule);
+    if (bad) throw new ConfigError(`${source}: tiers.${name}.drill.schedule: ${bad}`);
+  }
+  const enc = parsed.encryption;
+  const encryption = enc && {
+    ...enc,
+    age_recipients_file: enc.age_recipients_file && path.resolve(baseDir, enc.age_recipients_file),
+    age_identity_file: enc.age_identity_file && path.resolve(baseDir, enc.age_identity_file),
+  };
   if (!tiers[parsed.discovery.default_tier]) {
     throw new ConfigError(`${source}: discovery.default_tier: unknown tier "${parsed.discovery.default_tier}"`);
   }
@@ -126,6 +137,7 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
     targets,
     metrics,
     notifications,
+    encryption,
     stateDir,
     source,
   };

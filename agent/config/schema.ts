@@ -17,6 +17,25 @@ export const keepSchema = z.strictObject({
 export const tierSchema = z.strictObject({
   schedule: z.string().min(1),
   keep: keepSchema,
+  /** Restore drills of the tier's latest backups (`runDrills`, fired by the daemon):
+   * a cron schedule like the tier's own. */
+  drill: z.strictObject({ schedule: z.string().min(1) }).optional(),
+});
+
+// age recipients: native X25519 ("age1…", also plugin recipients "age1yubikey1…") or
+// SSH public keys. Public keys only: the identity (private key) is never in the config.
+const ageRecipient = z
+  .string()
+  .regex(/^(age1[0-9a-z]+|ssh-(ed25519|rsa) [A-Za-z0-9+/]+=*( .*)?)$/, 'an age recipient ("age1…") or an SSH public key ("ssh-ed25519 AAAA…")');
+
+export const encryptionSchema = z.strictObject({
+  /** Every artifact is encrypted to all of these (age -R); anyone of them can decrypt. */
+  age_recipients: z.array(ageRecipient).default([]),
+  /** A file of more recipients, one per line (age's recipients-file format). */
+  age_recipients_file: z.string().min(1).optional(),
+  /** The identity (private key) file: needed only to restore or drill encrypted backups,
+   * never to back up or verify. $SNAPAGENT_AGE_IDENTITY_FILE is used when unset. */
+  age_identity_file: z.string().min(1).optional(),
 });
 
 const localTarget = z.strictObject({
@@ -88,6 +107,15 @@ export const configSchema = z.strictObject({
       transfer: z.enum(['auto', 'fifo', 'attach']).default('auto'),
     })
     .default({ helper_image: 'snapagent/helper:latest', transfer: 'auto' }),
+  /** Encrypt every artifact with age (after zstd): see README "Encryption". */
+  encryption: encryptionSchema.optional(),
+  /** Restore drills (`snapagent verify --drill`). */
+  drill: z
+    .strictObject({
+      /** Seconds a drill's throwaway server may take to answer before the drill fails. */
+      startup_timeout: z.int().positive().default(300),
+    })
+    .default({ startup_timeout: 300 }),
   /** node_exporter textfile collector output (README "Metrics"); absent: no metrics file. */
   metrics: z
     .strictObject({
@@ -129,3 +157,4 @@ export type JobConfig = z.output<typeof jobSchema>;
 export type TierConfig = z.output<typeof tierSchema>;
 export type MetricsConfig = NonNullable<ParsedConfig['metrics']>;
 export type NotificationsConfig = NonNullable<ParsedConfig['notifications']>;
+export type EncryptionConfig = z.output<typeof encryptionSchema>;

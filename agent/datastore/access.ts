@@ -5,6 +5,7 @@
 // agent reaches from its network mode, server arguments or published ports; small
 // commands and private files inside the container. Every secret found is registered
 // for redaction before it is returned.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ContainerDetails } from '../docker/client.ts';
 import { SnapError } from '../errors.ts';
@@ -30,6 +31,19 @@ export async function secretFromOptions(o: SecretOptions): Promise<string | unde
     value = text.replace(/\r?\n$/, '');
   }
   if (value !== undefined) registerSecret(value);
+  return value;
+}
+
+/** The job's options without how to reach and log in to the live server, for a restore
+ * into another one (a drill server): that server's own conventions apply. */
+export function withoutConnection<O extends SecretOptions & { user?: string; host?: string; port?: number }>(o: O): O {
+  return { ...o, user: undefined, password_env: undefined, password_file: undefined, host: undefined, port: undefined };
+}
+
+/** A fresh random password (for a drill server), registered for redaction. */
+export function freshPassword(): string {
+  const value = randomBytes(18).toString('base64url');
+  registerSecret(value);
   return value;
 }
 

@@ -89,6 +89,17 @@ export interface DockerOptions {
   pipeDir: string;
 }
 
+/** A long-running server container (restore drills), on the host network. */
+export interface ServerSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  cmd: string[];
+  user?: string;
+  mounts: HelperMount[];
+  labels: Record<string, string>;
+}
+
 export interface ContainerDetails extends ContainerInfo {
   env: Record<string, string>;
   /** Entrypoint + Cmd as the container runs them. */
@@ -138,6 +149,12 @@ export interface DockerClient {
   stopContainer(id: string, timeoutSeconds: number): Promise<void>;
   startContainer(id: string): Promise<void>;
   runHelper(spec: HelperSpec): Promise<HelperRun>;
+  /** Creates and starts a server container; the env goes through the API, never argv. */
+  runServer(spec: ServerSpec): Promise<void>;
+  /** Removes a container (running or not) and its anonymous volumes; no error when gone. */
+  removeContainer(ref: string): Promise<void>;
+  /** The last lines of a container's output, for an error message. */
+  containerLogs(ref: string, lines: number): Promise<string>;
 }
 
 let helperSeq = 0;
@@ -239,7 +256,42 @@ export function connectDocker(o: DockerOptions): DockerClient {
       }),
 
     runHelper: (spec) => wrap(`run helper (${spec.purpose})`, () => runHelper(docker, spec, o)),
+
+    runServer: (spec) =>
+      wrap(`start container ${spec.name}`, async () => {
+        const c = await docker.createContainer({
+          name: spec.name,
+          Image: spec.image,
+          Cmd: spec.cmd.length ? spec.cmd : undefined,
+          User: spec.user,
+          Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+          Labels: spec.labels,
+          HostConfig: {
+            NetworkMode: 'host',
+            Mounts: spec.mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, ReadOnly: m.readOnly })),
+          },
+        });
+        log.info({ container: c.id.slice(0, 12), name: spec.name, image: spec.image }, 'starting container');
+        await c.start();
+      }),
+
+    removeContainer: (ref) =>
+      lookup(`remove container ${ref}`, async () => void (await docker.getContainer(ref).remove({ force: true, v: true })), undefined),
+
+    containerLogs: (ref, lines) =>
+      lookup(`logs of container ${ref}`, async () => unframe(await docker.getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false })), ''),
   };
+}
+
+// A non-TTY container's log: frames of an 8-byte header (stream, 3 zero bytes, length).
+function unframe(buf: Buffer): string {
+  const out: Buffer[] = [];
+  for (let off = 0; off + 8 <= buf.length; ) {
+    const n = buf.readUInt32BE(off + 4);
+    out.push(buf.subarray(off + 8, off + 8 + n));
+    off += 8 + n;
+  }
+  return Buffer.concat(out).toString('utf8');
 }
 
 function toDetails(c: Docker.ContainerInspectInfo): ContainerDetails {

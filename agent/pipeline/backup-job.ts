@@ -1,5 +1,5 @@
 // One backup of one job, end to end:
-//   plugin stream ─► count raw ─► zstd ─► sha256 + count ─► every target (put .partial)
+//   plugin stream ─► count raw ─► zstd ─► (age) ─► sha256 + count ─► every target (put .partial)
 //   ─► producer exited 0? ─► publish artifact ─► manifest.json LAST (the commit point)
 // Anything that fails before the manifest is written leaves no committed backup: the
 // partial files are removed now, and a dir left by a killed run is removed by the next.
@@ -16,6 +16,7 @@ import type { Target } from '../targets/target.ts';
 import { VERSION } from '../version.ts';
 import { plugins } from '../../plugins/index.ts';
 import type { FileHandle } from 'node:fs/promises';
+import { ageEncrypt, recipientsFor, type Recipients } from './age.ts';
 import { zstdCompress } from './filter-process.ts';
 import { ByteCounter, HashCounter } from './hash.ts';
 import type { Bar, Progress } from './progress.ts';
@@ -49,6 +50,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
   const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', started_at: started.toISOString(), finished_at: '', duration_seconds: 0, targets: [] };
   const jlog = log.child({ job: job.name });
   let lock;
+  let recipients: Recipients | undefined;
   try {
     const plugin = plugins[job.plugin];
     if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
@@ -60,7 +62,8 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     const id = await freshId(started, job.tier, usable.existing);
     result.id = id;
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
-    await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal);
+    recipients = await recipientsFor(config);
+    await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients);
     result.status = result.targets.some((t) => t.status === 'failed') ? 'failed' : 'ok';
     if (result.status === 'failed') result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
   } catch (err) {
@@ -68,6 +71,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     result.error = errorMessage(err);
     result.hint = err instanceof SnapError ? err.hint : undefined;
   } finally {
+    await recipients?.cleanup();
     await lock?.release();
     const finished = new Date();
     result.finished_at = finished.toISOString();
@@ -123,6 +127,7 @@ async function streamAndCommit(
   result: BackupResult,
   progress: Progress,
   signal: AbortSignal,
+  recipients: Recipients | undefined,
 ): Promise<void> {
   const plugin = plugins[job.plugin]!;
   const dir = backupDir(config.host, job.name, id);
@@ -133,7 +138,7 @@ async function streamAndCommit(
   const bs = await plugin.backup({ ...ctx, signal: abort.signal, backupId: id }, job);
   const t1 = performance.now();
   bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
-  const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst`;
+  const artifactName = `${bs.artifact.name}.${bs.artifact.format}.zst${recipients ? '.age' : ''}`;
   const key = `${dir}/${artifactName}`;
   // Fast path: zstd reads the producer's named pipe itself, so the agent only handles
   // the compressed bytes; else the raw bytes flow through the agent into zstd's stdin.
@@ -141,7 +146,7 @@ async function streamAndCommit(
   const bar = progress.start(job.name, direct ? 'stored' : 'read');
   let out: Written;
   try {
-    out = await compressAndUpload(direct, targets, key, bs, bar, abort);
+    out = await compressAndUpload(direct, targets, key, bs, bar, abort, recipients);
   } catch (err) {
     abort.abort(err);
     await bs.abort().catch((e: unknown) => log.error({ job: job.name }, errorMessage(e)));
@@ -174,7 +179,18 @@ async function streamAndCommit(
     agent: { name: 'snapagent', version: VERSION },
     source: bs.source,
     options: job.options as Record<string, unknown>,
-    artifacts: [{ name: artifactName, format: bs.artifact.format, compression: 'zstd', encryption: 'none', size: out.bytes, sha256: out.sha256, raw_size: rawBytes }],
+    artifacts: [
+      {
+        name: artifactName,
+        format: bs.artifact.format,
+        compression: 'zstd',
+        encryption: recipients ? 'age' : 'none',
+        size: out.bytes,
+        sha256: out.sha256,
+        raw_size: rawBytes,
+        ...(recipients ? { recipients: recipients.list } : {}),
+      },
+    ],
     stats,
     timings,
   };
@@ -213,8 +229,8 @@ interface Written {
 
 const secs = (ms: number) => Number((ms / 1000).toFixed(3));
 
-// producer ─► (count) ─► zstd ─► sha256 ─► each target's put(); one failing target is
-// dropped, the others go on.
+// producer ─► (count) ─► zstd ─► (age) ─► sha256 ─► each target's put(); one failing
+// target is dropped, the others go on. zstd writes straight into age's stdin.
 async function compressAndUpload(
   direct: FileHandle | undefined,
   targets: Target[],
@@ -222,13 +238,17 @@ async function compressAndUpload(
   bs: BackupStream,
   bar: Bar,
   abort: AbortController,
+  recipients: Recipients | undefined,
 ): Promise<Written> {
   const hash = new HashCounter();
   const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
-  const zstd = zstdCompress(abort.signal, direct?.fd);
-  // zstd has its own copy: ours must not keep the pipe's read end open (a writer whose
-  // reader died must get EPIPE, not block)
+  const age = recipients ? ageEncrypt(recipients.files, abort.signal) : undefined;
+  const zstd = zstdCompress(abort.signal, direct?.fd, age?.stdin ?? undefined);
+  // zstd has its own copies: ours must not keep the pipes open (a writer whose reader
+  // died must get EPIPE, not block; age sees EOF only once every writer closed)
   await direct?.close();
+  age?.stdin?.destroy();
+  const last = age ?? zstd;
   if (direct) hash.on('data', () => bar.update(hash.bytes));
   const failures = new Map<string, string>();
   const puts = targets.map((t) => {
@@ -248,11 +268,12 @@ async function compressAndUpload(
   try {
     await Promise.all([
       raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined,
-      Promise.all([pipeline(zstd.stdout, hash, { signal: abort.signal }), zstd.done, Promise.allSettled(puts)]).then(() => (streamedAt = performance.now())),
+      Promise.all([pipeline(last.stdout, hash, { signal: abort.signal }), zstd.done, age?.done, Promise.allSettled(puts)]).then(() => (streamedAt = performance.now())),
       bs.done,
     ]);
   } catch (err) {
     zstd.kill();
+    age?.kill();
     await Promise.allSettled(puts);
     throw err;
   }

@@ -1,4 +1,4 @@
-// Runs an external stream filter (zstd, later age) as a subprocess: bytes in on
+// Runs an external stream filter (zstd, age) as a subprocess: bytes in on
 // stdin, bytes out on stdout. Multi-threaded zstd on the host is what lets the agent
 // keep up with the raw `tar | zstd -T0` pipeline (Node's zlib zstd is single-threaded).
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -15,9 +15,13 @@ export interface FilterProcess {
   kill(): void;
 }
 
-/** `fds` hands the process a file descriptor (e.g. a named pipe) as its stdin or stdout,
- * so the bytes never pass through this process. */
-export function startFilter(what: string, cmd: string, args: string[], signal?: AbortSignal, fds: { stdin?: number; stdout?: number } = {}): FilterProcess {
+/** A file descriptor (e.g. a named pipe), or another filter's stdin/stdout pipe, handed to
+ * a process so that the bytes never pass through this one. The caller closes its own
+ * copy afterwards (a reader only sees EOF once every writer's copy is closed). */
+export type Fd = number | Readable | Writable;
+
+/** `fds` hands the process its stdin or stdout (see Fd). */
+export function startFilter(what: string, cmd: string, args: string[], signal?: AbortSignal, fds: { stdin?: Fd; stdout?: Fd } = {}): FilterProcess {
   const child = spawn(cmd, args, { stdio: [fds.stdin ?? 'pipe', fds.stdout ?? 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4096)));
@@ -46,10 +50,10 @@ export function startFilter(what: string, cmd: string, args: string[], signal?: 
 }
 
 /** zstd level 3 on every core: the artifact format is a standard .zst file. */
-export function zstdCompress(signal?: AbortSignal, input?: number, level = 3): FilterProcess {
-  return startFilter('zstd compression', 'zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], signal, { stdin: input });
+export function zstdCompress(signal?: AbortSignal, input?: Fd, output?: Fd, level = 3): FilterProcess {
+  return startFilter('zstd compression', 'zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], signal, { stdin: input, stdout: output });
 }
 
-export function zstdDecompress(signal?: AbortSignal, output?: number): FilterProcess {
+export function zstdDecompress(signal?: AbortSignal, output?: Fd): FilterProcess {
   return startFilter('zstd decompression', 'zstd', ['-q', '-d', '-c', '--no-progress'], signal, { stdout: output });
 }

@@ -1,5 +1,5 @@
 // One restore of one backup: the plugin reads the stored artifact (StoredInput: sha256,
-// zstd -d) and stages the data; it only replaces live data once `integrity` resolved:
+// age -d when encrypted, zstd -d) and stages the data; it only replaces live data once `integrity` resolved:
 // every stored byte was read, matched the manifest's size and sha256, and zstd verified
 // its frame checksums.
 import type { Config } from '../config/load.ts';
@@ -10,6 +10,7 @@ import { log } from '../log.ts';
 import type { Listed } from '../manifest.ts';
 import type { Job, PluginContext } from '../plugin.ts';
 import { plugins } from '../../plugins/index.ts';
+import { checkIdentity, requireIdentity } from './age.ts';
 import { StoredInput } from './stored-input.ts';
 import type { Progress } from './progress.ts';
 
@@ -21,6 +22,8 @@ export interface RestoreRequest {
   renameTo?: string;
   stop: boolean;
   force: boolean;
+  /** The caller already holds the job's lock (a drill takes it before its restore). */
+  locked?: boolean;
 }
 
 export interface RestoreResult {
@@ -79,10 +82,16 @@ export async function restoreBackup(
   try {
     if (m.artifacts.length !== 1) throw new SnapError(`backup ${m.job}/${m.id} has ${m.artifacts.length} artifacts; this agent restores single-artifact backups`);
     const artifact = m.artifacts[0]!;
-    if (artifact.encryption !== 'none') throw new SnapError(`backup ${m.job}/${m.id} is encrypted (${artifact.encryption}); this agent version cannot decrypt it`);
-    lock = await lockJob(config.stateDir, config.host, job.name, log);
+    const key = `${listed.dir}/${artifact.name}`;
+    // An encrypted backup needs a key that opens it, checked before anything is touched.
+    let identity: string | undefined;
+    if (artifact.encryption === 'age') {
+      identity = await requireIdentity(config, `backup ${m.job}/${m.id}`);
+      await checkIdentity(listed.target, key, identity, abort.signal);
+    }
+    if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log);
     const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
-    const input = new StoredInput(listed.target, `${listed.dir}/${artifact.name}`, artifact, abort.signal);
+    const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
     input.hash.on('data', () => bar.update(input.hash.bytes));
     const integrity = input.integrity;
     const plugin = plugins[job.plugin]!;

@@ -1,33 +1,43 @@
 // The raw bytes of one stored artifact, as a plugin consumes them on restore:
-//   target file ─► sha256 + count ─► zstd -d ─► a stream, or straight into a file
-//   handle (a named pipe) so the decompressed bytes never pass through the agent.
-// `integrity` settles once every stored byte was read and checked against the manifest.
+//   target file ─► sha256 + count ─► (age -d) ─► zstd -d ─► a stream, or straight into a
+//   file handle (a named pipe) so the decompressed bytes never pass through the agent.
+// `integrity` settles once every stored byte was read and checked against the manifest,
+// and age (its authentication tags) and zstd (its frame checksums) accepted them.
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { IntegrityError } from '../errors.ts';
 import type { Artifact } from '../manifest.ts';
 import type { RawInput } from '../plugin.ts';
 import type { Target } from '../targets/target.ts';
+import { ageDecrypt } from './age.ts';
+import { feedDraining } from './feed.ts';
 import { zstdDecompress, type FilterProcess } from './filter-process.ts';
 import { HashCounter } from './hash.ts';
 
 export class StoredInput implements RawInput {
   readonly integrity: Promise<void>;
   readonly hash = new HashCounter();
+  /** Set once every stored byte was read and matched the manifest's size and sha256. */
+  digestOk = false;
   private resolve!: () => void;
   private reject!: (err: unknown) => void;
   private dec?: FilterProcess;
+  private age?: FilterProcess;
   private readonly target: Target;
   private readonly key: string;
   private readonly artifact: Artifact;
   private readonly signal: AbortSignal;
+  private readonly identity?: string;
 
-  constructor(target: Target, key: string, artifact: Artifact, signal: AbortSignal) {
+  /** `identity`: the age identity file, required for an encrypted artifact unless only
+   * verify() is used. */
+  constructor(target: Target, key: string, artifact: Artifact, signal: AbortSignal, identity?: string) {
     this.target = target;
     this.key = key;
     this.artifact = artifact;
     this.signal = signal;
+    this.identity = identity;
     this.integrity = new Promise<void>((res, rej) => ((this.resolve = res), (this.reject = rej)));
     this.integrity.catch(() => undefined);
   }
@@ -56,17 +66,34 @@ export class StoredInput implements RawInput {
   }
 
   kill(): void {
+    this.age?.kill();
     this.dec?.kill();
   }
 
   private start(output?: number): FilterProcess {
     if (this.dec) throw new Error('the stored artifact can be read only once');
+    const encrypted = this.artifact.encryption === 'age';
+    if (encrypted && !this.identity) throw new Error(`${this.key} is encrypted: an age identity is needed to read it`);
     const dec = (this.dec = zstdDecompress(this.signal, output));
+    // age writes straight into zstd's stdin; our copy of that pipe must close (EOF)
+    const age = (this.age = encrypted ? ageDecrypt(this.identity!, this.signal, dec.stdin!) : undefined);
+    if (age) dec.stdin!.destroy();
+    // Every stored byte is read and hashed even when a decoder stops early (a damaged
+    // frame), so that the digest, not the decoder's complaint, says what went wrong.
     const src = this.target.open(this.key, this.signal);
-    Promise.all([pipeline(src, this.hash, dec.stdin!, { signal: this.signal }).then(() => this.checkDigest(this.hash)), dec.done]).then(
-      () => this.resolve(),
-      this.reject,
-    );
+    const sink = (age ?? dec).stdin!;
+    src.on('error', (err) => this.hash.destroy(err));
+    this.hash.on('error', () => sink.destroy()); // the decoders see EOF and exit
+    src.pipe(this.hash);
+    feedDraining(this.hash, sink);
+    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, dec.done];
+    // The first failure in data order explains the rest: a wrong digest over age's
+    // refusal over zstd's "truncated input".
+    Promise.allSettled(steps).then((res) => {
+      const failed = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) this.reject(failed.reason);
+      else this.resolve();
+    });
     return dec;
   }
 
@@ -78,5 +105,6 @@ export class StoredInput implements RawInput {
     if (h.sha256() !== artifact.sha256) {
       throw new IntegrityError(`${key}: sha256 ${h.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
     }
+    this.digestOk = true;
   }
 }

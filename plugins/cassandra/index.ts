@@ -18,6 +18,7 @@ import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, Ra
 import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
 import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SNAPSHOT, TABLESTATS, TAR } from './scripts.ts';
+import { drillServer } from './drill.ts';
 
 /** What the manifest records per table. */
 interface TableStats {
@@ -50,6 +51,10 @@ export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
 
   restore(ctx, job, src, opts) {
     return restoreNode(ctx, job, src, opts);
+  },
+
+  drill(job, port, source) {
+    return drillServer(job, port, source);
   },
 };
 

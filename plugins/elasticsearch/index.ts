@@ -17,6 +17,7 @@ import { optionsSchema, type EsOptions } from './options.ts';
 import { pathRepo, place, register, registered, unregister, type RepoPlace } from './repository.ts';
 import { EXTRACT, parseStats, REMOVE, SHIP, toolMessages } from './scripts.ts';
 import { allSnapshots, getSnapshot, indexFigures, jobSnapshots, takeSnapshot, type IndexFigures } from './snapshot.ts';
+import { drillServer } from './drill.ts';
 
 const MOUNT = '/snapagent/repo-volume';
 
@@ -127,6 +128,10 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
 
   restore(ctx, job, src, opts) {
     return restoreSnapshot(ctx, job, src, opts);
+  },
+
+  drill(job, port) {
+    return drillServer(job, port);
   },
 };
 

@@ -17,6 +17,7 @@ import { DatabaseFilter } from './filter.ts';
 import { LoadMarkers } from './markers.ts';
 import { optionsSchema, type MariadbOptions } from './options.ts';
 import { probe } from './probe.ts';
+import { drillServer } from './drill.ts';
 
 // The same text options for the backup dump and the verification dump, so that both
 // print every row identically.
@@ -69,6 +70,10 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
 
   restore(ctx, job, src, opts) {
     return restoreDump(ctx, job, src, opts);
+  },
+
+  drill(job, port) {
+    return drillServer(job, port);
   },
 };
 

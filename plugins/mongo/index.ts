@@ -16,6 +16,7 @@ import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, Resto
 import { ArchiveCounter, compareCollections, indexSpec, type ArchiveStats, type ArchiveSummary } from './archive.ts';
 import { agentEndpoint, connect, credentials, toolConfig, type Credentials } from './connection.ts';
 import { optionsSchema, type MongoOptions } from './options.ts';
+import { drillServer } from './drill.ts';
 
 /** Namespaces a restore leaves alone unless asked: accounts, and the cluster's own. */
 const SYSTEM_NS = ['admin.system.*', 'config.*', 'local.*'];
@@ -73,6 +74,10 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
 
   restore(ctx, job, src, opts) {
     return restoreArchive(ctx, job, src, opts);
+  },
+
+  drill(job, port) {
+    return drillServer(job, port);
   },
 };
 

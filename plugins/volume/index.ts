@@ -95,6 +95,11 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   async restore(ctx, job, src, opts) {
     return restoreVolume(ctx, job, src, opts);
   },
+
+  // A drill restores into a fresh volume: the restore compares the entries with the manifest.
+  async drill() {
+    return { kind: 'volume' };
+  },
 };
 
 async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {

@@ -3,10 +3,10 @@
 // what to fix. Uses the real engine; the one fake (a tar that dies mid-stream) is an
 // image named "fake-failing-tar".
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot } from '../helpers/tree.ts';
 
 function config(vol: string): string {
@@ -84,14 +84,7 @@ describe('volume backups under faults', () => {
   });
 
   it('one flipped byte: restore refuses and the live volume is untouched', async () => {
-    const file = storedArtifact(ws);
-    const fd = openSync(file, 'r+');
-    const pos = Math.floor(statSync(file).size / 2);
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, pos);
-    byte[0] = byte[0]! ^ 0xff;
-    writeSync(fd, byte, 0, 1, pos);
-    closeSync(fd);
+    flipByte(storedArtifact(ws));
     await inVolume(vol, 'echo live > /v/marker');
     const live = await snapshot(vol);
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'f']);

@@ -2,7 +2,7 @@
 // Docker fail (never skip) when no engine answers.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -97,10 +97,31 @@ export function workspace(yaml: string): Workspace {
   return { dir, config, backups, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A workspace whose config has one job (`container` or `volume` by plugin) and a local target. */
+export function jobWorkspace(job: string, plugin: string, source: string): Workspace {
+  return workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: ${job}, plugin: ${plugin}, ${plugin === 'volume' ? 'volume' : 'container'}: ${source} }]
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+}
+
 export async function removeVolume(name: string): Promise<void> {
   await docker('volume', 'rm', '-f', name).catch(() => undefined);
 }
 
 export async function removeContainer(name: string): Promise<void> {
   await docker('rm', '-f', name).catch(() => undefined);
+}
+
+/** Damages a stored file: inverts the bits of its middle byte. */
+export function flipByte(file: string, mask = 0xff): void {
+  const fd = openSync(file, 'r+');
+  const pos = Math.floor(statSync(file).size / 2);
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, pos);
+  b[0] = b[0]! ^ mask;
+  writeSync(fd, b, 0, 1, pos);
+  closeSync(fd);
 }

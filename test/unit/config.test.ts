@@ -26,6 +26,17 @@ describe('config', () => {
     assert.deepEqual(c.tiers.low, { schedule: '0 4 1 * *', keep: { monthly: 3 } });
   });
 
+  it('resolves encryption files against the config file directory and takes drill schedules', () => {
+    const c = parseConfigText(
+      'encryption: { age_recipients_file: r.txt, age_identity_file: ./k.txt }\ntiers: { low: { schedule: "0 4 1 * *", keep: { monthly: 3 }, drill: { schedule: "0 5 2 * *" } } }',
+      '/etc/snapagent/snapagent.yml',
+      '/etc/snapagent',
+    );
+    assert.deepEqual(c.encryption, { age_recipients: [], age_recipients_file: '/etc/snapagent/r.txt', age_identity_file: '/etc/snapagent/k.txt' });
+    assert.deepEqual(c.tiers.low!.drill, { schedule: '0 5 2 * *' });
+    assert.equal(c.drill.startup_timeout, 300);
+  });
+
   const bad: [string, string, RegExp][] = [
     ['not YAML', 'jobs: [', /^f\.yml: invalid YAML at line 1/],
     ['duplicate keys', 'host: a\nhost: b\n', /^f\.yml: invalid YAML/],
@@ -37,6 +48,9 @@ describe('config', () => {
     ['duplicate target names', 'targets: [{ name: l, type: local, path: a }, { name: l, type: local, path: b }]', /^f\.yml: targets\[1\]\.name: duplicate target name "l"/],
     ['job with unknown target', 'jobs: [{ name: a, plugin: volume, targets: [nope] }]', /^f\.yml: jobs\[0\]\.targets: unknown target "nope", expected one of local/],
     ['missing required key', 'jobs: [{ plugin: volume }]', /^f\.yml: jobs\[0\]\.name: expected string, got nothing \(the key is missing\)/],
+    ['a private key as a recipient', 'encryption: { age_recipients: ["AGE-SECRET-KEY-1QQQ"] }', /^f\.yml: encryption\.age_recipients\[0\]: an age recipient \("age1…"\)/],
+    ['unknown encryption key', 'encryption: { age_identity: /k }', /^f\.yml: encryption: unknown key "age_identity"/],
+    ['bad drill schedule', 'tiers: { critical: { schedule: "0 2 * * *", keep: { daily: 3 }, drill: { schedule: "every day" } } }', /^f\.yml: tiers\.critical\.drill\.schedule: expected 5 fields/],
   ];
   for (const [name, text, re] of bad) {
     it(`rejects ${name} with a message naming file and key`, () => {

@@ -1,0 +1,44 @@
+// snapagent verify: re-reads stored backups and checks them against their manifests
+// (verify.json); with --drill, restores them into throwaway copies and compares
+// (drill.json). Default: the latest backup of every job on every target.
+import { UsageError } from '../errors.ts';
+import { log } from '../log.ts';
+import { drillBackup } from '../drill.ts';
+import { humanDuration } from '../pipeline/progress.ts';
+import { chooseBackups, verifyBackup, type CheckResult } from '../verify.ts';
+import { listBackups } from './list.ts';
+import { ExitCode, openSession, output, setExit, table, type GlobalOptions } from './common.ts';
+
+export interface VerifyOptions extends GlobalOptions {
+  job?: string;
+  id?: string;
+  tier?: string;
+  target?: string;
+  host?: string;
+  drill?: boolean;
+}
+
+export async function verifyCommand(opts: VerifyOptions): Promise<void> {
+  const s = openSession(opts);
+  if (opts.tier && !s.config.tiers[opts.tier]) throw new UsageError(`unknown tier "${opts.tier}"`, `tiers: ${Object.keys(s.config.tiers).join(', ')}`);
+  const chosen = chooseBackups(await listBackups(s.config, opts), opts.id, opts.tier);
+  if (chosen.length === 0) {
+    const what = `no committed backups of host ${opts.host ?? s.config.host}${opts.job ? `, job ${opts.job}` : ''}${opts.tier ? `, tier ${opts.tier}` : ''} on ${opts.target ?? 'the configured targets'}`;
+    if (opts.job) throw new UsageError(what, 'see `snapagent list`');
+    log.warn(`nothing to verify: ${what}`);
+  }
+  if (opts.drill && chosen.length) await s.docker.ping();
+  const results: CheckResult[] = [];
+  for (const l of chosen) {
+    if (s.signal.aborted) break;
+    results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal) : await verifyBackup(s.config, l, s.signal));
+  }
+  const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
+  output(s.json, { ok, results }, () =>
+    table([
+      ['TARGET', 'JOB', 'ID', 'CHECK', 'STATUS', 'TIME', 'RTO', 'DETAIL'],
+      ...results.map((r) => [r.target, r.job, r.id, r.kind, r.status, humanDuration(r.duration_seconds), r.rto_seconds !== undefined ? `${r.rto_seconds.toFixed(1)}s` : '-', r.errors.join('; ') || (r.recorded ? 'recorded' : '')]),
+    ]),
+  );
+  if (!ok) setExit(Math.max(ExitCode.failed, ...results.map((r) => r.exitCode)));
+}
