@@ -1,6 +1,7 @@
 // snapagent verify: re-reads stored backups and checks them against their manifests
 // (verify.json); with --drill, restores them into throwaway copies and compares
 // (drill.json). Default: the latest backup of every job on every target.
+import { refreshMetrics } from '../observe/report.ts';
 import { UsageError } from '../errors.ts';
 import { log } from '../log.ts';
 import { drillBackup } from '../drill.ts';
@@ -34,6 +35,8 @@ export async function verifyCommand(opts: VerifyOptions): Promise<void> {
     results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal) : await verifyBackup(s.config, l, s.signal));
   }
   const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
+  // drill figures (and a failed check) show in the metrics at once, not after the next backup
+  if (results.some((r) => r.recorded) && !opts.host) await refreshMetrics(s.config);
   output(s.json, { ok, results }, () =>
     table([
       ['TARGET', 'JOB', 'ID', 'CHECK', 'STATUS', 'TIME', 'RTO', 'DETAIL'],
