@@ -6,7 +6,7 @@
 // point, runDrills().
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../agent/config/load.ts';
@@ -46,6 +46,7 @@ describe('verify and drills: volume plugin', () => {
     await docker('volume', 'create', vol);
     await inVolume(vol, 'head -c 6000000 /dev/urandom > /v/blob; seq 1 200000 > /v/numbers; mkdir /v/d; echo x > /v/d/f');
     ws = jobWorkspace(job, 'volume', vol);
+    appendFileSync(ws.config, `metrics: { textfile_dir: ${path.join(ws.dir, 'metrics')} }\n`);
     for (let i = 0; i < 3; i++) {
       const b = await snapagent(['backup', '--config', ws.config]);
       assert.equal(b.code, 0, b.stderr);
@@ -89,6 +90,12 @@ describe('verify and drills: volume plugin', () => {
     assert.ok(rec.rto_seconds > 0 && rec.rto_seconds === rec.details.restore_seconds, JSON.stringify(rec));
     assert.equal(rec.details.startup_seconds, 0);
     await assertNothingLeft(job, res.details);
+    // the drill's figures are in the metrics file as soon as the drill is recorded
+    const prom = readFileSync(path.join(ws.dir, 'metrics', 'snapagent.prom'), 'utf8');
+    const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*job="${job}"[^}]*\\} (\\S+)$`, 'm').exec(prom)?.[1]);
+    assert.equal(value('snapagent_restore_drill_last_status'), 1, prom);
+    assert.equal(value('snapagent_restore_drill_rto_seconds'), rec.rto_seconds);
+    assert.equal(value('snapagent_restore_drill_last_timestamp_seconds'), Date.parse(rec.at) / 1000);
   });
 
   it('runDrills (the daemon\'s entry point) drills the latest backups of a tier', async () => {
