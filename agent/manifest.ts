@@ -18,9 +18,12 @@ const artifactSchema = z.object({
   raw_size: z.int().min(0),
 });
 
+/** What every backup id looks like: 20261121T020000Z-critical. */
+export const BACKUP_ID = /^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/;
+
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
-  id: z.string().regex(/^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/),
+  id: z.string().regex(BACKUP_ID),
   host: z.string(),
   job: z.string(),
   plugin: z.string(),
@@ -85,7 +88,8 @@ export function failedCheck(b: Listed): CheckRecord | undefined {
 
 export interface Catalog {
   backups: Listed[];
-  /** Backup directories without a manifest (interrupted or in progress). */
+  /** Backup directories (named like a backup id) without a manifest: interrupted or in
+   * progress. Other directories were not written by snapagent and are left alone. */
   incomplete: string[];
   /** Manifests that could not be read or are not ours. */
   invalid: { key: string; reason: string }[];
@@ -106,7 +110,7 @@ export async function readCatalog(target: Target, prefix: string): Promise<Catal
   await Promise.all(
     [...dirs].map(async ([dir, names]) => {
       if (!names.has(MANIFEST_FILE)) {
-        cat.incomplete.push(dir);
+        if (BACKUP_ID.test(dir.split('/')[2]!)) cat.incomplete.push(dir);
         return;
       }
       const key = `${dir}/${MANIFEST_FILE}`;

@@ -41,8 +41,14 @@ export interface BackupResult {
   hint?: string;
 }
 
-export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal): Promise<BackupResult> {
-  const started = new Date();
+export interface BackupJobOptions {
+  /** The schedule slot this run is for (scheduled and `--tier` runs): the backup id is
+   * then "<slot>-<tier>", the same on every host, unless the job already has it. */
+  slot?: Date;
+}
+
+export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal, o: BackupJobOptions = {}): Promise<BackupResult> {
+  let started = new Date();
   const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', duration_seconds: 0, targets: [] };
   const jlog = log.child({ job: job.name });
   let lock;
@@ -51,10 +57,12 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
     const ctx: PluginContext = { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host };
     await plugin.check(ctx, job);
-    lock = await lockJob(config.stateDir, config.host, job.name, jlog);
+    lock = await lockJob(config.stateDir, config.host, job.name, jlog, { waitSeconds: config.lock_wait_seconds, signal });
+    started = new Date(); // the backup starts now, not when the run began waiting for the lock
     const usable = await prepareTargets(config, job, targets, result);
     if (usable.length === 0) throw new SnapError('no target could be reached; nothing was backed up');
-    const id = await freshId(started, job.tier, usable.existing);
+    const slotId = o.slot && backupId(o.slot, job.tier);
+    const id = slotId && !usable.existing.has(slotId) ? slotId : await freshId(started, job.tier, usable.existing);
     result.id = id;
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
     await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal);
