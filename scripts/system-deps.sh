@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
 # docker.io (engine + client), zstd, rclone; and for the tests/bench: openssh-server,
-# busybox-static, debootstrap.
+# busybox-static, debootstrap, faketime (libfaketime moves the agent's clock in the
+# retention and daemon tests).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -11,6 +12,7 @@ command -v docker >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 [ -x /bin/busybox ] || need+=(busybox-static)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(faketime)
 command -v npm >/dev/null || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -21,6 +21,7 @@ interface ScheduleState {
 }
 
 const STATE_FILE = 'schedule.json';
+let writes = 0;
 
 async function readState(stateDir: string): Promise<ScheduleState> {
   try {
@@ -36,8 +37,9 @@ async function readState(stateDir: string): Promise<ScheduleState> {
 async function writeState(stateDir: string, state: ScheduleState): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, STATE_FILE);
-  await writeFile(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`; // tiers may finish at the same moment
+  await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  await rename(tmp, file);
 }
 
 /**
