@@ -59,6 +59,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     await plugin.check(ctx, job);
     lock = await lockJob(config.stateDir, config.host, job.name, jlog, { waitSeconds: config.lock_wait_seconds, signal });
     started = new Date(); // the backup starts now, not when the run began waiting for the lock
+    signal.throwIfAborted(); // cancelled while it waited: start nothing
     const usable = await prepareTargets(config, job, targets, result);
     if (usable.length === 0) throw new SnapError('no target could be reached; nothing was backed up');
     const slotId = o.slot && backupId(o.slot, job.tier);
@@ -131,6 +132,7 @@ async function streamAndCommit(
   const dir = backupDir(config.host, job.name, id);
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal.reason);
+  signal.throwIfAborted();
   signal.addEventListener('abort', onAbort, { once: true });
   const bs = await plugin.backup({ ...ctx, signal: abort.signal, backupId: id }, job);
   bs.done.catch(() => undefined); // handled below; must not count as unhandled meanwhile
@@ -148,8 +150,10 @@ async function streamAndCommit(
     await bs.abort().catch((e: unknown) => log.error({ job: job.name }, errorMessage(e)));
     const producerError = await bs.done.then(() => undefined, (e: unknown) => e);
     for (const t of targets) await t.removeDir(dir).catch(() => undefined);
-    // The first meaningful error wins: a full disk over the producer's broken pipe, the
-    // producer's own failure over the "premature close" it causes downstream.
+    // The first meaningful error wins: the run's cancellation over what it broke, a full
+    // disk over the producer's broken pipe, the producer's own failure over the
+    // "premature close" it causes downstream.
+    if (signal.aborted) throw signal.reason;
     throw err instanceof SnapError ? err : producerError instanceof SnapError ? producerError : firstReal(err, abort.signal);
   } finally {
     signal.removeEventListener('abort', onAbort);
