@@ -63,6 +63,8 @@ export interface Running {
   child: ChildProcess;
   /** stdout + stderr so far. */
   output(): string;
+  /** stdout alone (the --json document). */
+  stdout(): string;
   /** Resolves with the exit code (or 128 + signal). */
   exited: Promise<number>;
   /** Resolves once a JSON log line matches (rejects after `timeoutMs`, or if the process exits first). */
@@ -76,12 +78,13 @@ export function startSnapagent(args: string[], env: Record<string, string> = {})
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let stdout = '';
   const waiters: (() => void)[] = [];
   const onData = (c: Buffer) => {
     out += c;
     for (const w of waiters) w();
   };
-  child.stdout!.on('data', onData);
+  child.stdout!.on('data', (c: Buffer) => ((stdout += c), onData(c)));
   child.stderr!.on('data', onData);
   const exited = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? 128 + (sig === 'SIGKILL' ? 9 : 15))));
   const waitForLog = (match: (line: Record<string, any>) => boolean, timeoutMs = 60_000) =>
@@ -103,7 +106,7 @@ export function startSnapagent(args: string[], env: Record<string, string> = {})
       void exited.then(() => setImmediate(() => (check(), finish(new Error(`the agent exited before a matching log line; output:\n${out}`)))));
       check();
     });
-  return { child, output: () => out, exited, waitForLog };
+  return { child, output: () => out, stdout: () => stdout, exited, waitForLog };
 }
 
 /** The JSON log lines in a CLI output. */
