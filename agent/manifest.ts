@@ -81,6 +81,14 @@ export interface Listed {
   checks: Partial<Record<CheckKind, CheckRecord>>;
 }
 
+/** Which backup is newer: by start time, then id. Ids of scheduled runs are their slot
+ * (a catch-up or `backup --tier` run may be newer than a later-sorting start-time id). */
+export function newer(a: Listed, b: Listed): Listed {
+  const ta = Date.parse(a.manifest.started_at);
+  const tb = Date.parse(b.manifest.started_at);
+  return tb > ta || (tb === ta && b.manifest.id > a.manifest.id) ? b : a;
+}
+
 /** True when the latest recorded check of this backup (verify or drill) failed. */
 export function failedCheck(b: Listed): CheckRecord | undefined {
   return Object.values(b.checks).find((c) => c?.status === 'failed');

@@ -9,7 +9,7 @@ import type { KeepPolicy } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { lockJob } from '../lock.ts';
 import { log } from '../log.ts';
-import { failedCheck, MANIFEST_FILE, readCatalog, type Listed } from '../manifest.ts';
+import { failedCheck, MANIFEST_FILE, newer, readCatalog, type Listed } from '../manifest.ts';
 import { applyPolicy, describePolicy } from '../retention.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
@@ -53,7 +53,7 @@ const item = (b: Listed, reasons: string[]): PruneItem => ({ id: b.manifest.id, 
 
 /** Decides what goes for one job on one target (no I/O). `tier`: the job's tier in the plan, if known. */
 export function decide(config: Config, job: string, target: string, backups: Listed[], tier?: string): PruneReport {
-  const newest = backups.reduce<Listed | undefined>((a, b) => (!a || b.manifest.started_at > a.manifest.started_at || (b.manifest.started_at === a.manifest.started_at && b.manifest.id > a.manifest.id) ? b : a), undefined);
+  const newest = backups.length ? backups.reduce(newer) : undefined;
   const policy = keepFor(config, job, tier ?? newest?.manifest.tier);
   const report: PruneReport = { job, target, policy: policy.keep ? describePolicy(policy.keep) : '-', status: 'ok', kept: [], removed: [] };
   const keepAll = (status: PruneReport['status'], why: string) => {

@@ -48,10 +48,17 @@ state_dir: \${STATE}
   it('backs up every job, or one tier, and restores the latest of every job', async () => {
     const all = await make(['backup', `CONFIG=${ws.config}`]);
     assert.equal(all.code, 0, all.out);
+    const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups;
     const tier = await make(['backup', `CONFIG=${ws.config}`, 'TIER=medium']);
     assert.equal(tier.code, 0, tier.out);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
-    assert.deepEqual(l.json.backups.map((x: { job: string }) => x.job).sort(), ['a', 'b', 'b']);
+    // the tier run backed up b alone; its retention (weekly 4) keeps b's newest of the week
+    type B = { job: string; id: string; finished_at: string };
+    const of = (backups: B[], job: string) => backups.filter((x) => x.job === job);
+    assert.deepEqual(of(l.json.backups, 'a'), of(first, 'a'));
+    assert.equal(of(l.json.backups, 'b').length, 1);
+    assert.ok(of(l.json.backups, 'b')[0]!.finished_at > of(first, 'b')[0]!.finished_at, 'b was backed up again');
+    assert.match(of(l.json.backups, 'b')[0]!.id, /^\d{8}T\d{4}00Z-medium$/, "the id of the tier's schedule slot");
 
     await docker('volume', 'rm', a, b);
     const r = await make(['restore', `CONFIG=${ws.config}`]);
