@@ -80,7 +80,7 @@ export async function restoreBackup(
     if (m.artifacts.length !== 1) throw new SnapError(`backup ${m.job}/${m.id} has ${m.artifacts.length} artifacts; this agent restores single-artifact backups`);
     const artifact = m.artifacts[0]!;
     if (artifact.encryption !== 'none') throw new SnapError(`backup ${m.job}/${m.id} is encrypted (${artifact.encryption}); this agent version cannot decrypt it`);
-    lock = await lockJob(config.stateDir, config.host, job.name, log);
+    lock = await lockJob(config.stateDir, config.host, job.name, log, { waitSeconds: config.lock_wait_seconds, signal });
     const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, `${listed.dir}/${artifact.name}`, artifact, abort.signal);
     input.hash.on('data', () => bar.update(input.hash.bytes));

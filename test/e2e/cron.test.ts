@@ -3,27 +3,17 @@
 // under the slot's id, and the backup restores identical. Files snapagent did not write
 // are never replaced or removed; a schedule cron cannot express is refused.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { backupId } from '../../agent/manifest.ts';
 import { slotAt } from '../../agent/schedule.ts';
-import { docker, inVolume, logLines, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, inVolume, logLines, make, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
 
 const pexec = promisify(execFile);
-
-function make(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
 
 describe('make install-cron / uninstall-cron', () => {
   const vol = uniq('sa-cron');

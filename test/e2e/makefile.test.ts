@@ -1,20 +1,9 @@
 // The operator's entry points: `make backup` and `make restore` (no JOB, not on a
 // terminal: the latest backup of every job), driven with CONFIG= as a user would.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, inVolume, make, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
-
-function make(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
 
 describe('make backup / make restore', () => {
   const a = uniq('sa-make-a');

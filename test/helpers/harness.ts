@@ -121,6 +121,17 @@ export function logLines(text: string): Record<string, any>[] {
   });
 }
 
+/** Runs `make ...args` in the repo as an operator would (JSON logs); stdout and stderr together. */
+export function make(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
 export async function docker(...args: string[]): Promise<string> {
   try {
     const { stdout } = await pexec('docker', args, { maxBuffer: 256 * 1024 * 1024 });
