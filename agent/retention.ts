@@ -52,15 +52,9 @@ function isoWeek(y: number, m: number, d: number): string {
   return `${year}-W${pad(week)}`;
 }
 
-/** undefined when `d` is a valid `within` duration ("7d", "1y6m", "36h"), else why not. */
-export function durationError(d: string): string | undefined {
-  return DURATION.test(d) ? undefined : 'expected a duration such as "36h", "7d", "2w", "1m" (months), "1y" or "1y6m"';
-}
-
 /** `from` minus a duration: years, months and days on the local calendar (like restic), hours as elapsed time. */
 export function subtractDuration(from: Date, duration: string): Date {
-  const err = durationError(duration);
-  if (err) throw new Error(`within: "${duration}": ${err}`);
+  if (!DURATION.test(duration)) throw new Error(`within: "${duration}": expected a duration such as "36h", "7d", "2w", "1m" (months), "1y" or "1y6m"`);
   const n = { y: 0, m: 0, w: 0, d: 0, h: 0 };
   for (const [, count, unit] of duration.matchAll(/(\d+)([hdwmy])/g)) n[unit as keyof typeof n] += Number(count);
   const t = new Date(from);
