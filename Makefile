@@ -10,10 +10,12 @@ JOB ?=
 ID ?=
 TIER ?=
 TARGET ?=
+CRON_FILE ?= /etc/cron.d/snapagent
+CRON_LOG ?= /var/log/snapagent.log
 cfg := $(if $(CONFIG),--config $(CONFIG))
 comma := ,
 
-.PHONY: deps system-deps node-deps docker images backup restore verify plan list test test-unit test-e2e typecheck bench demo demo-down clean
+.PHONY: deps system-deps node-deps docker images backup restore verify plan list prune install-cron uninstall-cron agent-image test test-unit test-e2e typecheck bench demo demo-down clean
 
 ## deps: Node 24 (from the npm registry), npm packages, and the system tools (docker.io, zstd, rclone)
 deps: system-deps node-deps docker
@@ -70,6 +72,21 @@ plan: deps
 
 list: deps
 	$(SNAPAGENT) list $(cfg) $(if $(JOB),--job $(JOB))
+
+## prune: apply retention now (JOB=, DRY_RUN=1 to only show what would go)
+prune: deps
+	$(SNAPAGENT) prune $(cfg) $(if $(JOB),--job $(JOB)) $(if $(DRY_RUN),--dry-run)
+
+## install-cron: a cron.d file with one `backup --tier T` line per tier of CONFIG (CRON_FILE=, CRON_LOG=)
+install-cron: deps helper-image
+	@$(NODE) scripts/cron.ts install $(cfg) --file $(CRON_FILE) --log $(CRON_LOG) --node $(NODE)
+
+uninstall-cron:
+	@$(NODE) scripts/cron.ts uninstall --file $(CRON_FILE)
+
+## agent-image: the agent as a container image (compose/agent), for `docker compose` or Swarm
+agent-image: docker
+	@bash compose/images/build.sh agent
 
 typecheck: node-deps
 	tsc -p .

@@ -7,9 +7,11 @@ import { VERSION } from './version.ts';
 import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
 import { planCommand } from './commands/plan.ts';
+import { pruneCommand } from './commands/prune.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { statusCommand } from './commands/status.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { runCommand } from './commands/run.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -66,6 +68,17 @@ export function buildCli(): Command {
     .option('--host <name>', "another host's backups (default: this host)")
     .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
     .action((o) => verifyCommand(o));
+  globals(program.command('prune').description("remove old backups by each job's retention policy (never the newest one)"))
+    .option('-j, --job <name>', 'only this job (repeatable)', collect, [])
+    .option('--target <name>', 'only this target')
+    .option('-n, --dry-run', 'show what would be removed and what stays, and why; remove nothing')
+    .action((o) => pruneCommand(o));
+
+  program
+    .command('run')
+    .description('daemon: run each tier at its schedule (and a missed slot once on start) until SIGTERM')
+    .option('-c, --config <file>', 'config file (default: $SNAPAGENT_CONFIG, else the built-in default)')
+    .action((o) => runCommand(o));
 
   return program;
 }

@@ -20,9 +20,12 @@ const artifactSchema = z.object({
   recipients: z.array(z.string()).optional(),
 });
 
+/** What every backup id looks like: 20261121T020000Z-critical. */
+export const BACKUP_ID = /^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/;
+
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
-  id: z.string().regex(/^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/),
+  id: z.string().regex(BACKUP_ID),
   host: z.string(),
   job: z.string(),
   plugin: z.string(),
@@ -83,6 +86,14 @@ export interface Listed {
   checks: Partial<Record<CheckKind, CheckRecord>>;
 }
 
+/** Which backup is newer: by start time, then id. Ids of scheduled runs are their slot
+ * (a catch-up or `backup --tier` run may be newer than a later-sorting start-time id). */
+export function newer(a: Listed, b: Listed): Listed {
+  const ta = Date.parse(a.manifest.started_at);
+  const tb = Date.parse(b.manifest.started_at);
+  return tb > ta || (tb === ta && b.manifest.id > a.manifest.id) ? b : a;
+}
+
 /** True when the latest recorded check of this backup (verify or drill) failed. */
 export function failedCheck(b: Listed): CheckRecord | undefined {
   return Object.values(b.checks).find((c) => c?.status === 'failed');
@@ -90,7 +101,8 @@ export function failedCheck(b: Listed): CheckRecord | undefined {
 
 export interface Catalog {
   backups: Listed[];
-  /** Backup directories without a manifest (interrupted or in progress). */
+  /** Backup directories (named like a backup id) without a manifest: interrupted or in
+   * progress. Other directories were not written by snapagent and are left alone. */
   incomplete: string[];
   /** Manifests that could not be read or are not ours. */
   invalid: { key: string; reason: string }[];
@@ -111,7 +123,7 @@ export async function readCatalog(target: Target, prefix: string): Promise<Catal
   await Promise.all(
     [...dirs].map(async ([dir, names]) => {
       if (!names.has(MANIFEST_FILE)) {
-        cat.incomplete.push(dir);
+        if (BACKUP_ID.test(dir.split('/')[2]!)) cat.incomplete.push(dir);
         return;
       }
       const key = `${dir}/${MANIFEST_FILE}`;

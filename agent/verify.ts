@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import type { Config } from './config/load.ts';
 import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from './errors.ts';
 import { log, redact } from './log.ts';
-import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
+import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
 import { checkIdentity, identityPath, requireIdentity } from './pipeline/age.ts';
 import { StoredInput } from './pipeline/stored-input.ts';
 
@@ -45,7 +45,7 @@ export function latestPer(backups: Listed[], key: (b: Listed) => string): Listed
   const best = new Map<string, Listed>();
   for (const b of backups) {
     const cur = best.get(key(b));
-    if (!cur || b.manifest.id > cur.manifest.id) best.set(key(b), b);
+    if (!cur || newer(cur, b) === b) best.set(key(b), b);
   }
   return [...best].sort(([a], [b]) => a.localeCompare(b)).map(([, l]) => l);
 }

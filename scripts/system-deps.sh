@@ -2,8 +2,8 @@
 # Installs the system tools snapagent uses, from Debian's packages, when missing:
 # docker.io (engine + client), zstd, age (encryption), rclone; and for the tests/bench:
 # openssh-server, busybox-static, debootstrap, prometheus (for promtool: metrics and alert
-# rules are checked with it), faketime (status tests look at the backups from the future)
-# and openssl (the benches' checksummed raw pipeline).
+# rules are checked with it), faketime (libfaketime moves the agent's clock in the
+# retention, daemon and status tests) and openssl (the benches' checksummed raw pipeline).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -14,6 +14,7 @@ command -v docker >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 [ -x /bin/busybox ] || need+=(busybox-static)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -n "$(ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 2>/dev/null)" ] || need+=(faketime)
 command -v npm >/dev/null || need+=(npm)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)

@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
 import { ExitCode, SnapError } from '../errors.ts';
+import { log } from '../log.ts';
 import { makeProgress, type Progress } from '../pipeline/progress.ts';
 
 export interface GlobalOptions {
@@ -25,7 +26,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     interrupted++;
     if (interrupted > 1) process.exit(130);
-    process.stderr.write(`\n${sig}: cancelling; partial backups are removed and stopped containers restarted (press again to quit at once)\n`);
+    log.warn({ signal: sig }, `${sig}: cancelling; partial backups are removed and stopped containers restarted (press again to quit at once)`);
     controller.abort(new SnapError(`cancelled by ${sig}`));
   });
 }

@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline/promises';
 import { ExitCode, UsageError } from '../errors.ts';
 import { log } from '../log.ts';
-import type { Listed } from '../manifest.ts';
+import { newer, type Listed } from '../manifest.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 import { jobFromManifest, restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
 import { buildPlan } from '../plan.ts';
@@ -69,9 +69,9 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
 function pickOne(backups: Listed[], job: string, id = 'latest'): Listed {
   const mine = backups.filter((b) => b.manifest.job === job);
   if (mine.length === 0) throw new UsageError(`no committed backup of job "${job}"`, 'see `snapagent list` for what the targets hold');
-  if (id === 'latest') return mine.reduce((a, b) => (b.manifest.id > a.manifest.id ? b : a));
+  if (id === 'latest') return mine.reduce(newer);
   const hit = mine.find((b) => b.manifest.id === id);
-  if (!hit) throw new UsageError(`job "${job}" has no committed backup "${id}"`, `latest is ${mine[mine.length - 1]!.manifest.id}; see \`snapagent list --job ${job}\``);
+  if (!hit) throw new UsageError(`job "${job}" has no committed backup "${id}"`, `latest is ${mine.reduce(newer).manifest.id}; see \`snapagent list --job ${job}\``);
   return hit;
 }
 

@@ -93,7 +93,7 @@ function describeValue(v: unknown): string {
 }
 
 function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
-  const tiers: Record<string, TierConfig> = { ...structuredClone(DEFAULT_TIERS), ...parsed.tiers } as Record<string, TierConfig>;
+  const tiers = resolveTiers(parsed.tiers, source);
   const targets = parsed.targets.map((t) => (t.type === 'local' ? { ...t, path: path.resolve(baseDir, t.path) } : t));
   const names = new Set<string>();
   targets.forEach((t, i) => {
@@ -109,10 +109,6 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
       if (!names.has(t)) throw new ConfigError(`${source}: jobs[${i}].targets: unknown target "${t}", expected one of ${[...names].join(', ')}`);
     }
   });
-  for (const [name, tier] of Object.entries(tiers)) {
-    const bad = tier.drill && scheduleError(tier.drill.schedule);
-    if (bad) throw new ConfigError(`${source}: tiers.${name}.drill.schedule: ${bad}`);
-  }
   const enc = parsed.encryption;
   const encryption = enc && {
     ...enc,
@@ -141,4 +137,25 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
     stateDir,
     source,
   };
+}
+
+// The built-in tiers with the config's overrides (a missing key keeps its default); a new
+// tier needs both keys. Schedules are checked here so a typo fails at load, not at 2 am.
+function resolveTiers(raw: ParsedConfig['tiers'], source: string): Record<string, TierConfig> {
+  const defaults: Record<string, TierConfig> = structuredClone(DEFAULT_TIERS) as unknown as Record<string, TierConfig>;
+  const tiers: Record<string, TierConfig> = { ...defaults };
+  for (const [name, t] of Object.entries(raw)) {
+    const schedule = t.schedule ?? defaults[name]?.schedule;
+    const keep = t.keep ?? defaults[name]?.keep;
+    if (schedule === undefined) throw new ConfigError(`${source}: tiers.${name}.schedule: expected a cron schedule such as "0 2 * * *", got nothing (the key is missing)`);
+    if (keep === undefined) throw new ConfigError(`${source}: tiers.${name}.keep: expected a retention policy such as { daily: 7 }, got nothing (the key is missing)`);
+    tiers[name] = { schedule, keep, ...(t.drill ? { drill: t.drill } : {}) };
+  }
+  for (const [name, t] of Object.entries(tiers)) {
+    const err = scheduleError(t.schedule);
+    if (err) throw new ConfigError(`${source}: tiers.${name}.schedule: "${t.schedule}": ${err}`, 'a 5-field cron schedule, e.g. "0 2 * * *" (daily at 02:00, local time)');
+    const bad = t.drill && scheduleError(t.drill.schedule);
+    if (bad) throw new ConfigError(`${source}: tiers.${name}.drill.schedule: "${t.drill!.schedule}": ${bad}`, 'a 5-field cron schedule, e.g. "0 6 2 * *"');
+  }
+  return tiers;
 }

@@ -6,17 +6,32 @@ const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a name of letters, digits, "_", "." or "-" (starting with a letter or digit)');
 
+/** A duration for `keep.within`: "36h", "7d", "2w", "1m" (months), "1y", or sums like "1y6m". */
+export const DURATION = /^(\d+[hdwmy])+$/;
+
+// Retention, restic-style (README "Retention"): each calendar rule keeps the newest backup
+// of each of the last N days/weeks/months/years that have one; rules are ORed. A policy
+// with no rule above 0 keeps everything.
 export const keepSchema = z.strictObject({
+  /** The N newest backups. */
   last: z.int().min(0).optional(),
+  /** The newest backup of each of the last N days (host's local zone) that have one. */
   daily: z.int().min(0).optional(),
+  /** ... of each of the last N ISO weeks (Monday to Sunday). */
   weekly: z.int().min(0).optional(),
+  /** ... of each of the last N calendar months. */
   monthly: z.int().min(0).optional(),
+  /** ... of each of the last N calendar years. */
   yearly: z.int().min(0).optional(),
+  /** Every backup started within this duration before the newest one, e.g. "7d". */
+  within: z.string().regex(DURATION, 'a duration such as "36h", "7d", "2w", "1m" (months), "1y" or "1y6m"').optional(),
 });
 
+// A tier: when its jobs run (5-field cron, host's local zone; checked at load time) and
+// what retention keeps. For the built-in tiers a missing key keeps its default.
 export const tierSchema = z.strictObject({
-  schedule: z.string().min(1),
-  keep: keepSchema,
+  schedule: z.string().min(1).optional(),
+  keep: keepSchema.optional(),
   /** Restore drills of the tier's latest backups (`runDrills`, fired by the daemon):
    * a cron schedule like the tier's own. */
   drill: z.strictObject({ schedule: z.string().min(1) }).optional(),
@@ -72,6 +87,8 @@ export const jobSchema = z.strictObject({
   targets: z.array(name).optional(),
   /** Plugin-specific options, validated by the plugin. */
   options: z.record(z.string(), z.unknown()).default({}),
+  /** Retention for this job; default: its tier's keep. */
+  keep: keepSchema.optional(),
 });
 
 export const DEFAULT_TIERS = {
@@ -146,15 +163,35 @@ export const configSchema = z.strictObject({
       command: z.array(z.string().min(1)).min(1).optional(),
     })
     .optional(),
-  /** Where the agent keeps its own small state (locks, last run of each job). */
+  /** Where the agent keeps its own small state (locks, pipes, last run of each job, the
+   * daemon's last slots). */
   state_dir: z.string().optional(),
+  /** Jobs of one run backed up at the same time (jobs with stop: true still one at a
+   * time). 2 suits a 2-core host: one job's container start, dump and upload waits
+   * overlap the other's compression; more only queue for the same cores and memory. */
+  concurrency: z.int().min(1).max(64).default(2),
+  /** Seconds a run waits for a job locked by another run before it fails that job. */
+  lock_wait_seconds: z.int().min(0).default(3600),
+  /** `snapagent run` (the daemon). */
+  daemon: z
+    .strictObject({
+      /** On start, run each tier's most recent slot once when it was missed (agent down). */
+      catch_up: z.boolean().default(true),
+    })
+    .default({ catch_up: true }),
 });
 
 export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type JobConfig = z.output<typeof jobSchema>;
-export type TierConfig = z.output<typeof tierSchema>;
 export type MetricsConfig = NonNullable<ParsedConfig['metrics']>;
 export type NotificationsConfig = NonNullable<ParsedConfig['notifications']>;
 export type EncryptionConfig = z.output<typeof encryptionSchema>;
+export type KeepPolicy = z.output<typeof keepSchema>;
+/** A tier after defaults were applied (load.ts): both keys are always there. */
+export interface TierConfig {
+  schedule: string;
+  keep: KeepPolicy;
+  drill?: { schedule: string };
+}

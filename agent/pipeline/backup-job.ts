@@ -45,8 +45,14 @@ export interface BackupResult {
   hint?: string;
 }
 
-export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal): Promise<BackupResult> {
-  const started = new Date();
+export interface BackupJobOptions {
+  /** The schedule slot this run is for (scheduled and `--tier` runs): the backup id is
+   * then "<slot>-<tier>", the same on every host, unless the job already has it. */
+  slot?: Date;
+}
+
+export async function backupJob(config: Config, docker: DockerClient, job: Job, targets: Target[], progress: Progress, signal: AbortSignal, o: BackupJobOptions = {}): Promise<BackupResult> {
+  let started = new Date();
   const result: BackupResult = { job: job.name, plugin: job.plugin, tier: job.tier, status: 'failed', started_at: started.toISOString(), finished_at: '', duration_seconds: 0, targets: [] };
   const jlog = log.child({ job: job.name });
   let lock;
@@ -56,10 +62,13 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
     const ctx: PluginContext = { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host };
     await plugin.check(ctx, job);
-    lock = await lockJob(config.stateDir, config.host, job.name, jlog);
+    lock = await lockJob(config.stateDir, config.host, job.name, jlog, { waitSeconds: config.lock_wait_seconds, signal });
+    started = new Date(); // the backup starts now, not when the run began waiting for the lock
+    signal.throwIfAborted(); // cancelled while it waited: start nothing
     const usable = await prepareTargets(config, job, targets, result);
     if (usable.length === 0) throw new SnapError('no target could be reached; nothing was backed up');
-    const id = await freshId(started, job.tier, usable.existing);
+    const slotId = o.slot && backupId(o.slot, job.tier);
+    const id = slotId && !usable.existing.has(slotId) ? slotId : await freshId(started, job.tier, usable.existing);
     result.id = id;
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
     recipients = await recipientsFor(config);
@@ -133,6 +142,7 @@ async function streamAndCommit(
   const dir = backupDir(config.host, job.name, id);
   const abort = new AbortController();
   const onAbort = () => abort.abort(signal.reason);
+  signal.throwIfAborted();
   signal.addEventListener('abort', onAbort, { once: true });
   const t0 = performance.now();
   const bs = await plugin.backup({ ...ctx, signal: abort.signal, backupId: id }, job);
@@ -152,8 +162,10 @@ async function streamAndCommit(
     await bs.abort().catch((e: unknown) => log.error({ job: job.name }, errorMessage(e)));
     const producerError = await bs.done.then(() => undefined, (e: unknown) => e);
     for (const t of targets) await t.removeDir(dir).catch(() => undefined);
-    // The first meaningful error wins: a full disk over the producer's broken pipe, the
-    // producer's own failure over the "premature close" it causes downstream.
+    // The first meaningful error wins: the run's cancellation over what it broke, a full
+    // disk over the producer's broken pipe, the producer's own failure over the
+    // "premature close" it causes downstream.
+    if (signal.aborted) throw signal.reason;
     throw err instanceof SnapError ? err : producerError instanceof SnapError ? producerError : firstReal(err, abort.signal);
   } finally {
     signal.removeEventListener('abort', onAbort);

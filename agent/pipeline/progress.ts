@@ -32,17 +32,20 @@ export function humanDuration(seconds: number): string {
 
 const silent: Bar = { update: () => undefined, stop: () => undefined };
 
+// One live line per running job: jobs run in parallel (config `concurrency`), so the
+// bars share one MultiBar, which exists while at least one bar runs.
 export function makeProgress(enabled: boolean): Progress {
   if (!enabled) return { start: () => silent };
+  let multi: cliProgress.MultiBar | undefined;
+  let active = 0;
   return {
     start(label: string, noun = 'read'): Bar {
-      const started = Date.now();
-      const bar = new cliProgress.SingleBar(
+      multi ??= new cliProgress.MultiBar(
         {
-          format: (_o, params, payload: { label: string }) => {
-            const secs = (Date.now() - started) / 1000;
+          format: (_o, params, p: { label: string; noun: string; started: number }) => {
+            const secs = (Date.now() - p.started) / 1000;
             const rate = secs > 0 ? params.value / secs : 0;
-            return `${payload.label}  ${humanBytes(params.value)} ${noun}  ${humanBytes(rate)}/s  ${humanDuration(secs)}`;
+            return `${p.label}  ${humanBytes(params.value)} ${p.noun}  ${humanBytes(rate)}/s  ${humanDuration(secs)}`;
           },
           hideCursor: true,
           clearOnComplete: true,
@@ -51,8 +54,22 @@ export function makeProgress(enabled: boolean): Progress {
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(Number.MAX_SAFE_INTEGER, 0, { label });
-      return { update: (n) => bar.update(n), stop: () => bar.stop() };
+      const owner = multi;
+      const bar = owner.create(Number.MAX_SAFE_INTEGER, 0, { label, noun, started: Date.now() });
+      active++;
+      let stopped = false;
+      return {
+        update: (n) => bar.update(n),
+        stop: () => {
+          if (stopped) return;
+          stopped = true;
+          owner.remove(bar);
+          if (--active === 0) {
+            owner.stop();
+            multi = undefined;
+          }
+        },
+      };
     },
   };
 }

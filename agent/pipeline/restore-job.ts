@@ -89,7 +89,7 @@ export async function restoreBackup(
       identity = await requireIdentity(config, `backup ${m.job}/${m.id}`);
       await checkIdentity(listed.target, key, identity, abort.signal);
     }
-    if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log);
+    if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log, { waitSeconds: config.lock_wait_seconds, signal });
     const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
     input.hash.on('data', () => bar.update(input.hash.bytes));

@@ -114,6 +114,16 @@ export class LocalTarget implements Target {
     return out;
   }
 
+  async removeFile(key: string): Promise<void> {
+    const file = this.abs(key);
+    try {
+      await rm(file, { force: true });
+      await syncDir(path.dirname(file)).catch(() => undefined);
+    } catch (err) {
+      throw this.fail(`removing ${key}`, err);
+    }
+  }
+
   async removeDir(prefix: string): Promise<void> {
     try {
       await rm(this.abs(prefix), { recursive: true, force: true });

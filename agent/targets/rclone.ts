@@ -147,6 +147,15 @@ export class RcloneTarget implements Target {
     return entries.map((e) => ({ key: prefix ? `${prefix.replace(/\/$/, '')}/${e.Path}` : e.Path, size: e.Size }));
   }
 
+  async removeFile(key: string): Promise<void> {
+    try {
+      await this.run(`removing ${key}`, ['deletefile', this.path(key)]);
+    } catch (err) {
+      if (/not found|doesn't exist/i.test((err as Error).message)) return;
+      throw err;
+    }
+  }
+
   async removeDir(prefix: string): Promise<void> {
     try {
       await this.run(`removing ${prefix}`, ['purge', this.path(prefix)]);

@@ -25,7 +25,10 @@ export interface Target {
   open(key: string, signal: AbortSignal): Readable;
   /** Every file below `prefix` (recursive), including partial uploads. */
   list(prefix: string): Promise<StoredFile[]>;
-  /** Removes `prefix` and everything below it; no error when it is already gone. */
+  /** Removes one file; no error when it is already gone. Durable when it resolves. */
+  removeFile(key: string): Promise<void>;
+  /** Removes `prefix` and everything below it (in no particular order); no error when
+   * it is already gone. */
   removeDir(prefix: string): Promise<void>;
 }
 

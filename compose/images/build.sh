@@ -2,7 +2,7 @@
 # Builds the local images snapagent and its tests need, from Debian's packages only
 # (no container registry is reachable). Each image carries a label with the hash of
 # its inputs; an image whose hash matches is reused, so a second run takes seconds.
-#   build.sh [base|helper|busybox|fakes|mariadb|<name>|all]...
+#   build.sh [base|helper|agent|busybox|fakes|mariadb|<name>|all]...
 # An image folder with an image.sh defines build_<name> (sourced below): that is how
 # images needing more than a Dockerfile (artifacts fetched from Maven Central or built
 # from the Go module proxy, cached in $cache) join `all` and the command line.
@@ -67,6 +67,22 @@ build_busybox() {
   log "$tag imported"
 }
 
+# The agent itself (compose/agent/Dockerfile): its context is the repository's runtime
+# files, plus the host's CA bundle for npm behind a TLS-intercepting proxy.
+build_agent() {
+  local tag=snapagent/agent:latest root hash ctx rc=0
+  root=$(cd "$here/../.." && pwd)
+  hash=$( (cd "$root" && find package.json package-lock.json bin agent plugins compose/agent/Dockerfile -type f -print0 | sort -z | xargs -0 sha256sum; docker image inspect --format '{{.Id}}' snapagent/debian:bookworm) | sha256sum | cut -c1-16)
+  [ "$(current_hash "$tag")" = "$hash" ] && { log "$tag up to date"; return; }
+  log "building $tag"
+  ctx=$(mktemp -d)
+  (cd "$root" && cp -a package.json package-lock.json bin agent plugins "$ctx/")
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/build-ca.crt" 2>/dev/null || true
+  docker build --network host --label "snapagent.build-hash=$hash" -f "$root/compose/agent/Dockerfile" -t "$tag" "$ctx" >&2 || rc=$?
+  rm -rf "$ctx"
+  return $rc
+}
+
 # Extra images: compose/images/<name>/image.sh defines build_<name>.
 extra=()
 for f in "$here"/*/image.sh; do
@@ -81,12 +97,14 @@ for t in "${targets[@]}"; do
   case $t in
     base) build_base ;;
     helper) build_base; build_dir helper snapagent/helper:latest ;;
+    agent) build_base; build_agent ;;
     busybox) build_busybox ;;
     fakes) build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest ;;
     mariadb) build_base; build_dir mariadb snapagent-test/mariadb:latest ;;
     all)
       build_base
       build_dir helper snapagent/helper:latest
+      build_agent
       build_dir mariadb snapagent-test/mariadb:latest
       build_busybox
       build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest
@@ -94,7 +112,7 @@ for t in "${targets[@]}"; do
       ;;
     *)
       if declare -F "build_$t" >/dev/null && [[ " ${extra[*]} " == *" $t "* ]]; then build_base; "build_$t"
-      else echo "unknown image: $t (expected base, helper, busybox, fakes, mariadb, ${extra[*]:+${extra[*]// /, }, }or all)" >&2; exit 2; fi
+      else echo "unknown image: $t (expected base, helper, agent, busybox, fakes, mariadb, ${extra[*]:+${extra[*]// /, }, }or all)" >&2; exit 2; fi
       ;;
   esac
 done

@@ -1,20 +1,9 @@
 // The operator's entry points: `make backup` and `make restore` (no JOB, not on a
 // terminal: the latest backup of every job), driven with CONFIG= as a user would.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, inVolume, make, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
-
-function make(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
 
 describe('make backup / make restore', () => {
   const a = uniq('sa-make-a');
@@ -48,10 +37,17 @@ state_dir: \${STATE}
   it('backs up every job, or one tier, and restores the latest of every job', async () => {
     const all = await make(['backup', `CONFIG=${ws.config}`]);
     assert.equal(all.code, 0, all.out);
+    const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups;
     const tier = await make(['backup', `CONFIG=${ws.config}`, 'TIER=medium']);
     assert.equal(tier.code, 0, tier.out);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
-    assert.deepEqual(l.json.backups.map((x: { job: string }) => x.job).sort(), ['a', 'b', 'b']);
+    // the tier run backed up b alone; its retention (weekly 4) keeps b's newest of the week
+    type B = { job: string; id: string; finished_at: string };
+    const of = (backups: B[], job: string) => backups.filter((x) => x.job === job);
+    assert.deepEqual(of(l.json.backups, 'a'), of(first, 'a'));
+    assert.equal(of(l.json.backups, 'b').length, 1);
+    assert.ok(of(l.json.backups, 'b')[0]!.finished_at > of(first, 'b')[0]!.finished_at, 'b was backed up again');
+    assert.match(of(l.json.backups, 'b')[0]!.id, /^\d{8}T\d{4}00Z-medium$/, "the id of the tier's schedule slot");
 
     await docker('volume', 'rm', a, b);
     const r = await make(['restore', `CONFIG=${ws.config}`]);

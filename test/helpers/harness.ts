@@ -1,8 +1,8 @@
 // Shared test harness: runs the real CLI and the real Docker CLI. Tests that need
 // Docker fail (never skip) when no engine answers.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -42,6 +42,93 @@ export function snapagent(args: string[], env: Record<string, string> = {}, stdi
       }
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
+  });
+}
+
+// libfaketime (Debian package "faketime") moves the agent's clock: Node's Date.now() and
+// its timers follow it. The agent has no clock override of its own.
+function faketimeLibrary(): string {
+  const dirs = ['/usr/lib/faketime', ...readdirSync('/usr/lib').filter((d) => d.endsWith('-linux-gnu')).map((d) => `/usr/lib/${d}/faketime`)];
+  const lib = dirs.map((d) => `${d}/libfaketime.so.1`).find((f) => existsSync(f));
+  if (!lib) throw new Error('libfaketime is missing: apt-get install faketime (make deps installs it)');
+  return lib;
+}
+
+/** Env for a CLI process whose clock starts at `at` (e.g. "2030-01-08 23:59:56", in zone `tz`) and ticks on. */
+export function fakeClock(at: string, tz = 'UTC'): Record<string, string> {
+  return { LD_PRELOAD: faketimeLibrary(), FAKETIME: `@${at}`, TZ: tz };
+}
+
+export interface Running {
+  child: ChildProcess;
+  /** stdout + stderr so far. */
+  output(): string;
+  /** stdout alone (the --json document). */
+  stdout(): string;
+  /** Resolves with the exit code (or 128 + signal). */
+  exited: Promise<number>;
+  /** Resolves once a JSON log line matches (rejects after `timeoutMs`, or if the process exits first). */
+  waitForLog(match: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+}
+
+/** Starts `snapagent ...args` in the background (the daemon, or a run to race against). */
+export function startSnapagent(args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'snapagent.js'), ...args], {
+    env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stdout = '';
+  const waiters: (() => void)[] = [];
+  const onData = (c: Buffer) => {
+    out += c;
+    for (const w of waiters) w();
+  };
+  child.stdout!.on('data', (c: Buffer) => ((stdout += c), onData(c)));
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? 128 + (sig === 'SIGKILL' ? 9 : 15))));
+  const waitForLog = (match: (line: Record<string, any>) => boolean, timeoutMs = 60_000) =>
+    new Promise<Record<string, any>>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: Error, hit?: Record<string, any>) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(hit!);
+      };
+      const check = () => {
+        const hit = logLines(out).find(match);
+        if (hit) finish(undefined, hit);
+      };
+      const timer = setTimeout(() => finish(new Error(`no matching log line within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
+      waiters.push(check);
+      void exited.then(() => setImmediate(() => (check(), finish(new Error(`the agent exited before a matching log line; output:\n${out}`)))));
+      check();
+    });
+  return { child, output: () => out, stdout: () => stdout, exited, waitForLog };
+}
+
+/** The JSON log lines in a CLI output. */
+export function logLines(text: string): Record<string, any>[] {
+  return text.split('\n').flatMap((l) => {
+    try {
+      const v = JSON.parse(l);
+      return v && typeof v === 'object' && 'msg' in v ? [v as Record<string, any>] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Runs `make ...args` in the repo as an operator would (JSON logs); stdout and stderr together. */
+export function make(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, out }));
   });
 }
 

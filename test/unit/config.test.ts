@@ -37,7 +37,37 @@ describe('config', () => {
     assert.equal(c.drill.startup_timeout, 300);
   });
 
+  it('overrides one key of a built-in tier, takes new tiers, jobs[].keep and the run settings', () => {
+    const c = parseConfigText(
+      `tiers: { critical: { keep: { daily: 7, within: "36h" } }, hourly: { schedule: "5 * * * *", keep: { last: 24 } } }
+jobs: [{ name: a, plugin: volume, volume: a, tier: hourly, keep: { weekly: 2 } }]
+concurrency: 1
+lock_wait_seconds: 10
+daemon: { catch_up: false }`,
+      'f.yml',
+    );
+    assert.deepEqual(c.tiers.critical, { schedule: '0 2 * * *', keep: { daily: 7, within: '36h' } });
+    assert.deepEqual(c.tiers.hourly, { schedule: '5 * * * *', keep: { last: 24 } });
+    assert.deepEqual(c.jobs[0]!.keep, { weekly: 2 });
+    assert.equal(c.concurrency, 1);
+    assert.equal(c.lock_wait_seconds, 10);
+    assert.equal(c.daemon.catch_up, false);
+    const d = parseConfigText('{}', 'f.yml');
+    assert.equal(d.concurrency, 2);
+    assert.equal(d.lock_wait_seconds, 3600);
+    assert.equal(d.daemon.catch_up, true);
+  });
+
   const bad: [string, string, RegExp][] = [
+    ['a bad tier schedule', 'tiers: { critical: { schedule: "0 25 * * *" } }', /^f\.yml: tiers\.critical\.schedule: "0 25 \* \* \*": /],
+    ['a schedule with too few fields', 'tiers: { low: { schedule: "daily" } }', /^f\.yml: tiers\.low\.schedule: "daily": expected 5 fields/],
+    ['a new tier without a schedule', 'tiers: { hourly: { keep: { last: 3 } } }', /^f\.yml: tiers\.hourly\.schedule: expected a cron schedule/],
+    ['a new tier without keep', 'tiers: { hourly: { schedule: "0 * * * *" } }', /^f\.yml: tiers\.hourly\.keep: expected a retention policy/],
+    ['a bad within', 'tiers: { critical: { keep: { within: "7 days" } } }', /^f\.yml: tiers\.critical\.keep\.within: a duration such as "36h"/],
+    ['an unknown keep rule', 'jobs: [{ name: a, plugin: volume, keep: { hourly: 3 } }]', /^f\.yml: jobs\[0\]\.keep: unknown key "hourly"/],
+    ['a negative keep', 'tiers: { critical: { keep: { daily: -1 } } }', /^f\.yml: tiers\.critical\.keep\.daily: /],
+    ['zero concurrency', 'concurrency: 0', /^f\.yml: concurrency: /],
+    ['an unknown daemon key', 'daemon: { catchup: true }', /^f\.yml: daemon: unknown key "catchup"/],
     ['not YAML', 'jobs: [', /^f\.yml: invalid YAML at line 1/],
     ['duplicate keys', 'host: a\nhost: b\n', /^f\.yml: invalid YAML/],
     ['wrong type', 'host: 5', /^f\.yml: host: expected string, got number 5/],
@@ -50,7 +80,7 @@ describe('config', () => {
     ['missing required key', 'jobs: [{ plugin: volume }]', /^f\.yml: jobs\[0\]\.name: expected string, got nothing \(the key is missing\)/],
     ['a private key as a recipient', 'encryption: { age_recipients: ["AGE-SECRET-KEY-1QQQ"] }', /^f\.yml: encryption\.age_recipients\[0\]: an age recipient \("age1…"\)/],
     ['unknown encryption key', 'encryption: { age_identity: /k }', /^f\.yml: encryption: unknown key "age_identity"/],
-    ['bad drill schedule', 'tiers: { critical: { schedule: "0 2 * * *", keep: { daily: 3 }, drill: { schedule: "every day" } } }', /^f\.yml: tiers\.critical\.drill\.schedule: expected 5 fields/],
+    ['bad drill schedule', 'tiers: { critical: { schedule: "0 2 * * *", keep: { daily: 3 }, drill: { schedule: "every day" } } }', /^f\.yml: tiers\.critical\.drill\.schedule: "every day": expected 5 fields/],
   ];
   for (const [name, text, re] of bad) {
     it(`rejects ${name} with a message naming file and key`, () => {
