@@ -1,14 +1,18 @@
 // snapagent run: the daemon. One process, one node-cron task per tier (noOverlap); each
 // firing is one run of the tier's jobs for that schedule slot (backup ids "<slot>-<tier>").
 // On start, a tier whose most recent slot was missed (the agent was down) runs that slot
-// once (daemon.catch_up). SIGTERM/SIGINT abort the running jobs through the session's
+// once (daemon.catch_up). A tier with `drill.schedule` also gets restore drills of its
+// latest backups at those times (queued behind its backups; missed drills are not caught
+// up: the next one comes soon enough). SIGTERM/SIGINT abort the running jobs through the session's
 // signal (partial uploads removed, stopped containers restarted) and exit 0 afterwards.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
+import { runDrills } from '../drill.ts';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
 import { readCatalog } from '../manifest.ts';
+import { refreshMetrics } from '../observe/report.ts';
 import { nextRun, slotAt } from '../schedule.ts';
 import { selectTargets } from '../targets/index.ts';
 import { runBackups, type RunReport } from './backup.ts';
@@ -113,14 +117,39 @@ export async function runCommand(opts: GlobalOptions): Promise<void> {
     return next;
   };
 
-  const tasks: ScheduledTask[] = Object.entries(config.tiers).map(([tier, t]) => {
+  // Restore drills of a tier's latest backups, queued behind its backups (never beside them).
+  const drill = (tier: string): Promise<void> => {
+    const next = (chains.get(tier) ?? Promise.resolve()).then(async () => {
+      if (s.signal.aborted) return;
+      try {
+        const results = await runDrills(config, s.docker, { tier }, s.progress, s.signal);
+        const failed = results.filter((r) => r.status !== 'ok').map((r) => `${r.job}@${r.target}`);
+        (failed.length ? log.error : log.info).call(log, { tier, drills: results.length, failed }, 'tier drills finished');
+        if (results.some((r) => r.recorded)) await refreshMetrics(config);
+      } catch (err) {
+        log.error({ tier }, `tier drills could not run: ${errorMessage(err)}`);
+      }
+    });
+    chains.set(tier, next);
+    return next;
+  };
+
+  const tasks: ScheduledTask[] = Object.entries(config.tiers).flatMap(([tier, t]) => {
     const task = cron.schedule(t.schedule, (ctx) => enqueue(tier, slotAt(t.schedule, ctx.date), 'schedule'), { name: `snapagent-${tier}`, noOverlap: true });
     task.on('execution:overlap', () => log.warn({ tier }, 'slot skipped: the previous run of this tier is still going'));
-    return task;
+    if (!t.drill) return [task];
+    const drills = cron.schedule(t.drill.schedule, () => drill(tier), { name: `snapagent-${tier}-drill`, noOverlap: true });
+    drills.on('execution:overlap', () => log.warn({ tier }, 'drill skipped: the previous drills of this tier are still going'));
+    return [task, drills];
   });
   const now = new Date();
   log.info(
-    { config: config.source, host: config.host, concurrency: config.concurrency, tiers: Object.fromEntries(Object.entries(config.tiers).map(([n, t]) => [n, { schedule: t.schedule, next_run: nextRun(t.schedule, now).toISOString() }])) },
+    {
+      config: config.source,
+      host: config.host,
+      concurrency: config.concurrency,
+      tiers: Object.fromEntries(Object.entries(config.tiers).map(([n, t]) => [n, { schedule: t.schedule, next_run: nextRun(t.schedule, now).toISOString(), ...(t.drill ? { drill: t.drill.schedule, next_drill: nextRun(t.drill.schedule, now).toISOString() } : {}) }])),
+    },
     'daemon started',
   );
   if (config.daemon.catch_up) {

@@ -1,7 +1,8 @@
 // The daemon (`snapagent run`) with a moved clock (libfaketime): it catches up a missed
 // slot once, fires the schedule, logs JSON lines, stops on SIGTERM with exit 0, and a
 // SIGTERM in the middle of a job aborts it cleanly (nothing half-written stays, the slot
-// runs again on the next start). Then the backups restore identical.
+// runs again on the next start). The tier's drill schedule drills the latest backups.
+// Then the backups restore identical.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -43,7 +44,7 @@ describe('snapagent run (daemon)', () => {
 host: ${HOST}
 targets: [{ name: local, type: local, path: \${BACKUPS} }]
 tiers:
-  nightly: { schedule: "0 0 * * *", keep: { daily: 30 } }
+  nightly: { schedule: "0 0 * * *", keep: { daily: 30 }, drill: { schedule: "0 0 * * *" } }
 jobs:
   - { name: small, plugin: volume, volume: ${small}, tier: nightly }
   - { name: big, plugin: volume, volume: ${big}, tier: nightly }
@@ -68,8 +69,16 @@ state_dir: \${STATE}
     const fired = await d.waitForLog((l) => l.msg === 'tier run started' && l.slot === '2030-01-09T00:00:00.000Z');
     assert.equal(fired.reason, 'schedule');
     assert.equal((await d.waitForLog(tierDone('2030-01-09T00:00:00.000Z'))).ok, true);
+    // the tier's drill schedule fired at the same time: queued behind the backups, it
+    // drills the backups just made
+    const drills = await d.waitForLog((l) => l.msg === 'tier drills finished' && l.tier === 'nightly');
+    assert.deepEqual([drills.drills, drills.failed], [2, []], d.output());
     await stop(d);
-    for (const job of ['small', 'big']) assert.deepEqual(ids(job), ['20300108T000000Z-nightly', '20300109T000000Z-nightly']);
+    for (const job of ['small', 'big']) {
+      assert.deepEqual(ids(job), ['20300108T000000Z-nightly', '20300109T000000Z-nightly']);
+      const rec = JSON.parse(readFileSync(path.join(ws.backups, HOST, job, '20300109T000000Z-nightly', 'drill.json'), 'utf8'));
+      assert.equal(rec.status, 'ok');
+    }
   });
 
   it('after downtime runs only the latest missed slot; SIGTERM mid-job aborts it cleanly and the slot runs again', async () => {
