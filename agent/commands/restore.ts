@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { errorMessage, ExitCode, SnapError, UsageError } from '../errors.ts';
 import { log } from '../log.ts';
 import type { Listed } from '../manifest.ts';
-import { humanBytes, humanDuration } from '../pipeline/progress.ts';
+import { humanBytes } from '../pipeline/progress.ts';
 import { jobFromManifest, restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
 import { buildPlan, type Plan } from '../plan.ts';
 import { latestPerJob, parseBefore, pickOne, restoreOrder, type HostChoice } from '../restore-choice.ts';
@@ -129,7 +129,7 @@ const round = (n: number) => Math.round(n * 10) / 10;
 function summary(results: Outcome[], skipped: HostChoice['skipped'], stack: { seconds: number; error?: string } | undefined, total: number, ok: boolean): string {
   const detail = (r: Outcome) =>
     r.status === 'ok'
-      ? [r.destination, r.bytes !== undefined ? `${humanBytes(r.bytes)} read` : '', `in ${humanDuration(r.duration_seconds)}`, r.restarted?.length ? `restarted ${r.restarted.join(',')}` : ''].filter(Boolean).join(', ')
+      ? [r.destination, r.bytes !== undefined ? `${humanBytes(r.bytes)} read` : '', `in ${r.duration_seconds.toFixed(1)} s`, r.restarted?.length ? `restarted ${r.restarted.join(',')}` : ''].filter(Boolean).join(', ')
       : `${r.error ?? ''}${r.hint ? ` (next: ${r.hint})` : ''}`;
   const rows = [
     ['JOB', 'PLUGIN', 'ID', 'STATUS', 'RTO', 'DETAIL'],
