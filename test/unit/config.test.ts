@@ -20,6 +20,12 @@ describe('config', () => {
     assert.equal(c.targets[0]!.type === 'local' && c.targets[0]!.path, '/etc/snapagent/b');
   });
 
+  it('resolves the compose stack\'s files against the config file directory', () => {
+    const c = parseConfigText('compose: { file: stack/docker-compose.yml, project: web, env_file: stack.env }', '/etc/snapagent/snapagent.yml', '/etc/snapagent');
+    assert.deepEqual(c.compose, { file: '/etc/snapagent/stack/docker-compose.yml', project: 'web', env_file: '/etc/snapagent/stack.env', wait_seconds: 600 });
+    assert.equal(parseConfigText('{}', 'f.yml').compose, undefined);
+  });
+
   it('takes tier overrides and keeps the other defaults', () => {
     const c = parseConfigText('tiers: { critical: { schedule: "30 1 * * *", keep: { daily: 7, weekly: 4 } } }', 'f.yml');
     assert.deepEqual(c.tiers.critical, { schedule: '30 1 * * *', keep: { daily: 7, weekly: 4 } });
@@ -37,6 +43,8 @@ describe('config', () => {
     ['duplicate target names', 'targets: [{ name: l, type: local, path: a }, { name: l, type: local, path: b }]', /^f\.yml: targets\[1\]\.name: duplicate target name "l"/],
     ['job with unknown target', 'jobs: [{ name: a, plugin: volume, targets: [nope] }]', /^f\.yml: jobs\[0\]\.targets: unknown target "nope", expected one of local/],
     ['missing required key', 'jobs: [{ plugin: volume }]', /^f\.yml: jobs\[0\]\.name: expected string, got nothing \(the key is missing\)/],
+    ['compose without a file', 'compose: { project: p }', /^f\.yml: compose\.file: expected string, got nothing \(the key is missing\)/],
+    ['compose with a bad wait', 'compose: { file: c.yml, wait_seconds: 0 }', /^f\.yml: compose\.wait_seconds: /],
   ];
   for (const [name, text, re] of bad) {
     it(`rejects ${name} with a message naming file and key`, () => {
