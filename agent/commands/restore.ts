@@ -64,19 +64,22 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
   }
   await s.docker.ping();
   let plan = await buildPlan(s.config, s.docker);
-  const wholeHost = !opts.job;
-  const ordered = wholeHost ? restoreOrder(choice.chosen, plan.jobs) : choice.chosen;
   const results: Outcome[] = [];
   let stack: { seconds: number; error?: string } | undefined;
   let stackError: SnapError | undefined;
-  for (const l of ordered) {
-    if (s.signal.aborted) break;
-    if (wholeHost && s.config.compose && !stack && l.manifest.plugin !== 'volume') ({ stack, plan, stackError } = await bringUpStack(s, plan));
-    results.push(await restoreOne(s, l, plan, opts, stackError, t0));
+  const run = async (list: Listed[]) => {
+    for (const l of list) if (!s.signal.aborted) results.push(await restoreOne(s, l, plan, opts, stackError, t0));
+  };
+  if (opts.job !== undefined) await run(choice.chosen);
+  else {
+    // the whole host: volumes, then the stack (its apps start on restored data), then
+    // the datastores, ordered with the plan that sees the stack's containers
+    await run(restoreOrder(choice.chosen.filter((l) => l.manifest.plugin === 'volume'), plan.jobs));
+    if (s.config.compose && !s.signal.aborted) ({ stack, plan, stackError } = await bringUpStack(s, plan));
+    await run(restoreOrder(choice.chosen.filter((l) => l.manifest.plugin !== 'volume'), plan.jobs));
   }
-  if (wholeHost && s.config.compose && !stack && !s.signal.aborted) ({ stack } = await bringUpStack(s, plan));
   const total = (performance.now() - t0) / 1000;
-  const ok = results.length === ordered.length && results.every((r) => r.status === 'ok') && !stack?.error;
+  const ok = results.length === choice.chosen.length && results.every((r) => r.status === 'ok') && !stack?.error;
   output(s.json, { ok, host: opts.host ?? s.config.host, before: before?.toISOString(), results, skipped: choice.skipped, stack, rto_seconds: round(total) }, () =>
     summary(results, choice.skipped, stack, total, ok),
   );

@@ -292,6 +292,7 @@ state_dir: state
 
     const b = await snapagent(['backup', '--config', ws.config, '--json'], s3env);
     assert.equal(b.code, 0, b.stdout + b.stderr);
+    const secrets = [MARIADB_PW, MONGO_PW, s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY!];
     assert.deepEqual(b.json.results.map((r: { job: string; status: string }) => `${r.job} ${r.status}`).sort(), JOBS.map((j) => `${j} ok`).sort());
 
     // --- the disaster: the host, its containers, volumes and agent state are gone
@@ -315,6 +316,7 @@ state_dir: state
     const total = lines.find((x) => x[0] === 'TOTAL');
     assert.ok(total && total[1] === 'ok' && Number(total[2]) > 0, r.stdout);
     t.diagnostic(`measured RTO of the whole host: ${total[2]} s`);
+    for (const secret of secrets) assert.ok(![b.stdout, b.stderr, r.stdout, r.stderr].some((out) => out.includes(secret)), 'no secret in any output');
 
     // the stack runs on the fresh engine, on the restored volumes
     const running = (await fresh.docker('ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}}')).trim().split('\n').sort();
