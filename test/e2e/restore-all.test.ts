@@ -1,7 +1,11 @@
 // Point-in-time restores: `--before T` takes, for each job, the newest backup at or
 // before T, with --all (a job with nothing that old is skipped and said so) and with
-// --job; the summary carries each job's plugin and recovery time.
+// --job; the summary carries each job's plugin and recovery time. And a whole-host
+// restore whose compose stack does not start: the volumes are back, the run fails
+// saying why.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
@@ -76,5 +80,46 @@ state_dir: \${STATE}
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--before and --id exclude each other/);
     assert.deepEqual(await snapshot(a), first);
+  });
+});
+
+describe('restore --all with a compose stack that does not start', () => {
+  const vol = uniq('sa-stack');
+  let ws: Workspace;
+
+  before(async () => {
+    await requireDocker();
+    await docker('volume', 'create', '--label', 'keep=me', vol);
+    await inVolume(vol, 'seq 1 3000 > /v/n');
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: v, plugin: volume, volume: ${vol} }]
+compose: { file: broken-compose.yml, project: ${vol} }
+discovery: { labels: false }
+state_dir: \${STATE}
+`);
+    writeFileSync(path.join(ws.dir, 'broken-compose.yml'), 'version: "2.4"\nservices:\n  app:\n    image: snapagent/helper:latest\n    not_a_compose_key: 1\n');
+  });
+
+  after(async () => {
+    await removeVolume(vol);
+    ws?.cleanup();
+  });
+
+  it('restores the volumes, then fails naming the compose error', async () => {
+    const original = await snapshot(vol);
+    const b = await snapagent(['backup', '--config', ws.config]);
+    assert.equal(b.code, 0, b.stderr);
+    await docker('volume', 'rm', vol);
+    const r = await snapagent(['restore', '--config', ws.config, '--all', '--json']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.json.ok, false);
+    assert.deepEqual(r.json.results.map((x: { job: string; status: string }) => `${x.job} ${x.status}`), ['v ok']);
+    assert.match(r.json.stack.error, /^starting the stack failed \(docker-compose -f .*broken-compose\.yml -p sa-stack-\w+ up -d\): .*not_a_compose_key/);
+    assert.deepEqual(await snapshot(vol), original);
+    assert.match(await docker('volume', 'inspect', '--format', '{{ index .Labels "keep" }}', vol), /^me\n/, 'recreated with its labels');
+    const human = await snapagent(['restore', '--config', ws.config, '--all', '--force']);
+    assert.equal(human.code, 1);
+    assert.match(human.stdout, /\nTOTAL\s+failed\s+\d+\.\d s\s+1 of 1 jobs restored and verified; the stack did not start: starting the stack failed/);
   });
 });
