@@ -35,17 +35,18 @@ export async function startStack(c: ComposeConfig, socket: string | undefined, l
 }
 
 /** Waits while the container is being created, restarting, or running with a
- * healthcheck that has not passed yet. A missing or stopped container returns at once:
- * the plugin's own error says what to do. */
+ * healthcheck still "starting" (not passed yet). A missing or stopped container, or an
+ * "unhealthy" one, returns at once: the plugin tries, and its error says what to do. */
 export async function waitReady(docker: DockerClient, container: string, seconds: number, log: Logger, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   let told = false;
   for (;;) {
     const c = await docker.inspectContainer(container);
     if (!c) return;
-    const starting = c.state === 'created' || c.state === 'restarting' || (c.running && c.health !== undefined && c.health !== 'healthy');
+    const starting = c.state === 'created' || c.state === 'restarting' || (c.running && c.health === 'starting');
     if (!starting) {
-      if (told) log.info({ container }, 'container ready');
+      if (c.health === 'unhealthy') log.warn({ container }, 'the container\'s healthcheck fails: restoring anyway');
+      else if (told) log.info({ container }, 'container ready');
       return;
     }
     if (Date.now() > deadline) {

@@ -135,8 +135,8 @@ export const configSchema = z.strictObject({
       /** The compose command (argv). Default: `docker-compose` when installed, else
        * `docker compose`. */
       command: z.array(z.string().min(1)).min(1).optional(),
-      /** Seconds to wait for each datastore container to run and, when it has a
-       * healthcheck, to be healthy, before its restore. */
+      /** Seconds a datastore restore waits while its container is starting (created,
+       * restarting, or its healthcheck still "starting"). */
       wait_seconds: z.int().positive().default(600),
     })
     .optional(),
