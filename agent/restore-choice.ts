@@ -59,6 +59,10 @@ function newest(list: Listed[]): Listed {
   return list.reduce((a, b) => (backupTime(b) > backupTime(a) || (backupTime(b) === backupTime(a) && b.manifest.id > a.manifest.id) ? b : a));
 }
 
+function oldest(list: Listed[]): Listed {
+  return list.reduce((a, b) => (backupTime(b) < backupTime(a) ? b : a));
+}
+
 /** One job's backup: `id`, or the newest (at or before `before`). */
 export function pickOne(backups: Listed[], job: string, id = 'latest', before?: Date): Listed {
   const mine = backups.filter((b) => b.manifest.job === job);
@@ -66,8 +70,8 @@ export function pickOne(backups: Listed[], job: string, id = 'latest', before?: 
   if (id === 'latest') {
     const eligible = atOrBefore(mine, before);
     if (eligible.length === 0) {
-      const oldest = mine.reduce((a, b) => (backupTime(b) < backupTime(a) ? b : a));
-      throw new UsageError(`job "${job}" has no committed backup at or before ${before!.toISOString()}`, `its oldest is ${oldest.manifest.id} (started ${oldest.manifest.started_at})`);
+      const first = oldest(mine);
+      throw new UsageError(`job "${job}" has no committed backup at or before ${before!.toISOString()}`, `its oldest is ${first.manifest.id} (started ${first.manifest.started_at})`);
     }
     return newest(eligible);
   }
@@ -90,7 +94,7 @@ export function latestPerJob(backups: Listed[], before?: Date): HostChoice {
     const mine = backups.filter((b) => b.manifest.job === job);
     const eligible = atOrBefore(mine, before);
     if (eligible.length) out.chosen.push(newest(eligible));
-    else out.skipped.push({ job, plugin: mine[0]!.manifest.plugin, oldest: mine.reduce((a, b) => (backupTime(b) < backupTime(a) ? b : a)).manifest.id });
+    else out.skipped.push({ job, plugin: mine[0]!.manifest.plugin, oldest: oldest(mine).manifest.id });
   }
   return out;
 }
