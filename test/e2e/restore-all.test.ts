@@ -18,8 +18,10 @@ describe('restore --before', () => {
   before(async () => {
     await requireDocker();
     await docker('volume', 'create', a);
+    // keep every backup: the default retention keeps one a day
     ws = workspace(`
 targets: [{ name: local, type: local, path: \${BACKUPS} }]
+tiers: { critical: { schedule: "0 2 * * *", keep: { last: 10 } } }
 jobs:
   - { name: a, plugin: volume, volume: ${a} }
   - { name: b, plugin: volume, volume: ${b} }
