@@ -12,6 +12,7 @@ TIER ?=
 TARGET ?=
 CRON_FILE ?= /etc/cron.d/snapagent
 CRON_LOG ?= /var/log/snapagent.log
+BEFORE ?=
 cfg := $(if $(CONFIG),--config $(CONFIG))
 comma := ,
 
@@ -53,14 +54,15 @@ helper-image: docker
 backup: deps helper-image
 	$(SNAPAGENT) backup $(cfg) $(if $(JOB),--job $(JOB)) $(if $(TIER),--tier $(TIER)) $(if $(TARGET),--target $(TARGET))
 
-## restore: the latest backup of every job, or JOB= [ID=]; on a terminal without JOB, pick interactively
+## restore: the latest backup of every job (volumes, the compose stack, datastores), or JOB= [ID=]; BEFORE= a point in time; on a terminal without JOB, pick interactively
+restore_flags = $(if $(TARGET),--target $(TARGET)) $(if $(BEFORE),--before '$(BEFORE)') $(if $(STOP),--stop) $(if $(FORCE),--force)
 restore: deps helper-image
 	@if [ -n "$(JOB)" ]; then \
-	  $(SNAPAGENT) restore $(cfg) --job $(JOB) --id $(or $(ID),latest) $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	  $(SNAPAGENT) restore $(cfg) --job $(JOB) $(if $(ID),--id $(ID)) $(restore_flags); \
 	elif [ -t 0 ] && [ -t 2 ]; then \
-	  $(SNAPAGENT) restore $(cfg) --pick $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	  $(SNAPAGENT) restore $(cfg) --pick $(restore_flags); \
 	else \
-	  $(SNAPAGENT) restore $(cfg) --all $(if $(TARGET),--target $(TARGET)) $(if $(STOP),--stop) $(if $(FORCE),--force); \
+	  $(SNAPAGENT) restore $(cfg) --all $(restore_flags); \
 	fi
 
 ## verify: check the latest backups against their manifests (JOB=, ID=latest|all|<id>, TARGET=); DRILL=1: restore drills

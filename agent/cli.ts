@@ -54,7 +54,8 @@ export function buildCli(): Command {
     .option('--rename-to <name>', 'restore the selection under another name: a database, or with --collection a collection (mongo)')
     .option('--stop', 'stop the containers using the data during the restore, then restart them')
     .option('--force', 'restore even while containers use the data')
-    .option('--all', 'restore the latest backup of every job')
+    .option('--before <time>', 'the newest backup at or before this time (ISO 8601; without a zone: local time)')
+    .option('--all', 'restore the latest backup of every job: volumes, then the compose stack (config compose), then datastores')
     .option('--pick', 'choose jobs and backups on the terminal')
     .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
 

@@ -19,6 +19,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)
 command -v openssl >/dev/null || need+=(openssl)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "[deps] missing: ${need[*]} — install them as root: apt-get install -y ${need[*]}" >&2

@@ -126,6 +126,8 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
   const metrics = parsed.metrics && { ...parsed.metrics, textfile_dir: path.resolve(baseDir, parsed.metrics.textfile_dir) };
   const n = parsed.notifications;
   const notifications = n && { ...n, webhook: n.webhook && { ...n.webhook, url_file: n.webhook.url_file && path.resolve(baseDir, n.webhook.url_file) } };
+  const c = parsed.compose;
+  const compose = c && { ...c, file: path.resolve(baseDir, c.file), env_file: c.env_file && path.resolve(baseDir, c.env_file) };
   return {
     ...parsed,
     host: parsed.host ?? hostname().split('.')[0]!,
@@ -134,6 +136,7 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
     metrics,
     notifications,
     encryption,
+    compose,
     stateDir,
     source,
   };

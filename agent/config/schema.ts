@@ -163,6 +163,28 @@ export const configSchema = z.strictObject({
       command: z.array(z.string().min(1)).min(1).optional(),
     })
     .optional(),
+  /** The host's Docker Compose stack, started by `restore --all` after the volumes are
+   * restored and before the datastores are (disaster recovery onto a fresh host; README
+   * "Disaster recovery"). Absent: the datastore containers must already run. */
+  compose: z
+    .strictObject({
+      /** The compose file (relative: from the config file). */
+      file: z.string().min(1),
+      /** Compose project name (-p); it must be the original host's, since volume names
+       * and the labels compose checks derive from it. Default: compose's own (the file's
+       * directory name). */
+      project: name.optional(),
+      /** An env file for the compose file's ${VARIABLES} (--env-file; relative: from the
+       * config file), e.g. the datastores' passwords. */
+      env_file: z.string().min(1).optional(),
+      /** The compose command (argv). Default: `docker-compose` when installed, else
+       * `docker compose`. */
+      command: z.array(z.string().min(1)).min(1).optional(),
+      /** Seconds a datastore restore waits while its container is starting (created,
+       * restarting, or its healthcheck still "starting"). */
+      wait_seconds: z.int().positive().default(600),
+    })
+    .optional(),
   /** Where the agent keeps its own small state (locks, pipes, last run of each job, the
    * daemon's last slots). */
   state_dir: z.string().optional(),
@@ -195,3 +217,4 @@ export interface TierConfig {
   keep: KeepPolicy;
   drill?: { schedule: string };
 }
+export type ComposeConfig = NonNullable<ParsedConfig['compose']>;

@@ -107,6 +107,8 @@ export interface ContainerDetails extends ContainerInfo {
   networkMode: string;
   /** host port published for "<port>/tcp", e.g. { "3306/tcp": 13306 }. */
   published: Record<string, number>;
+  /** The healthcheck's status ("starting", "healthy", "unhealthy"); undefined without one. */
+  health?: string;
 }
 
 export interface ExecSpec {
@@ -318,6 +320,7 @@ function toDetails(c: Docker.ContainerInspectInfo): ContainerDetails {
     args: [...(Array.isArray(entry) ? entry : [entry]), ...(c.Config.Cmd ?? [])],
     networkMode: c.HostConfig.NetworkMode ?? 'default',
     published,
+    health: c.State.Health?.Status,
   };
 }
 

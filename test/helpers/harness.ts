@@ -133,13 +133,21 @@ export function make(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 export async function docker(...args: string[]): Promise<string> {
-  try {
-    const { stdout } = await pexec('docker', args, { maxBuffer: 256 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`docker ${args.join(' ')}: ${e.stderr || e.message}`);
-  }
+  return dockerAt(undefined)(...args);
+}
+
+/** The Docker CLI against the engine at `host` (a DOCKER_HOST value; undefined: the default one). */
+export function dockerAt(host: string | undefined): (...args: string[]) => Promise<string> {
+  const env = host ? { ...process.env, DOCKER_HOST: host } : process.env;
+  return async (...args) => {
+    try {
+      const { stdout } = await pexec('docker', args, { maxBuffer: 256 * 1024 * 1024, env });
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`docker ${args.join(' ')}${host ? ` (at ${host})` : ''}: ${e.stderr || e.message}`);
+    }
+  };
 }
 
 /** Fails loudly when the Docker Engine or the helper image is missing. */

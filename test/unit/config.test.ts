@@ -20,6 +20,12 @@ describe('config', () => {
     assert.equal(c.targets[0]!.type === 'local' && c.targets[0]!.path, '/etc/snapagent/b');
   });
 
+  it('resolves the compose stack\'s files against the config file directory', () => {
+    const c = parseConfigText('compose: { file: stack/docker-compose.yml, project: web, env_file: stack.env }', '/etc/snapagent/snapagent.yml', '/etc/snapagent');
+    assert.deepEqual(c.compose, { file: '/etc/snapagent/stack/docker-compose.yml', project: 'web', env_file: '/etc/snapagent/stack.env', wait_seconds: 600 });
+    assert.equal(parseConfigText('{}', 'f.yml').compose, undefined);
+  });
+
   it('takes tier overrides and keeps the other defaults', () => {
     const c = parseConfigText('tiers: { critical: { schedule: "30 1 * * *", keep: { daily: 7, weekly: 4 } } }', 'f.yml');
     assert.deepEqual(c.tiers.critical, { schedule: '30 1 * * *', keep: { daily: 7, weekly: 4 } });
@@ -81,6 +87,8 @@ daemon: { catch_up: false }`,
     ['a private key as a recipient', 'encryption: { age_recipients: ["AGE-SECRET-KEY-1QQQ"] }', /^f\.yml: encryption\.age_recipients\[0\]: an age recipient \("age1…"\)/],
     ['unknown encryption key', 'encryption: { age_identity: /k }', /^f\.yml: encryption: unknown key "age_identity"/],
     ['bad drill schedule', 'tiers: { critical: { schedule: "0 2 * * *", keep: { daily: 3 }, drill: { schedule: "every day" } } }', /^f\.yml: tiers\.critical\.drill\.schedule: "every day": expected 5 fields/],
+    ['compose without a file', 'compose: { project: p }', /^f\.yml: compose\.file: expected string, got nothing \(the key is missing\)/],
+    ['compose with a bad wait', 'compose: { file: c.yml, wait_seconds: 0 }', /^f\.yml: compose\.wait_seconds: /],
   ];
   for (const [name, text, re] of bad) {
     it(`rejects ${name} with a message naming file and key`, () => {

@@ -1,0 +1,330 @@
+// Disaster recovery onto a fresh host. The example stack (compose/docker-compose.yml:
+// an app on two labelled volumes, MariaDB, Mongo, Elasticsearch, Cassandra) runs on the
+// first Docker Engine, is filled with data and backed up to an S3 server (`rclone serve
+// s3`); then that host is gone (`docker-compose down -v`). A second Docker Engine with
+// its own data root and socket plays the fresh host: it has only the images, this
+// repo, the config and the bucket's credentials. The README's steps are followed
+// exactly: `make restore CONFIG=...` brings the volumes back, starts the stack, restores
+// every datastore into its empty server, and prints each job's recovery time. The data
+// is compared with the originals.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { Client as EsClient } from '@elastic/elasticsearch';
+import cassandra from 'cassandra-driver';
+import { MongoClient } from 'mongodb';
+import mysql from 'mysql2/promise';
+import { docker, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { tableDigest } from '../helpers/cassandra.ts';
+import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
+import { startSecondEngine, type SecondEngine } from '../helpers/second-engine.ts';
+
+const pexec = promisify(execFile);
+const IMAGES = ['snapagent/debian:bookworm', 'snapagent/helper:latest', 'snapagent-test/mariadb:latest', 'snapagent-test/mongo:latest', 'snapagent-test/elasticsearch:latest', 'snapagent-test/cassandra:latest'];
+const DATASTORES = ['mariadb', 'mongo', 'elasticsearch', 'cassandra'];
+const JOBS = ['app-config', 'app-data', ...DATASTORES];
+const base = 40000 + Math.floor(Math.random() * 500) * 10;
+const PORTS = { mariadb: base + 1, mongo: base + 2, es: base + 3, esTransport: base + 4, cassandra: base + 5, cassandraStorage: base + 6, cassandraJmx: base + 7 };
+const MARIADB_PW = `maria-${uniq('pw')}`;
+const MONGO_PW = `mongo-${uniq('pw')}`;
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function compose(project: string, envFile: string, dockerHost: string | undefined, ...args: string[]): Promise<string> {
+  return pexec('docker-compose', ['-f', path.join(ROOT, 'compose', 'docker-compose.yml'), '-p', project, '--env-file', envFile, ...args], {
+    env: dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env,
+    maxBuffer: 16 * 1024 * 1024,
+  }).then((r) => r.stdout + r.stderr);
+}
+
+async function waitHealthy(d: (...a: string[]) => Promise<string>, project: string): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const lines = (await d('ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}')).trim().split('\n');
+    const pending = DATASTORES.filter((s) => !lines.some((l) => l.startsWith(`${s} `) && l.includes('(healthy)')));
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`not healthy after 10 min: ${pending.join(', ')}\n${lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+// --- the data, and a digest of it that must survive the trip ------------------------
+
+async function fillMariaDb(): Promise<void> {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: PORTS.mariadb, user: 'root', password: MARIADB_PW });
+  await c.query('CREATE DATABASE shop');
+  await c.query('CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(60), city VARCHAR(40)) ENGINE=InnoDB');
+  await c.query('CREATE TABLE shop.orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(10,2), note TEXT, at DATETIME(3), KEY (customer)) ENGINE=InnoDB');
+  await c.query('INSERT INTO shop.customers VALUES ?', [Array.from({ length: 500 }, (_, i) => [i, `customer ${i} ünïcødé`, `city-${i % 17}`])]);
+  for (let b = 0; b < 4; b++) {
+    await c.query('INSERT INTO shop.orders VALUES ?', [Array.from({ length: 1000 }, (_, j) => { const i = b * 1000 + j; return [i, i % 500, (i * 7.31) % 1000, `order ${i}\nline 2 'quoted'`, new Date(Date.UTC(2026, 0, 1) + i * 60_000)]; })]);
+  }
+  await c.end();
+}
+
+async function mariadbDigest(): Promise<string> {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: PORTS.mariadb, user: 'root', password: MARIADB_PW, dateStrings: true });
+  try {
+    const out: string[] = [];
+    for (const t of ['customers', 'orders']) {
+      const [rows] = await c.query(`SELECT * FROM shop.${t} ORDER BY id`);
+      out.push(`${t}: ${(rows as unknown[]).length} ${sha(JSON.stringify(rows))}`);
+    }
+    return out.join('; ');
+  } finally {
+    await c.end();
+  }
+}
+
+const mongoClient = () => new MongoClient(`mongodb://127.0.0.1:${PORTS.mongo}/`, { directConnection: true, auth: { username: 'root', password: MONGO_PW }, authSource: 'admin', serverSelectionTimeoutMS: 5000 });
+
+async function fillMongo(): Promise<void> {
+  const c = mongoClient();
+  try {
+    const products = c.db('catalog').collection<{ _id: number }>('products');
+    await products.insertMany(Array.from({ length: 3000 }, (_, i) => ({ _id: i, sku: `sku-${i}`, price: i / 4, tags: [`t${i % 5}`, `u${i % 3}`], dims: { w: i % 40, h: i % 9 } })));
+    await products.createIndex({ sku: 1 }, { unique: true });
+    await c.db('catalog').collection<{ _id: string }>('reviews').insertMany(Array.from({ length: 800 }, (_, i) => ({ _id: `r${i}`, product: i % 3000, stars: i % 5 })));
+  } finally {
+    await c.close();
+  }
+}
+
+async function mongoDigest(): Promise<string> {
+  const c = mongoClient();
+  try {
+    const out: string[] = [];
+    for (const name of ['products', 'reviews']) {
+      const coll = c.db('catalog').collection(name);
+      const docs = await coll.find().sort({ _id: 1 }).toArray();
+      const indexes = (await coll.indexes()).map((x) => `${x.name}:${JSON.stringify(x.key)}:${Boolean(x.unique)}`).sort();
+      out.push(`${name}: ${docs.length} ${sha(JSON.stringify(docs))} [${indexes.join(',')}]`);
+    }
+    return out.join('; ');
+  } finally {
+    await c.close();
+  }
+}
+
+const esClient = () => new EsClient({ node: `http://127.0.0.1:${PORTS.es}`, requestTimeout: 120_000 });
+
+async function fillEs(): Promise<void> {
+  const es = esClient();
+  try {
+    await es.indices.create({ index: 'logs', mappings: { properties: { n: { type: 'integer' }, level: { type: 'keyword' }, msg: { type: 'text' } } } });
+    const ops = Array.from({ length: 2000 }, (_, n) => [{ index: { _index: 'logs', _id: String(n) } }, { n, level: ['info', 'warn', 'error'][n % 3], msg: `event ${n} from the old host` }]).flat();
+    const res = await es.bulk({ operations: ops, refresh: true });
+    assert.equal(res.errors, false, 'bulk load');
+  } finally {
+    await es.close();
+  }
+}
+
+async function esDigest(): Promise<string> {
+  const es = esClient();
+  try {
+    await es.indices.refresh({ index: 'logs' });
+    const { count } = await es.count({ index: 'logs' });
+    const hits = (await es.search({ index: 'logs', size: 2000, sort: [{ n: 'asc' }] })).hits.hits.map((h) => [h._id, h._source]);
+    const mapping = (await es.indices.getMapping({ index: 'logs' })).logs?.mappings;
+    return `logs: ${count} ${sha(JSON.stringify(hits))} ${sha(JSON.stringify(mapping))}`;
+  } finally {
+    await es.close();
+  }
+}
+
+const cassandraClient = () => new cassandra.Client({ contactPoints: [`127.0.0.1:${PORTS.cassandra}`], localDataCenter: 'datacenter1', socketOptions: { readTimeout: 120_000 } });
+
+async function fillCassandra(): Promise<void> {
+  const c = cassandraClient();
+  try {
+    await c.execute("CREATE KEYSPACE metrics WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+    await c.execute('CREATE TABLE metrics.readings (sensor int, ts timestamp, value double, note text, PRIMARY KEY ((sensor), ts))');
+    const rows = Array.from({ length: 5000 }, (_, i) => [i % 50, new Date(Date.UTC(2026, 0, 1) + i * 1000), i / 7, `r${i}`]);
+    await cassandra.concurrent.executeConcurrent(c, 'INSERT INTO metrics.readings (sensor, ts, value, note) VALUES (?, ?, ?, ?)', rows, { concurrencyLevel: 32 });
+  } finally {
+    await c.shutdown();
+  }
+}
+
+async function cassandraDigest(): Promise<string> {
+  const c = cassandraClient();
+  try {
+    return await tableDigest(c, 'metrics.readings');
+  } finally {
+    await c.shutdown();
+  }
+}
+
+const FILL_VOLUMES = String.raw`set -e
+mkdir -p /c/conf.d /d/fixture/deep/er
+printf 'greeting: hello\nport: 8080\n' > /c/app.yml
+printf 'debug: false\n' > /c/conf.d/extra.yml
+chmod 0640 /c/app.yml
+seq 1 20000 > /d/fixture/numbers.txt
+head -c 300000 /dev/urandom > /d/fixture/deep/er/blob.bin
+ln -s numbers.txt /d/fixture/link
+chown 1001:1002 /d/fixture/numbers.txt
+`;
+
+// Everything but the app's log, which the restarted app appends to; of the log, the
+// part that was backed up must come back as its beginning.
+const VOLUME_DIGEST = String.raw`set -e
+cd /d
+find . -path ./log/app.log -prune -o -printf '%y %m %U %G %T@ %p -> %l\n' | LC_ALL=C sort
+find . -type f ! -path ./log/app.log -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+echo "log: $(head -c "$1" log/app.log | sha256sum)"
+cd /c
+find . -printf '%y %m %U %G %T@ %s %p\n' | LC_ALL=C sort
+find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+`;
+
+async function volumesDigest(d: (...a: string[]) => Promise<string>, project: string, logBytes: number): Promise<string> {
+  return d('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, '-v', `${project}_app-config:/c:ro`, 'snapagent/helper:latest', 'bash', '-c', VOLUME_DIGEST, 'digest', String(logBytes));
+}
+
+// `make TARGET VAR=...` as the operator runs it; stdout (the summary) kept apart.
+function make(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('disaster recovery onto a fresh host (a second Docker Engine)', () => {
+  const project = uniq('sa-dr');
+  let s3: S3Server;
+  let fresh: SecondEngine | undefined;
+  let ws: Workspace;
+  let envFile: string;
+  let s3env: Record<string, string>;
+  let originalUp = false;
+
+  before(async () => {
+    await requireDocker();
+    for (const image of IMAGES) {
+      await docker('image', 'inspect', image).catch(() => {
+        throw new Error(`image ${image} is missing: run \`make images\``);
+      });
+    }
+    s3 = await startS3Server();
+    s3env = s3.env('drs3');
+    ws = workspace('');
+    envFile = path.join(ws.dir, 'stack.env');
+    writeFileSync(
+      envFile,
+      [
+        `DEMO_MARIADB_ROOT_PASSWORD=${MARIADB_PW}`,
+        `DEMO_MONGO_ROOT_PASSWORD=${MONGO_PW}`,
+        `DEMO_MARIADB_PORT=${PORTS.mariadb}`,
+        `DEMO_MONGO_PORT=${PORTS.mongo}`,
+        `DEMO_ES_PORT=${PORTS.es}`,
+        `DEMO_ES_TRANSPORT_PORT=${PORTS.esTransport}`,
+        `DEMO_CASSANDRA_PORT=${PORTS.cassandra}`,
+        `DEMO_CASSANDRA_STORAGE_PORT=${PORTS.cassandraStorage}`,
+        `DEMO_CASSANDRA_JMX_PORT=${PORTS.cassandraJmx}`,
+      ].join('\n') + '\n',
+      { mode: 0o600 },
+    );
+  });
+
+  after(async () => {
+    if (originalUp) await compose(project, envFile, undefined, 'down', '-v', '--remove-orphans').catch((err: unknown) => console.error(String(err)));
+    await fresh?.stop().catch((err: unknown) => console.error(String(err)));
+    await s3?.stop();
+    ws?.cleanup();
+  });
+
+  it('backs the stack up to S3, then `make restore` on a fresh engine brings every job back', async (t) => {
+    // --- the original host
+    originalUp = true;
+    await compose(project, envFile, undefined, 'up', '-d');
+    await waitHealthy(docker, project);
+    const name = async (service: string) =>
+      (await docker('ps', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`, '--format', '{{.Names}}')).trim();
+    const containers = Object.fromEntries(await Promise.all(DATASTORES.map(async (s) => [s, await name(s)])));
+    // The operator's config: explicit jobs (the first engine is shared with other
+    // tests, so no label discovery), the S3 bucket, and the stack to start on recovery.
+    writeFileSync(
+      ws.config,
+      `
+host: dr-origin
+targets:
+  - { name: offsite, type: rclone, remote: "drs3:snapagent-dr" }
+compose:
+  file: ${path.join(ROOT, 'compose', 'docker-compose.yml')}
+  project: ${project}
+  env_file: stack.env
+jobs:
+  - { name: app-data, plugin: volume, volume: ${project}_app-data, stop: true, order: 10 }
+  - { name: app-config, plugin: volume, volume: ${project}_app-config, tier: medium }
+${DATASTORES.map((s) => `  - { name: ${s}, plugin: ${s}, container: ${containers[s]} }`).join('\n')}
+discovery: { labels: false }
+state_dir: state
+`,
+    );
+
+    await fillMariaDb();
+    await fillMongo();
+    await fillEs();
+    await fillCassandra();
+    await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d`, '-v', `${project}_app-config:/c`, 'snapagent/helper:latest', 'bash', '-c', FILL_VOLUMES);
+    // the app stops for good, so that what it wrote is exactly what is backed up
+    await docker('stop', (await name('app')));
+    const logBytes = Number((await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, 'snapagent/helper:latest', 'stat', '-c', '%s', '/d/log/app.log')).trim());
+    assert.ok(logBytes > 0, 'the app wrote its log');
+    const original = {
+      mariadb: await mariadbDigest(),
+      mongo: await mongoDigest(),
+      elasticsearch: await esDigest(),
+      cassandra: await cassandraDigest(),
+      volumes: await volumesDigest(docker, project, logBytes),
+    };
+    assert.match(original.cassandra, /^5000 /);
+
+    const b = await snapagent(['backup', '--config', ws.config, '--json'], s3env);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const secrets = [MARIADB_PW, MONGO_PW, s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY!];
+    assert.deepEqual(b.json.results.map((r: { job: string; status: string }) => `${r.job} ${r.status}`).sort(), JOBS.map((j) => `${j} ok`).sort());
+
+    // --- the disaster: the host, its containers, volumes and agent state are gone
+    await compose(project, envFile, undefined, 'down', '-v');
+    originalUp = false;
+    rmSync(path.join(ws.dir, 'state'), { recursive: true, force: true });
+
+    // --- the fresh host: images (as from a registry), the repo, the config, the credentials
+    fresh = await startSecondEngine();
+    await fresh.load(IMAGES);
+    assert.equal((await fresh.docker('ps', '-aq')).trim(), '', 'the fresh engine runs nothing');
+    assert.equal((await fresh.docker('volume', 'ls', '-q')).trim(), '', 'the fresh engine has no volume');
+
+    const r = await make(['restore', `CONFIG=${ws.config}`], { ...s3env, DOCKER_HOST: fresh.host });
+    for (const line of r.stdout.trimEnd().split('\n')) t.diagnostic(line);
+    assert.equal(r.code, 0, r.stdout + r.stderr.split('\n').slice(-40).join('\n'));
+    const lines = r.stdout.split('\n').map((l) => l.split(/\s+/));
+    const jobs = lines.filter((x) => JOBS.includes(x[0]!));
+    // volumes first (by order: app-config 0, app-data 10), then the datastores
+    assert.deepEqual(jobs.map((x) => `${x[0]} ${x[3]}`), ['app-config ok', 'app-data ok', 'cassandra ok', 'elasticsearch ok', 'mariadb ok', 'mongo ok']);
+    const total = lines.find((x) => x[0] === 'TOTAL');
+    assert.ok(total && total[1] === 'ok' && Number(total[2]) > 0, r.stdout);
+    t.diagnostic(`measured RTO of the whole host: ${total[2]} s`);
+    for (const secret of secrets) assert.ok(![b.stdout, b.stderr, r.stdout, r.stderr].some((out) => out.includes(secret)), 'no secret in any output');
+
+    // the stack runs on the fresh engine, on the restored volumes
+    const running = (await fresh.docker('ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}}')).trim().split('\n').sort();
+    assert.deepEqual(running, ['app', ...DATASTORES].sort());
+    assert.equal(await mariadbDigest(), original.mariadb);
+    assert.equal(await mongoDigest(), original.mongo);
+    assert.equal(await esDigest(), original.elasticsearch);
+    assert.equal(await cassandraDigest(), original.cassandra);
+    assert.equal(await volumesDigest(fresh.docker, project, logBytes), original.volumes);
+  });
+});
