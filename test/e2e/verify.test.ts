@@ -46,7 +46,8 @@ describe('verify and drills: volume plugin', () => {
     await docker('volume', 'create', vol);
     await inVolume(vol, 'head -c 6000000 /dev/urandom > /v/blob; seq 1 200000 > /v/numbers; mkdir /v/d; echo x > /v/d/f');
     ws = jobWorkspace(job, 'volume', vol);
-    appendFileSync(ws.config, `metrics: { textfile_dir: ${path.join(ws.dir, 'metrics')} }\n`);
+    // three backups on one day: keep them all (the default daily: 30 keeps one a day)
+    appendFileSync(ws.config, `metrics: { textfile_dir: ${path.join(ws.dir, 'metrics')} }\ntiers: { critical: { keep: { last: 10 } } }\n`);
     for (let i = 0; i < 3; i++) {
       const b = await snapagent(['backup', '--config', ws.config]);
       assert.equal(b.code, 0, b.stderr);
