@@ -20,6 +20,8 @@ import { ageEncrypt, recipientsFor, type Recipients } from './age.ts';
 import { zstdCompress } from './filter-process.ts';
 import { ByteCounter, HashCounter } from './hash.ts';
 import type { Bar, Progress } from './progress.ts';
+import { startWork, workId } from '../inflight.ts';
+import { faultPoint } from '../testing.ts';
 
 export interface TargetOutcome {
   target: string;
@@ -51,9 +53,11 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
   const jlog = log.child({ job: job.name });
   let lock;
   let recipients: Recipients | undefined;
+  let underWay: ((ok: boolean) => Promise<void>) | undefined;
   try {
     const plugin = plugins[job.plugin];
     if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
+    underWay = await startWork({ kind: 'backup', job: job.name, plugin: job.plugin, tier: job.tier, targets: job.targets }); // a kill -9 is reported by the next start
     const ctx: PluginContext = { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host };
     await plugin.check(ctx, job);
     lock = await lockJob(config.stateDir, config.host, job.name, jlog);
@@ -61,6 +65,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     if (usable.length === 0) throw new SnapError('no target could be reached; nothing was backed up');
     const id = await freshId(started, job.tier, usable.existing);
     result.id = id;
+    await workId(job.name, id);
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
     recipients = await recipientsFor(config);
     await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients);
@@ -73,6 +78,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
   } finally {
     await recipients?.cleanup();
     await lock?.release();
+    await underWay?.(result.status === 'ok');
     const finished = new Date();
     result.finished_at = finished.toISOString();
     result.duration_seconds = (finished.getTime() - started.getTime()) / 1000;
@@ -203,6 +209,7 @@ async function streamAndCommit(
     }
     try {
       await t.publish(key);
+      faultPoint('backup-before-manifest');
       await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
       result.targets.push({ target: t.name, status: 'ok' });
       log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
@@ -250,6 +257,7 @@ async function compressAndUpload(
   age?.stdin?.destroy();
   const last = age ?? zstd;
   if (direct) hash.on('data', () => bar.update(hash.bytes));
+  hash.on('data', () => faultPoint('backup-stream', hash.bytes));
   const failures = new Map<string, string>();
   const puts = targets.map((t) => {
     const pt = new PassThrough({ highWaterMark: 1 << 20 });
