@@ -93,10 +93,12 @@ interface Usable {
 }
 
 // Checks each target, removes backups left incomplete by interrupted runs (we hold the
-// job's lock, so none of them is in progress) and collects the ids already used.
+// job's lock, so none of them is in progress) and collects the ids already used. When
+// every target failed, the job fails with their reasons and the first one's hint.
 async function prepareTargets(config: Config, job: Job, targets: Target[], result: BackupResult): Promise<Usable> {
   const list: Target[] = [];
   const existing = new Set<string>();
+  let hint: string | undefined;
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
@@ -109,8 +111,12 @@ async function prepareTargets(config: Config, job: Job, targets: Target[], resul
       list.push(t);
     } catch (err) {
       result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
+      hint ??= err instanceof SnapError ? err.hint : undefined;
       log.error({ job: job.name, target: t.name }, errorMessage(err));
     }
+  }
+  if (list.length === 0 && result.targets.length) {
+    throw new SnapError(`no target could be reached; nothing was backed up: ${result.targets.map((t) => t.error).join('; ')}`, { hint });
   }
   return { list, existing, length: list.length };
 }
