@@ -272,7 +272,8 @@ async function compressAndUpload(
       failures.set(t.name, errorMessage(err));
       hash.unpipe(pt);
       pt.resume();
-      if (failures.size === targets.length) abort.abort(new SnapError([...failures.values()].join('; ')));
+      // every target failed: that is why the run stops (a full disk, not the producer's broken pipe)
+      if (failures.size === targets.length) abort.abort(targets.length === 1 ? err : new SnapError([...failures.values()].join('; '), { hint: (err as SnapError).hint }));
       throw err;
     });
     put.catch(() => undefined);
@@ -286,10 +287,11 @@ async function compressAndUpload(
       bs.done,
     ]);
   } catch (err) {
+    const targetsFailed = failures.size === targets.length; // before the cleanup below fails them too
     zstd.kill();
     age?.kill();
     await Promise.allSettled(puts);
-    throw err;
+    throw targetsFailed ? abort.signal.reason : err;
   }
   return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures, streamedAt };
 }
