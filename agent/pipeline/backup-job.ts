@@ -27,6 +27,8 @@ export interface TargetOutcome {
   target: string;
   status: 'ok' | 'failed';
   error?: string;
+  /** What to do about the failure (e.g. fix the remote's credentials). */
+  hint?: string;
 }
 
 export interface BackupResult {
@@ -70,7 +72,10 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     recipients = await recipientsFor(config);
     await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients);
     result.status = result.targets.some((t) => t.status === 'failed') ? 'failed' : 'ok';
-    if (result.status === 'failed') result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
+    if (result.status === 'failed') {
+      result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
+      result.hint = result.targets.find((t) => t.hint)?.hint;
+    }
   } catch (err) {
     result.status = 'failed';
     result.error = errorMessage(err);
@@ -98,7 +103,6 @@ interface Usable {
 async function prepareTargets(config: Config, job: Job, targets: Target[], result: BackupResult): Promise<Usable> {
   const list: Target[] = [];
   const existing = new Set<string>();
-  let hint: string | undefined;
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
@@ -110,13 +114,13 @@ async function prepareTargets(config: Config, job: Job, targets: Target[], resul
       for (const b of cat.backups) existing.add(b.manifest.id);
       list.push(t);
     } catch (err) {
-      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
-      hint ??= err instanceof SnapError ? err.hint : undefined;
-      log.error({ job: job.name, target: t.name }, errorMessage(err));
+      const hint = err instanceof SnapError ? err.hint : undefined;
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err), hint });
+      log.error({ job: job.name, target: t.name, hint }, errorMessage(err));
     }
   }
   if (list.length === 0 && result.targets.length) {
-    throw new SnapError(`no target could be reached; nothing was backed up: ${result.targets.map((t) => t.error).join('; ')}`, { hint });
+    throw new SnapError(`no target could be reached; nothing was backed up: ${result.targets.map((t) => t.error).join('; ')}`, { hint: result.targets.find((t) => t.hint)?.hint });
   }
   return { list, existing, length: list.length };
 }
@@ -209,7 +213,7 @@ async function streamAndCommit(
   Object.assign(result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256, timings });
   for (const t of targets) {
     if (failures.has(t.name)) {
-      result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
+      result.targets.push({ target: t.name, status: 'failed', ...failures.get(t.name) });
       await t.removeDir(dir).catch(() => undefined);
       continue;
     }
@@ -220,7 +224,7 @@ async function streamAndCommit(
       result.targets.push({ target: t.name, status: 'ok' });
       log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {
-      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err), hint: err instanceof SnapError ? err.hint : undefined });
       await t.removeDir(dir).catch(() => undefined);
     }
   }
@@ -235,7 +239,7 @@ interface Written {
   /** Raw bytes, when the agent counted them (else the plugin's stream_bytes). */
   rawBytes?: number;
   /** Targets whose upload failed, with why; the others hold the artifact. */
-  failures: Map<string, string>;
+  failures: Map<string, { error: string; hint?: string }>;
   /** performance.now() when compression ended and every target's upload settled. */
   streamedAt: number;
 }
@@ -264,16 +268,16 @@ async function compressAndUpload(
   const last = age ?? zstd;
   if (direct) hash.on('data', () => bar.update(hash.bytes));
   hash.on('data', () => faultPoint('backup-stream', hash.bytes));
-  const failures = new Map<string, string>();
+  const failures = new Map<string, { error: string; hint?: string }>();
   const puts = targets.map((t) => {
     const pt = new PassThrough({ highWaterMark: 1 << 20 });
     hash.pipe(pt);
     const put = t.put(key, pt, abort.signal).catch((err: unknown) => {
-      failures.set(t.name, errorMessage(err));
+      failures.set(t.name, { error: errorMessage(err), hint: err instanceof SnapError ? err.hint : undefined });
       hash.unpipe(pt);
       pt.resume();
       // every target failed: that is why the run stops (a full disk, not the producer's broken pipe)
-      if (failures.size === targets.length) abort.abort(targets.length === 1 ? err : new SnapError([...failures.values()].join('; '), { hint: (err as SnapError).hint }));
+      if (failures.size === targets.length) abort.abort(targets.length === 1 ? err : new SnapError([...failures.values()].map((f) => f.error).join('; '), { hint: [...failures.values()].find((f) => f.hint)?.hint }));
       throw err;
     });
     put.catch(() => undefined);
