@@ -60,7 +60,8 @@ export const interruptedSchema = z.object({
 });
 export type InterruptedRestore = z.infer<typeof interruptedSchema>;
 
-function procStart(pid: number): string | undefined {
+/** A process's start time (clock ticks after boot): with the pid, who it was. */
+export function procStart(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
@@ -69,7 +70,7 @@ function procStart(pid: number): string | undefined {
   }
 }
 
-function bootId(): string | undefined {
+export function bootId(): string | undefined {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
