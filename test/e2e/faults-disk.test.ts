@@ -36,6 +36,7 @@ jobs:
   - { name: big, plugin: volume, volume: ${big} }
 discovery: { labels: false }
 state_dir: \${STATE}
+tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
 `);
     mkdirSync(ws.backups);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', ws.backups]);

@@ -52,6 +52,7 @@ jobs:
 discovery: { labels: false }
 state_dir: \${STATE}
 metrics: { textfile_dir: ./metrics }
+tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
 `);
     original = await snapshot(vol);
     const b = await snapagent(['backup', '--config', ws.config, '--job', 'data', '--json']);

@@ -24,6 +24,7 @@ targets:
 jobs: [{ name: data, plugin: volume, volume: VOL }]
 discovery: { labels: false }
 state_dir: \${STATE}
+tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
 ${metrics ? 'metrics: { textfile_dir: ./metrics }' : ''}
 `;
 }
