@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, SnapError } from './errors.ts';
 import { log, redact } from './log.ts';
+import { startProcess } from './recovery.ts';
 import { VERSION } from './version.ts';
 import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
@@ -26,7 +27,9 @@ export function buildCli(): Command {
     .version(VERSION)
     .description('Backups of Docker volumes and datastores, streamed, checksummed, restorable from the target alone.')
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // every command first repairs what a killed run left (stopped containers, ...)
+    .hook('preAction', (_program, action) => startProcess(action.opts().config as string | undefined, process.argv.slice(2).join(' ')));
 
   globals(program.command('plan').description('show what would be backed up, to where, and why')).action((o) => planCommand(o));
 

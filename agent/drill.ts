@@ -82,14 +82,14 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
       if (plan.kind === 'volume') {
         made.volume = name;
         Object.assign(details, { kind: 'volume', volume: name, startup_seconds: 0 });
-        req = { toVolume: name, stop: false, force: false, locked: true };
+        req = { toVolume: name, stop: false, force: false, locked: true, drill: true };
       } else {
         const t0 = performance.now();
         details.kind = 'server';
         await startServer(config, docker, { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host }, name, m.source, plan.server, made, details);
         details.startup_seconds = round((performance.now() - t0) / 1000);
         job = { ...job, options: plan.server.options };
-        req = { toContainer: name, stop: false, force: false, locked: true };
+        req = { toContainer: name, stop: false, force: false, locked: true, drill: true };
       }
       lock = await lockJob(config.stateDir, config.host, m.job, jlog);
     } catch (err) {

@@ -1,8 +1,11 @@
 // Stops the containers that use some data, in order, and restarts them in reverse
 // order. Restart is idempotent and must be called on every path (success, failure,
-// abort); a failed restart is reported, never swallowed.
+// abort); a failed restart is reported, never swallowed. Each container is recorded in
+// the process record before it is stopped, so that the next start restarts it if this
+// process is killed meanwhile (agent/recovery.ts).
 import type { ContainerInfo, DockerClient } from './docker/client.ts';
 import { SnapError } from './errors.ts';
+import { noteRestarted, noteStopped } from './inflight.ts';
 import type { Logger } from './log.ts';
 
 export interface Quiesced {
@@ -35,6 +38,7 @@ export async function stopInOrder(docker: DockerClient, containers: ContainerInf
     for (const c of [...stopped].reverse()) {
       try {
         await docker.startContainer(c.id);
+        await noteRestarted(c.id);
       } catch (err) {
         errors.push(`${c.name}: ${(err as Error).message}`);
       }
@@ -46,7 +50,11 @@ export async function stopInOrder(docker: DockerClient, containers: ContainerInf
   try {
     for (const c of containers) {
       log.info({ container: c.name, order: containerOrder(c) }, 'stopping container for a consistent copy');
-      await docker.stopContainer(c.id, timeoutSeconds);
+      await noteStopped(c);
+      await docker.stopContainer(c.id, timeoutSeconds).catch(async (err: unknown) => {
+        await noteRestarted(c.id); // not stopped: nothing to restart
+        throw err;
+      });
       stopped.push(c);
     }
   } catch (err) {

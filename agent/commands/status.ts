@@ -8,6 +8,8 @@ import { gatherHealth, STALE_FACTOR, type JobHealth } from '../observe/health.ts
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 import { buildPlan, type Plan } from '../plan.ts';
 import { nextRun } from '../schedule.ts';
+import { interruptedRestores } from '../inflight.ts';
+import { interruptedMessage } from '../recovery.ts';
 import type { Config } from '../config/load.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
@@ -123,8 +125,11 @@ export async function statusCommand(opts: GlobalOptions): Promise<void> {
   const health = await gatherHealth(s.config, plan.jobs);
   const now = new Date();
   const jobs = health.jobs.map((j) => jobStatus(j, s.config, now));
-  const ok = jobs.every((j) => j.status === 'ok') && plan.problems.length === 0;
-  output(s.json, { ok, host: s.config.host, now: now.toISOString(), stale_factor: STALE_FACTOR, jobs, targets: health.targets, problems: plan.problems }, () => {
+  // restores a killed run left unfinished: the data there may be half restored
+  const interrupted = (await interruptedRestores(s.config.stateDir, s.config.host)).map((r) => ({ where: `restore of job ${r.job}`, message: interruptedMessage(r) }));
+  const problems = [...plan.problems, ...interrupted];
+  const ok = jobs.every((j) => j.status === 'ok') && problems.length === 0;
+  output(s.json, { ok, host: s.config.host, now: now.toISOString(), stale_factor: STALE_FACTOR, jobs, targets: health.targets, problems }, () => {
     const lines: string[] = [];
     if (jobs.length === 0) lines.push('no jobs: add jobs to the config or label volumes/containers (see `snapagent plan`)');
     else {
@@ -144,7 +149,7 @@ export async function statusCommand(opts: GlobalOptions): Promise<void> {
     }
     for (const j of jobs.filter((j) => j.reason)) lines.push(`${j.job}: ${j.reason}${j.last_hint ? ` (next: ${j.last_hint})` : ''}`);
     for (const t of health.targets.filter((t) => !t.reachable)) lines.push(`target ${t.name} could not be listed: ${t.error}`);
-    for (const p of plan.problems) lines.push(`problem: ${p.where}: ${p.message}`);
+    for (const p of problems) lines.push(`problem: ${p.where}: ${p.message}`);
     return lines.join('\n');
   });
   if (!ok) setExit(ExitCode.failed);

@@ -69,6 +69,12 @@ const rcloneTarget = z.strictObject({
   flags: z.array(z.string()).default([]),
   /** Seconds before one rclone call is considered hung. */
   timeout_seconds: z.int().positive().default(3600),
+  /** Further attempts (after 2 s, 4 s, ... randomized) of a listing, read, move, delete or
+   * manifest write that failed in a way that may pass (network error, 5xx), after rclone's
+   * own per-request retries. Never for refused credentials, a missing bucket or a bad
+   * rclone config (they fail at once), nor for a streamed upload (its bytes cannot be
+   * produced again: the backup fails and the next run starts over). */
+  retries: z.int().min(0).max(10).default(2),
 });
 
 export const targetSchema = z.discriminatedUnion('type', [localTarget, rcloneTarget]);

@@ -4,7 +4,7 @@
 import Docker from 'dockerode';
 import { execFile } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -157,6 +157,9 @@ export interface DockerClient {
   removeContainer(ref: string): Promise<void>;
   /** The last lines of a container's output, for an error message. */
   containerLogs(ref: string, lines: number): Promise<string>;
+  /** Removes what the agent left in a running container's /tmp (named pipes of exec
+   * transfers) whose name starts with `prefix`; nothing when out of reach (see ExecSpec). */
+  removeTempFiles(ref: string, prefix: string): Promise<void>;
 }
 
 let helperSeq = 0;
@@ -282,6 +285,14 @@ export function connectDocker(o: DockerOptions): DockerClient {
 
     containerLogs: (ref, lines) =>
       lookup(`logs of container ${ref}`, async () => unframe(await docker.getContainer(ref).logs({ stdout: true, stderr: true, tail: lines, follow: false })), ''),
+
+    removeTempFiles: (ref, prefix) =>
+      lookup(`inspect container ${ref}`, async () => {
+        const pid = (await docker.getContainer(ref).inspect()).State.Pid;
+        const tmp = `/proc/${pid}/root/tmp`;
+        if (!pid) return;
+        for (const n of (await readdir(tmp).catch(() => [] as string[])).filter((n) => n.startsWith(prefix))) await rm(path.join(tmp, n), { recursive: true, force: true });
+      }, undefined),
   };
 }
 
@@ -384,7 +395,7 @@ async function execFifo(docker: Docker, container: string, spec: ExecSpec): Prom
     const user = spec.user ?? c.Config.User ?? '';
     if (!['', 'root', '0', '0:0', 'root:root'].includes(user) || !c.State.Pid) return undefined;
     const root = `/proc/${c.State.Pid}/root`;
-    const pipe = await makeFifo(`${root}/tmp`, 'snapagent');
+    const pipe = await makeFifo(`${root}/tmp`, `snapagent-${runId}`); // the run id: a killed run's are found
     return { pipe, inside: pipe.file.slice(root.length) };
   } catch (err) {
     log.debug({ container, err: String(err) }, 'exec: no named pipe into the container, using the attach stream');

@@ -10,18 +10,19 @@ import { writeMetrics } from './metrics.ts';
 import { backupEvent, notify, type RunEvent } from './notify.ts';
 import { recordRun } from './run-state.ts';
 
-/** `known`: the jobs of the plan (so label jobs that never ran appear in the metrics). */
-export async function reportRun(config: Config, results: BackupResult[], known: KnownJob[] = []): Promise<void> {
+/** `known`: the jobs of the plan (so label jobs that never ran appear in the metrics);
+ * `run`: the run id the results belong to (another than ours for a killed run's). */
+export async function reportRun(config: Config, results: BackupResult[], known: KnownJob[] = [], run = runId): Promise<void> {
   const events: RunEvent[] = [];
   for (const r of results) {
     let failures = r.status === 'ok' ? 0 : 1;
     try {
       const targets = known.find((k) => k.name === r.job)?.targets ?? jobTargetNames(config, r.job);
-      failures = (await recordRun(config.stateDir, config.host, r, runId, targets)).failures_in_a_row;
+      failures = (await recordRun(config.stateDir, config.host, r, run, targets)).failures_in_a_row;
     } catch (err) {
       log.warn({ job: r.job }, `could not record the run in ${config.stateDir}: ${errorMessage(err)}`);
     }
-    events.push(backupEvent(config.host, r, runId, failures));
+    events.push(backupEvent(config.host, r, run, failures));
   }
   await refreshMetrics(config, known);
   await notify(config, events).catch((err: unknown) => log.warn(`notifications: ${errorMessage(err)}`));

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
 import { ConfigError, errorMessage, IntegrityError, SnapError, UsageError } from '../errors.ts';
-import { registerSecret } from '../log.ts';
+import { registerSecret, runId } from '../log.ts';
 import type { Target } from '../targets/target.ts';
 import { startFilter, type Fd, type FilterProcess } from './filter-process.ts';
 
@@ -37,7 +37,7 @@ export async function recipientsFor(config: Config): Promise<Recipients | undefi
   // age reads recipients from files only here: the inline ones go to a private one
   const tmp = path.join(config.stateDir, 'tmp');
   await mkdir(tmp, { recursive: true, mode: 0o700 });
-  const dir = await mkdtemp(path.join(tmp, 'age-'));
+  const dir = await mkdtemp(path.join(tmp, `age-${runId}-`)); // the run id: a killed run's is found
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const files = enc.age_recipients_file ? [enc.age_recipients_file] : [];
   if (enc.age_recipients.length) {

@@ -20,11 +20,15 @@ import { ageEncrypt, recipientsFor, type Recipients } from './age.ts';
 import { zstdCompress } from './filter-process.ts';
 import { ByteCounter, HashCounter } from './hash.ts';
 import type { Bar, Progress } from './progress.ts';
+import { startWork, workId } from '../inflight.ts';
+import { faultPoint } from '../testing.ts';
 
 export interface TargetOutcome {
   target: string;
   status: 'ok' | 'failed';
   error?: string;
+  /** What to do about the failure (e.g. fix the remote's credentials). */
+  hint?: string;
 }
 
 export interface BackupResult {
@@ -57,9 +61,11 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
   const jlog = log.child({ job: job.name });
   let lock;
   let recipients: Recipients | undefined;
+  let underWay: ((ok: boolean) => Promise<void>) | undefined;
   try {
     const plugin = plugins[job.plugin];
     if (!plugin) throw new SnapError(`unknown plugin "${job.plugin}"`);
+    underWay = await startWork({ kind: 'backup', job: job.name, plugin: job.plugin, tier: job.tier, targets: job.targets }); // a kill -9 is reported by the next start
     const ctx: PluginContext = { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host };
     await plugin.check(ctx, job);
     lock = await lockJob(config.stateDir, config.host, job.name, jlog, { waitSeconds: config.lock_wait_seconds, signal });
@@ -70,11 +76,15 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     const slotId = o.slot && backupId(o.slot, job.tier);
     const id = slotId && !usable.existing.has(slotId) ? slotId : await freshId(started, job.tier, usable.existing);
     result.id = id;
+    await workId(job.name, id);
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
     recipients = await recipientsFor(config);
     await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients);
     result.status = result.targets.some((t) => t.status === 'failed') ? 'failed' : 'ok';
-    if (result.status === 'failed') result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
+    if (result.status === 'failed') {
+      result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
+      result.hint = result.targets.find((t) => t.hint)?.hint;
+    }
   } catch (err) {
     result.status = 'failed';
     result.error = errorMessage(err);
@@ -82,6 +92,7 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
   } finally {
     await recipients?.cleanup();
     await lock?.release();
+    await underWay?.(result.status === 'ok');
     const finished = new Date();
     result.finished_at = finished.toISOString();
     result.duration_seconds = (finished.getTime() - started.getTime()) / 1000;
@@ -96,7 +107,8 @@ interface Usable {
 }
 
 // Checks each target, removes backups left incomplete by interrupted runs (we hold the
-// job's lock, so none of them is in progress) and collects the ids already used.
+// job's lock, so none of them is in progress) and collects the ids already used. When
+// every target failed, the job fails with their reasons and the first one's hint.
 async function prepareTargets(config: Config, job: Job, targets: Target[], result: BackupResult): Promise<Usable> {
   const list: Target[] = [];
   const existing = new Set<string>();
@@ -111,9 +123,13 @@ async function prepareTargets(config: Config, job: Job, targets: Target[], resul
       for (const b of cat.backups) existing.add(b.manifest.id);
       list.push(t);
     } catch (err) {
-      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
-      log.error({ job: job.name, target: t.name }, errorMessage(err));
+      const hint = err instanceof SnapError ? err.hint : undefined;
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err), hint });
+      log.error({ job: job.name, target: t.name, hint }, errorMessage(err));
     }
+  }
+  if (list.length === 0 && result.targets.length) {
+    throw new SnapError(`no target could be reached; nothing was backed up: ${result.targets.map((t) => t.error).join('; ')}`, { hint: result.targets.find((t) => t.hint)?.hint });
   }
   return { list, existing, length: list.length };
 }
@@ -209,17 +225,18 @@ async function streamAndCommit(
   Object.assign(result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256, timings });
   for (const t of targets) {
     if (failures.has(t.name)) {
-      result.targets.push({ target: t.name, status: 'failed', error: failures.get(t.name) });
+      result.targets.push({ target: t.name, status: 'failed', ...failures.get(t.name) });
       await t.removeDir(dir).catch(() => undefined);
       continue;
     }
     try {
       await t.publish(key);
+      faultPoint('backup-before-manifest');
       await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
       result.targets.push({ target: t.name, status: 'ok' });
       log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {
-      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err) });
+      result.targets.push({ target: t.name, status: 'failed', error: errorMessage(err), hint: err instanceof SnapError ? err.hint : undefined });
       await t.removeDir(dir).catch(() => undefined);
     }
   }
@@ -234,7 +251,7 @@ interface Written {
   /** Raw bytes, when the agent counted them (else the plugin's stream_bytes). */
   rawBytes?: number;
   /** Targets whose upload failed, with why; the others hold the artifact. */
-  failures: Map<string, string>;
+  failures: Map<string, { error: string; hint?: string }>;
   /** performance.now() when compression ended and every target's upload settled. */
   streamedAt: number;
 }
@@ -262,15 +279,17 @@ async function compressAndUpload(
   age?.stdin?.destroy();
   const last = age ?? zstd;
   if (direct) hash.on('data', () => bar.update(hash.bytes));
-  const failures = new Map<string, string>();
+  hash.on('data', () => faultPoint('backup-stream', hash.bytes));
+  const failures = new Map<string, { error: string; hint?: string }>();
   const puts = targets.map((t) => {
     const pt = new PassThrough({ highWaterMark: 1 << 20 });
     hash.pipe(pt);
     const put = t.put(key, pt, abort.signal).catch((err: unknown) => {
-      failures.set(t.name, errorMessage(err));
+      failures.set(t.name, { error: errorMessage(err), hint: err instanceof SnapError ? err.hint : undefined });
       hash.unpipe(pt);
       pt.resume();
-      if (failures.size === targets.length) abort.abort(new SnapError([...failures.values()].join('; ')));
+      // every target failed: that is why the run stops (a full disk, not the producer's broken pipe)
+      if (failures.size === targets.length) abort.abort(targets.length === 1 ? err : new SnapError([...failures.values()].map((f) => f.error).join('; '), { hint: [...failures.values()].find((f) => f.hint)?.hint }));
       throw err;
     });
     put.catch(() => undefined);
@@ -284,10 +303,11 @@ async function compressAndUpload(
       bs.done,
     ]);
   } catch (err) {
+    const targetsFailed = failures.size === targets.length; // before the cleanup below fails them too
     zstd.kill();
     age?.kill();
     await Promise.allSettled(puts);
-    throw err;
+    throw targetsFailed ? abort.signal.reason : err;
   }
   return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures, streamedAt };
 }

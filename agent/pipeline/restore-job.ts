@@ -13,6 +13,8 @@ import { plugins } from '../../plugins/index.ts';
 import { checkIdentity, requireIdentity } from './age.ts';
 import { StoredInput } from './stored-input.ts';
 import type { Progress } from './progress.ts';
+import { startWork } from '../inflight.ts';
+import { faultPoint } from '../testing.ts';
 
 export interface RestoreRequest {
   toVolume?: string;
@@ -24,6 +26,8 @@ export interface RestoreRequest {
   force: boolean;
   /** The caller already holds the job's lock (a drill takes it before its restore). */
   locked?: boolean;
+  /** A restore drill into a throwaway copy: a kill leaves nothing live half-restored. */
+  drill?: boolean;
 }
 
 export interface RestoreResult {
@@ -78,11 +82,14 @@ export async function restoreBackup(
   const onAbort = () => abort.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   let lock;
+  let underWay: ((ok: boolean) => Promise<void>) | undefined;
   const bar = progress.start(`restore ${m.job}`);
   try {
     if (m.artifacts.length !== 1) throw new SnapError(`backup ${m.job}/${m.id} has ${m.artifacts.length} artifacts; this agent restores single-artifact backups`);
     const artifact = m.artifacts[0]!;
     const key = `${listed.dir}/${artifact.name}`;
+    const into = req.toVolume ? `volume ${req.toVolume}` : req.toContainer ? `container ${req.toContainer}` : job.volume ? `volume ${job.volume}` : `container ${job.container ?? '?'}`;
+    if (!req.drill) underWay = await startWork({ kind: 'restore', job: job.name, plugin: job.plugin, tier: m.tier, id: m.id, destination: into, targets: [listed.target.name] });
     // An encrypted backup needs a key that opens it, checked before anything is touched.
     let identity: string | undefined;
     if (artifact.encryption === 'age') {
@@ -92,7 +99,7 @@ export async function restoreBackup(
     if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log, { waitSeconds: config.lock_wait_seconds, signal });
     const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
-    input.hash.on('data', () => bar.update(input.hash.bytes));
+    input.hash.on('data', () => (bar.update(input.hash.bytes), faultPoint('restore-stream', input.hash.bytes)));
     const integrity = input.integrity;
     const plugin = plugins[job.plugin]!;
     try {
@@ -129,6 +136,7 @@ export async function restoreBackup(
     bar.stop();
     signal.removeEventListener('abort', onAbort);
     await lock?.release();
+    await underWay?.(result.status === 'ok');
     result.duration_seconds = (Date.now() - started) / 1000;
   }
   return result;

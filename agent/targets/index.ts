@@ -11,7 +11,7 @@ export function makeTarget(t: TargetConfig): Target {
     case 'local':
       return new LocalTarget(t.name, t.path);
     case 'rclone':
-      return new RcloneTarget({ name: t.name, remote: t.remote, config: t.config, flags: t.flags, timeoutSeconds: t.timeout_seconds });
+      return new RcloneTarget({ name: t.name, remote: t.remote, config: t.config, flags: t.flags, timeoutSeconds: t.timeout_seconds, retries: t.retries });
   }
 }
 

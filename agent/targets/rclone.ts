@@ -3,10 +3,18 @@
 // the rclone command line. Uploads stream through `rclone rcat` under a ".partial"
 // name and are published with a server-side move; on remotes without one (S3), the
 // upload goes straight to its final name, which S3 only shows once it is complete.
+// Failures: rclone retries each request (--low-level-retries, with backoff; S3 streams
+// are uploaded in parts, each retried). A whole call that still failed is tried again
+// by the agent (`retries`, backoff) when it may pass — a network error, a 5xx — and when
+// it can be: listings, reads, moves, deletes, the manifest's small write. Refused
+// credentials, a missing bucket or a bad rclone config fail at once, saying what to
+// fix. A streamed upload is never retried whole: its bytes cannot be produced again.
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
+import pRetry from 'p-retry';
 import { errorMessage, TargetError } from '../errors.ts';
+import { log } from '../log.ts';
 import { startFilter } from '../pipeline/filter-process.ts';
 import { PARTIAL_SUFFIX, type StoredFile, type Target } from './target.ts';
 
@@ -16,9 +24,27 @@ export interface RcloneOptions {
   config?: string;
   flags: string[];
   timeoutSeconds: number;
+  /** Further attempts of a call that failed in a way that may pass. */
+  retries: number;
 }
 
-const BASE_FLAGS = ['--contimeout', '10s', '--low-level-retries', '3', '--retries', '2', '--stats', '0', '--log-level', 'ERROR'];
+// --retries 1: rclone's own whole-command retries come without backoff and also repeat
+// permanent failures; the agent's (run()) do neither.
+const BASE_FLAGS = ['--contimeout', '10s', '--low-level-retries', '3', '--retries', '1', '--stats', '0', '--log-level', 'ERROR'];
+
+// What rclone says when trying again cannot help.
+const REFUSED = /status code: 40[13]\b|SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|\bForbidden\b|\bUnauthorized\b|unable to authenticate|authentication failed|permission denied/i;
+const MISSING = /NoSuchBucket|bucket does not exist|directory not found|object not found|not found|doesn't exist|no such file/i;
+const MISCONFIGURED = /didn't find section in config file|unknown flag|couldn't find type|unknown command|unknown backend/i;
+
+/** A failed rclone call; `transient` when the same call may succeed later. */
+class RcloneFailure extends TargetError {
+  readonly transient: boolean;
+  constructor(message: string, hint: string, transient: boolean) {
+    super(message, { hint });
+    this.transient = transient;
+  }
+}
 
 export class RcloneTarget implements Target {
   readonly name: string;
@@ -43,14 +69,35 @@ export class RcloneTarget implements Target {
   }
 
   private async run(what: string, args: string[], input?: Buffer): Promise<string> {
-    const res = await execa('rclone', this.args(args), {
-      input,
-      reject: false,
-      timeout: this.o.timeoutSeconds * 1000,
-      stripFinalNewline: false,
-    });
-    if (res.failed) throw this.fail(what, res);
-    return String(res.stdout);
+    return String(await this.call(what, () => execa('rclone', this.args(args), { input, reject: false, timeout: this.o.timeoutSeconds * 1000, stripFinalNewline: false })));
+  }
+
+  // One rclone call; tried again (2 s, 4 s... randomized) while it fails in a way that may pass.
+  private async call<T>(what: string, exec: () => Promise<{ failed: boolean; stdout: T; stderr?: unknown; exitCode?: number; timedOut?: boolean; code?: string; message?: string }>): Promise<T> {
+    let attempts = 0;
+    try {
+      return await pRetry(
+        async () => {
+          attempts++;
+          const res = await exec();
+          if (res.failed) throw this.fail(what, res);
+          return res.stdout;
+        },
+        {
+          retries: this.o.retries,
+          minTimeout: 2000,
+          factor: 2,
+          randomize: true,
+          shouldRetry: ({ error }) => error instanceof RcloneFailure && error.transient,
+          onFailedAttempt: ({ error, retriesLeft, retryDelay }) => {
+            if (retriesLeft > 0 && error instanceof RcloneFailure && error.transient) log.warn({ target: this.name, attempt: attempts, retry_in_ms: retryDelay }, `${error.message}; trying again`);
+          },
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof RcloneFailure) || attempts < 2) throw err;
+      throw new RcloneFailure(`${err.message} (${attempts} attempts)`, err.hint ?? this.hint(), err.transient);
+    }
   }
 
   private fail(what: string, res: { stderr?: unknown; exitCode?: number; timedOut?: boolean; code?: string; message?: string }): TargetError {
@@ -62,11 +109,27 @@ export class RcloneTarget implements Target {
       .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim())
       .filter(Boolean);
     const why = res.timedOut ? `timed out after ${this.o.timeoutSeconds}s` : (lines.slice(-2).join('; ') || `rclone exit code ${res.exitCode}`);
-    return new TargetError(`target ${this.name} (${this.description}): ${what} failed: ${why}`, { hint: this.hint() });
+    const message = `target ${this.name} (${this.description}): ${what} failed: ${why}`;
+    const said = lines.join('\n');
+    // a call that hung for timeout_seconds is not tried again: that could take hours
+    if (res.timedOut) return new RcloneFailure(message, this.hint(), false);
+    if (REFUSED.test(said)) return new RcloneFailure(message, this.refusedHint(), false);
+    if (MISCONFIGURED.test(said)) return new RcloneFailure(message, `fix the rclone configuration of ${this.remoteName()} (rclone.conf or RCLONE_CONFIG_${this.remoteName().toUpperCase()}_* env vars) or the target's flags`, false);
+    if (MISSING.test(said)) return new RcloneFailure(message, `the bucket or directory (or file) does not exist on the remote: create the bucket, or fix the target's remote "${this.o.remote}"; \`rclone lsd ${this.remoteName()}:\` lists what there is`, false);
+    return new RcloneFailure(message, this.hint(), true);
+  }
+
+  private remoteName(): string {
+    return this.o.remote.slice(0, this.o.remote.indexOf(':'));
   }
 
   private hint(): string {
     return `check that the remote is reachable and that rclone is configured for it (rclone.conf or RCLONE_CONFIG_* env vars): try \`rclone lsd ${this.o.remote}\``;
+  }
+
+  private refusedHint(): string {
+    const r = this.remoteName();
+    return `the remote refused the credentials: check the keys (or user and password) of remote "${r}" in rclone.conf or RCLONE_CONFIG_${r.toUpperCase()}_* env vars, and that they may list, read and write ${this.o.remote}`;
   }
 
   private async supportsMove(): Promise<boolean> {
@@ -117,13 +180,7 @@ export class RcloneTarget implements Target {
   }
 
   async readFile(key: string): Promise<Buffer> {
-    const res = await execa('rclone', this.args(['cat', this.path(key)]), {
-      encoding: 'buffer',
-      reject: false,
-      timeout: this.o.timeoutSeconds * 1000,
-    });
-    if (res.failed) throw this.fail(`reading ${key}`, res);
-    return Buffer.from(res.stdout);
+    return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', this.path(key)]), { encoding: 'buffer', reject: false, timeout: this.o.timeoutSeconds * 1000 })));
   }
 
   open(key: string, signal: AbortSignal): Readable {

@@ -1,0 +1,194 @@
+// What this process has under way, kept in the state dir so that a kill -9 leaves a trace
+// the next start acts on (agent/recovery.ts):
+//   <state>/procs/<run>.json   this process: who it is (pid, start time, boot id, so that
+//                              a pid reused after the kill is not mistaken for it), the
+//                              backups and restores it runs, the containers it stopped
+//   <state>/restores/<host>--<job>.json   a restore a killed run left unfinished;
+//                              removed by the job's next successful restore
+// The record is rewritten atomically before a change takes effect (a container is
+// recorded before it is stopped) and removed when the process exits with nothing under
+// way. Without a record (unit tests, an unwritable state dir) these calls do nothing.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from './atomic-file.ts';
+import { log, runId } from './log.ts';
+
+export const PROC_FORMAT = 'snapagent.proc/1';
+export const INTERRUPTED_FORMAT = 'snapagent.interrupted-restore/1';
+
+const workSchema = z.object({
+  kind: z.enum(['backup', 'restore']),
+  job: z.string(),
+  plugin: z.string(),
+  tier: z.string(),
+  since: z.string(),
+  /** The backup being taken or restored, once known. */
+  id: z.string().optional(),
+  /** Restores: where the data goes, e.g. "volume app-data". */
+  destination: z.string().optional(),
+  targets: z.array(z.string()).default([]),
+});
+export type Work = z.infer<typeof workSchema>;
+
+const identity = { pid: z.int(), start: z.string().optional(), boot: z.string().optional() };
+
+export const procSchema = z.object({
+  format: z.literal(PROC_FORMAT),
+  run: z.string(),
+  ...identity,
+  since: z.string(),
+  command: z.string(),
+  host: z.string(),
+  work: z.array(workSchema),
+  /** Containers this process stopped and has not restarted yet. */
+  stopped: z.array(z.object({ id: z.string(), name: z.string(), at: z.string() })),
+});
+export type ProcRecord = z.infer<typeof procSchema>;
+
+export const interruptedSchema = z.object({
+  format: z.literal(INTERRUPTED_FORMAT),
+  host: z.string(),
+  job: z.string(),
+  id: z.string().optional(),
+  destination: z.string().optional(),
+  since: z.string(),
+  run: z.string(),
+  pid: z.int(),
+  found_at: z.string(),
+});
+export type InterruptedRestore = z.infer<typeof interruptedSchema>;
+
+/** A process's start time (clock ticks after boot): with the pid, who it was. */
+export function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process a record names still runs (same boot, same pid, same start time). */
+export function processAlive(p: { pid: number; start?: string; boot?: string }): boolean {
+  if (p.boot && p.boot !== bootId()) return false;
+  try {
+    process.kill(p.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const start = procStart(p.pid);
+  return !(p.start && start && p.start !== start);
+}
+
+export const procsDir = (stateDir: string) => path.join(stateDir, 'procs');
+export const restoresDir = (stateDir: string) => path.join(stateDir, 'restores');
+const noteFile = (stateDir: string, host: string, job: string) => path.join(restoresDir(stateDir), `${host}--${job}.json`);
+
+let mine: { file: string; stateDir: string; record: ProcRecord } | undefined;
+let writes: Promise<void> = Promise.resolve();
+
+// Writes are queued so that jobs running in parallel never interleave their updates.
+function save(): Promise<void> {
+  const m = mine;
+  if (!m) return Promise.resolve();
+  const text = JSON.stringify(m.record, null, 2) + '\n';
+  writes = writes.then(() => writeFileAtomic(m.file, text)).catch((err: unknown) => log.warn({ file: m.file }, `cannot update the process record: ${String(err)}`));
+  return writes;
+}
+
+/** Records this process in `stateDir` (once per process). */
+export function openProcessRecord(stateDir: string, host: string, command: string): void {
+  if (mine) return;
+  const file = path.join(procsDir(stateDir), `${runId}.json`);
+  const record: ProcRecord = { format: PROC_FORMAT, run: runId, pid: process.pid, start: procStart(process.pid), boot: bootId(), since: new Date().toISOString(), command, host, work: [], stopped: [] };
+  try {
+    mkdirSync(procsDir(stateDir), { recursive: true, mode: 0o700 });
+    writeFileSync(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    log.debug({ file }, `no process record: ${String(err)}`);
+    return;
+  }
+  mine = { file, stateDir, record };
+  // Kept when something is still under way (a second Ctrl-C quits at once): the next
+  // start then restarts the containers and reports the jobs.
+  process.on('exit', () => {
+    if (mine && mine.record.work.length === 0 && mine.record.stopped.length === 0) rmSync(mine.file, { force: true });
+  });
+}
+
+/** Records a backup or restore as under way; the returned function ends it (a restore
+ * that ended `ok` also clears the job's interrupted-restore note). */
+export async function startWork(w: Omit<Work, 'since'>): Promise<(ok: boolean) => Promise<void>> {
+  if (!mine) return async () => undefined;
+  const entry: Work = { ...w, since: new Date().toISOString() };
+  mine.record.work.push(entry);
+  await save();
+  return async (ok) => {
+    if (!mine) return;
+    mine.record.work = mine.record.work.filter((x) => x !== entry);
+    await save();
+    if (ok && entry.kind === 'restore') await rm(noteFile(mine.stateDir, mine.record.host, entry.job), { force: true }).catch(() => undefined);
+  };
+}
+
+/** Sets the backup id of a work entry once it is known. */
+export async function workId(job: string, id: string): Promise<void> {
+  const w = mine?.record.work.find((x) => x.job === job);
+  if (!w) return;
+  w.id = id;
+  await save();
+}
+
+/** Call before stopping a container: a kill before its restart leaves the record. */
+export async function noteStopped(c: { id: string; name: string }): Promise<void> {
+  if (!mine) return;
+  mine.record.stopped.push({ id: c.id, name: c.name, at: new Date().toISOString() });
+  await save();
+}
+
+export async function noteRestarted(id: string): Promise<void> {
+  if (!mine) return;
+  mine.record.stopped = mine.record.stopped.filter((s) => s.id !== id);
+  await save();
+}
+
+/** Every process record in the state dir but this process's own, with its file; also
+ * those being repaired ("<run>.json.recovering-<claimer run>"). */
+export async function otherRecords(stateDir: string): Promise<{ file: string; record?: ProcRecord }[]> {
+  const dir = procsDir(stateDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out: { file: string; record?: ProcRecord }[] = [];
+  for (const n of names.filter((n) => n !== `${runId}.json` && /\.json(\.recovering-[0-9a-f]+)?$/.test(n))) {
+    const file = path.join(dir, n);
+    const parsed = procSchema.safeParse(await readFile(file, 'utf8').then(JSON.parse).catch(() => undefined));
+    out.push({ file, record: parsed.success ? parsed.data : undefined });
+  }
+  return out;
+}
+
+export async function writeInterrupted(stateDir: string, note: InterruptedRestore): Promise<void> {
+  await mkdir(restoresDir(stateDir), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(noteFile(stateDir, note.host, note.job), JSON.stringify(note, null, 2) + '\n');
+}
+
+/** Restores of `host` left unfinished by killed runs, oldest first. */
+export async function interruptedRestores(stateDir: string, host: string): Promise<InterruptedRestore[]> {
+  const names = await readdir(restoresDir(stateDir)).catch(() => [] as string[]);
+  const out: InterruptedRestore[] = [];
+  for (const n of names.filter((n) => n.startsWith(`${host}--`) && n.endsWith('.json'))) {
+    const parsed = interruptedSchema.safeParse(await readFile(path.join(restoresDir(stateDir), n), 'utf8').then(JSON.parse).catch(() => undefined));
+    if (parsed.success) out.push(parsed.data);
+  }
+  return out.sort((a, b) => a.since.localeCompare(b.since));
+}

@@ -1,0 +1,146 @@
+// What a killed agent leaves behind, and how the next start repairs it. Every command
+// begins with recoverKilledRuns(): for each process record whose process is gone
+// (agent/inflight.ts), it
+//   - starts again the containers that run stopped for a consistent copy (warning),
+//   - records the backups it was running as failed ("killed") in their run state, and
+//     rewrites the metrics and notifies like any failed run; their partial files on the
+//     targets were never listed (no manifest) and go with the job's next backup,
+//   - leaves a note for each restore it was running, which `status` reports until the
+//     job's next successful restore,
+//   - removes its helper and drill containers, drill volumes and temporary files.
+// A record is claimed (renamed) before it is acted on: two agents starting at once never
+// repair the same run twice. What cannot be done now (Docker unreachable) stays recorded
+// for the next start.
+import { readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig, type Config } from './config/load.ts';
+import { connectDocker, type DockerClient } from './docker/client.ts';
+import { errorMessage } from './errors.ts';
+import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord } from './inflight.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { log, runId } from './log.ts';
+import { reportRun } from './observe/report.ts';
+import { readJobState } from './observe/run-state.ts';
+import type { BackupResult } from './pipeline/backup-job.ts';
+
+/**
+ * Runs before every command (cli.ts): records this process in the state dir and repairs
+ * what killed runs left. A config that does not load is left to the command to report;
+ * a repair that fails is logged, never fatal.
+ */
+export async function startProcess(configFile: string | undefined, command: string): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(configFile);
+  } catch {
+    return;
+  }
+  openProcessRecord(config.stateDir, config.host, command);
+  const docker = connectDocker({ socket: config.docker.socket, transfer: 'attach', pipeDir: path.join(config.stateDir, 'pipes') });
+  await recoverKilledRuns(config, docker).catch((err: unknown) => log.warn(`repairing after killed runs: ${errorMessage(err)}`));
+}
+
+export async function recoverKilledRuns(config: Config, docker: DockerClient): Promise<void> {
+  for (const { file, record } of await otherRecords(config.stateDir)) {
+    if (!record) {
+      log.warn({ file }, 'removing an unreadable process record');
+      await rm(file, { force: true });
+      continue;
+    }
+    if (processAlive(record)) continue;
+    const claimed = await claim(config.stateDir, file);
+    if (claimed) await repair(config, docker, record, claimed);
+  }
+  for (const r of await interruptedRestores(config.stateDir, config.host)) {
+    log.warn({ job: r.job, id: r.id, destination: r.destination, since: r.since }, interruptedMessage(r));
+  }
+}
+
+export function interruptedMessage(r: { job: string; id?: string; destination?: string; since: string; pid: number }): string {
+  return `the restore of job ${r.job}${r.id ? ` (backup ${r.id})` : ''} into ${r.destination ?? 'its datastore'}, started ${r.since}, was interrupted (agent pid ${r.pid} killed): the data there may be partly restored; run \`snapagent restore --job ${r.job}${r.id ? ` --id ${r.id}` : ''}\` again`;
+}
+
+// "<run>.json" (or an abandoned "<run>.json.recovering-<other>") becomes
+// "<run>.json.recovering-<us>"; undefined when another live agent is on it.
+async function claim(stateDir: string, file: string): Promise<string | undefined> {
+  const m = /^(.*\.json)(?:\.recovering-([0-9a-f]+))?$/.exec(path.basename(file))!;
+  if (m[2]) {
+    const claimer = (await otherRecords(stateDir)).find((o) => path.basename(o.file) === `${m[2]}.json`)?.record;
+    if (claimer && processAlive(claimer)) return undefined;
+  }
+  const to = path.join(procsDir(stateDir), `${m[1]}.recovering-${runId}`);
+  try {
+    await rename(file, to);
+    return to;
+  } catch {
+    return undefined; // claimed by another agent meanwhile
+  }
+}
+
+async function repair(config: Config, docker: DockerClient, rec: ProcRecord, claimed: string): Promise<void> {
+  const who = `pid ${rec.pid}, run ${rec.run}`;
+  log.warn({ killed_run: rec.run, pid: rec.pid, command: rec.command, since: rec.since }, `an earlier agent run was killed (${who}, \`snapagent ${rec.command}\` started ${rec.since}): repairing what it left`);
+  const left = await restartStopped(docker, rec, who);
+  const backups = rec.work.filter((w) => w.kind === 'backup');
+  const results: BackupResult[] = [];
+  for (const w of backups) {
+    const prev = await readJobState(config.stateDir, rec.host, w.job);
+    if (prev && prev.last_attempt_at >= w.since) continue; // a later run was recorded meanwhile
+    const error = `killed: the agent (${who}) was killed during this backup${w.id ? ` (${w.id})` : ''}; what it had not committed is discarded`;
+    log.error({ job: w.job, id: w.id }, `backup of ${w.job}: ${error}`);
+    results.push({ job: w.job, plugin: w.plugin, tier: w.tier, status: 'failed', started_at: w.since, finished_at: w.since, duration_seconds: 0, id: w.id, targets: [], error, hint: 'its partial files are removed by the next backup of this job: run it again' });
+  }
+  if (results.length) await reportRun({ ...config, host: rec.host }, results, [], rec.run);
+  for (const w of rec.work.filter((w) => w.kind === 'restore')) {
+    const note = { format: 'snapagent.interrupted-restore/1' as const, host: rec.host, job: w.job, id: w.id, destination: w.destination, since: w.since, run: rec.run, pid: rec.pid, found_at: new Date().toISOString() };
+    await writeInterrupted(config.stateDir, note).catch((err: unknown) => log.error({ job: w.job }, `cannot record the interrupted restore: ${errorMessage(err)}`));
+  }
+  await removeLeftovers(config, docker, rec.run);
+  if (left.length) {
+    // Docker did not answer: keep what is still to do for the next start.
+    const rest: ProcRecord = procSchema.parse({ ...rec, work: [], stopped: left });
+    await writeFileAtomic(path.join(procsDir(config.stateDir), `${rec.run}.json`), JSON.stringify(rest, null, 2) + '\n');
+  }
+  await rm(claimed, { force: true });
+}
+
+// In reverse stop order, like a normal restart; a container gone or already running is
+// left alone. Returns those that could not be checked or started.
+async function restartStopped(docker: DockerClient, rec: ProcRecord, who: string): Promise<ProcRecord['stopped']> {
+  const left: ProcRecord['stopped'] = [];
+  for (const s of [...rec.stopped].reverse()) {
+    try {
+      const c = await docker.inspectContainer(s.id);
+      if (!c) log.warn({ container: s.name }, `container ${s.name}, stopped by the killed run, no longer exists`);
+      else if (!c.running) {
+        await docker.startContainer(s.id);
+        log.warn({ container: s.name, stopped_at: s.at }, `restarted container ${s.name}: the killed run (${who}) had stopped it at ${s.at} for a consistent copy`);
+      }
+    } catch (err) {
+      left.push(s);
+      log.error({ container: s.name }, `container ${s.name} was stopped by a killed run and could not be restarted now: ${errorMessage(err)} (the next start tries again; or: docker start ${s.name})`);
+    }
+  }
+  return left.reverse();
+}
+
+// Helper and drill containers, drill volumes, named pipes and temporary files of `run`.
+async function removeLeftovers(config: Config, docker: DockerClient, run: string): Promise<void> {
+  for (const dir of ['pipes', 'tmp'].map((d) => path.join(config.stateDir, d))) {
+    for (const n of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.includes(`-${run}-`))) await rm(path.join(dir, n), { recursive: true, force: true });
+  }
+  try {
+    const containers = await docker.listContainers();
+    for (const c of containers.filter((c) => (c.labels['snapagent.helper'] && c.labels['snapagent.run'] === run) || c.labels['snapagent.drill'] === run)) {
+      log.warn({ container: c.name }, `removing container ${c.name} left by the killed run`);
+      await docker.removeContainer(c.id);
+    }
+    for (const v of (await docker.listVolumes()).filter((v) => v.labels['snapagent.drill'] === run || new RegExp(`^snapagent-drill-.+-${run}-\\d+$`).test(v.name))) {
+      log.warn({ volume: v.name }, `removing drill volume ${v.name} left by the killed run`);
+      await docker.removeVolume(v.name);
+    }
+    for (const c of containers.filter((c) => c.running)) await docker.removeTempFiles(c.id, `snapagent-${run}-`);
+  } catch (err) {
+    log.warn(`could not remove the killed run's containers and pipes: ${errorMessage(err)} (they are labelled snapagent.run=${run})`);
+  }
+}

@@ -1,0 +1,166 @@
+// kill -9 of the agent at chosen points (frozen there by the test-only fault points of
+// agent/testing.ts, then SIGKILL): while the volume is streamed to the target, right
+// before the manifest, while a stop: true job has its containers stopped, and in the
+// middle of a restore. What must hold: the next start reports the run as failed (and
+// the metrics say so), no partial backup is ever listed or restored, the next run removes
+// what the killed one left (partial files, helper containers, named pipes), stopped
+// containers are restarted, earlier backups still restore, and an interrupted restore
+// leaves the live volume's content alone and can be run again to completion.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runUntil } from '../helpers/faults.ts';
+import { docker, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { snapshot, type Snapshot } from '../helpers/tree.ts';
+
+const STAGE = './.snapagent-restore-';
+
+function withoutStaging(s: Snapshot): Snapshot {
+  const keep = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).filter(([p]) => !p.startsWith(STAGE)));
+  const { ['.']: _root, ...entries } = keep(s.entries); // the root's mtime changes with the staging dir
+  return { ...s, entries, hashes: keep(s.hashes) };
+}
+
+const running = async (c: string) => (await docker('inspect', '--format', '{{.State.Running}}', c)).trim() === 'true';
+const killedRunOf = (stderr: string) => /"killed_run":"([0-9a-f]{8})"/.exec(stderr)?.[1];
+
+describe('kill -9 of the agent', () => {
+  const vol = uniq('sa-kill');
+  const appVol = uniq('sa-kill-app');
+  const app = uniq('sa-kill-app');
+  const copies = [uniq('sa-kill-copy'), uniq('sa-kill-copy')];
+  let ws: Workspace;
+  let host: string;
+  let original: Snapshot;
+  let firstId: string;
+  const jobDir = () => path.join(ws.backups, host, 'data');
+  const metrics = () => readFileSync(path.join(ws.dir, 'metrics', 'snapagent.prom'), 'utf8');
+
+  before(async () => {
+    await requireDocker();
+    await docker('volume', 'create', vol);
+    await inVolume(vol, 'head -c 24000000 /dev/urandom > /v/blob; seq 1 50000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
+    await docker('volume', 'create', appVol);
+    await inVolume(appVol, 'head -c 8000000 /dev/urandom > /v/app.bin; echo config > /v/app.conf');
+    await docker('run', '-d', '--name', app, '--network', 'none', '-v', `${appVol}:/data`, 'snapagent/helper:latest', ...SLEEPER);
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs:
+  - { name: data, plugin: volume, volume: ${vol} }
+  - { name: app, plugin: volume, volume: ${appVol}, stop: true }
+discovery: { labels: false }
+state_dir: \${STATE}
+metrics: { textfile_dir: ./metrics }
+tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
+`);
+    original = await snapshot(vol);
+    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    firstId = b.json.results[0].id;
+    host = readdirSync(ws.backups)[0]!;
+  });
+
+  after(async () => {
+    await removeContainer(app);
+    for (const v of [vol, appVol, ...copies]) await removeVolume(v);
+    ws?.cleanup();
+  });
+
+  it('while streaming: the next start reports the run failed; nothing partial is listed; the next backup cleans up; the earlier backup restores', async () => {
+    const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'data']);
+    const killedId = readdirSync(jobDir()).find((d) => d !== firstId)!;
+    assert.ok(existsSync(path.join(jobDir(), killedId, 'volume.tar.zst.partial')), 'frozen mid-upload');
+    await p.kill();
+
+    const s = await snapagent(['status', '--config', ws.config, '--json']);
+    assert.equal(s.code, 1, s.stdout);
+    const job = s.json.jobs.find((j: { job: string }) => j.job === 'data');
+    assert.equal(job.status, 'failed');
+    assert.match(job.last_error, new RegExp(`^killed: the agent \\(pid ${p.pid}, run [0-9a-f]{8}\\) was killed during this backup \\(${killedId}\\)`));
+    assert.match(s.stderr, /an earlier agent run was killed .*repairing what it left/);
+    assert.match(metrics(), /^snapagent_last_status\{job="data",[^}]*\} 0$/m, 'metrics updated at the next start');
+    const run = killedRunOf(s.stderr)!;
+    assert.equal((await docker('ps', '-aq', '--filter', `label=snapagent.run=${run}`)).trim(), '', 'its helper container is removed');
+    assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'pipes')), [], 'its named pipe is removed');
+    assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'procs')), [], 'no process record left');
+
+    const l = await snapagent(['list', '--config', ws.config, '--json']);
+    assert.deepEqual(l.json.backups.map((b: { id: string }) => b.id), [firstId], 'the killed backup is not listed');
+    const again = await snapagent(['status', '--config', ws.config, '--json']);
+    assert.doesNotMatch(again.stderr, /was killed/, 'repaired once');
+    assert.equal(again.json.jobs.find((j: { job: string }) => j.job === 'data').failures_in_a_row, 1);
+
+    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /removing an incomplete backup left by an interrupted run/);
+    assert.ok(!existsSync(path.join(jobDir(), killedId)), 'the partial backup is gone');
+
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', firstId, '--to-volume', copies[0]!]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await snapshot(copies[0]!)).hashes, original.hashes);
+  });
+
+  it('right before the manifest: the published artifact is never listed or restored, and the next backup removes it', async () => {
+    const p = await runUntil('backup-before-manifest', ['backup', '--config', ws.config, '--job', 'data']);
+    const ids = readdirSync(jobDir()).sort();
+    const killedId = ids.at(-1)!;
+    assert.deepEqual(readdirSync(path.join(jobDir(), killedId)), ['volume.tar.zst'], 'the whole artifact, no manifest');
+    await p.kill();
+
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', killedId]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`job "data" has no committed backup "${killedId}"`));
+    assert.match(r.stderr, /an earlier agent run was killed/, 'any command repairs first');
+    const l = await snapagent(['list', '--config', ws.config, '--json']);
+    assert.ok(!l.json.backups.some((b: { id: string }) => b.id === killedId));
+
+    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.ok(!existsSync(path.join(jobDir(), killedId)));
+  });
+
+  it('while a stop: true job has its container stopped: the next start restarts it and says so', async () => {
+    const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'app']);
+    assert.equal(await running(app), false, 'stopped for the copy');
+    await p.kill();
+    assert.equal(await running(app), false, 'still stopped after the kill');
+
+    const plan = await snapagent(['plan', '--config', ws.config]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.equal(await running(app), true, 'restarted by the next start');
+    assert.match(plan.stderr, new RegExp(`restarted container ${app}: the killed run \\(pid ${p.pid}, run [0-9a-f]{8}\\) had stopped it`));
+
+    const appOriginal = await snapshot(appVol);
+    const b = await snapagent(['backup', '--config', ws.config, '--job', 'app']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(await running(app), true);
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'app', '--to-volume', copies[1]!]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await snapshot(copies[1]!)).hashes, appOriginal.hashes);
+  });
+
+  it('in the middle of a restore: the live content stays as it was, status reports the interrupted restore, a re-run completes', async () => {
+    await inVolume(vol, 'echo changed > /v/d/f; rm /v/numbers');
+    const live = await snapshot(vol);
+    const p = await runUntil('restore-stream:1048576', ['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
+    await p.kill();
+
+    const after = await snapshot(vol);
+    assert.ok(Object.keys(after.entries).some((e) => e.startsWith(STAGE)), 'the half-extracted staging dir is there');
+    assert.deepEqual(withoutStaging(after), withoutStaging(live), 'the live content is untouched');
+
+    const s = await snapagent(['status', '--config', ws.config, '--json']);
+    assert.equal(s.code, 1, s.stdout);
+    const problem = s.json.problems.find((x: { where: string }) => x.where === 'restore of job data');
+    assert.match(problem?.message ?? '', new RegExp(`restore of job data \\(backup ${firstId}\\) into volume ${vol}, started .*, was interrupted \\(agent pid ${p.pid} killed\\).*run \`snapagent restore --job data --id ${firstId}\` again`));
+    const run = killedRunOf(s.stderr)!;
+    assert.equal((await docker('ps', '-aq', '--filter', `label=snapagent.run=${run}`)).trim(), '', 'its restore helper is removed');
+
+    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await snapshot(vol), original, 'restored completely; no staging dir left');
+    const fine = await snapagent(['status', '--config', ws.config, '--json']);
+    assert.deepEqual(fine.json.problems, [], 'a successful restore clears the note');
+  });
+});
