@@ -3,12 +3,12 @@
 // who holds the lock. A lock whose process is gone is taken over: the file names the
 // holder's pid, its start time and the boot, so a killed agent's lock is recognised even
 // when its pid was reused (an agent in a container is pid 1 every time).
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SnapError } from './errors.ts';
+import { bootId, procStart, processAlive } from './inflight.ts';
 import type { Logger } from './log.ts';
 
 export interface Lock {
@@ -36,34 +36,6 @@ interface Holder {
 // this process) only when it is in this set; otherwise it was left by a killed process
 // that had the same pid.
 const held = new Set<string>();
-
-function procStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function bootId(): string | undefined {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(h: Holder): boolean {
-  if (h.boot && h.boot !== bootId()) return false;
-  try {
-    process.kill(h.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const start = procStart(h.pid);
-  return !(h.start && start && h.start !== start);
-}
 
 // The lock file's text, or undefined when there is no lock.
 async function readLock(file: string): Promise<string | undefined> {
@@ -110,7 +82,7 @@ async function takeOver(file: string, stale: string, log: Logger): Promise<boole
   if (!(await tryCreate(guard))) {
     const text = await readLock(guard);
     const g = text === undefined ? undefined : parseHolder(text);
-    if (text === undefined || (g && (g.pid === process.pid || alive(g)))) return false; // someone else is taking over
+    if (text === undefined || (g && (g.pid === process.pid || processAlive(g)))) return false; // someone else is taking over
     await rm(guard, { force: true }); // left by a run killed while taking over
     return false;
   }
@@ -144,7 +116,7 @@ export async function lockJob(stateDir: string, host: string, job: string, log: 
     const text = await readLock(file);
     if (text === undefined) continue; // released meanwhile
     const holder = parseHolder(text);
-    const live = holder ? (holder.pid === process.pid ? held.has(file) : alive(holder)) : false;
+    const live = holder ? (holder.pid === process.pid ? held.has(file) : processAlive(holder)) : false;
     if (!live && (await takeOver(file, text, log))) continue;
     const who = holder ? `pid ${holder.pid}, since ${holder.since}` : 'an unreadable lock';
     if (Date.now() >= deadline) {
