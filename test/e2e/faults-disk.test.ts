@@ -37,6 +37,7 @@ jobs:
 discovery: { labels: false }
 state_dir: \${STATE}
 tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
+concurrency: 1   # one job at a time: run side by side, big could fill the disk while small still writes
 `);
     mkdirSync(ws.backups);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', ws.backups]);
