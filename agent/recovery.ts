@@ -13,6 +13,7 @@
 // for the next start.
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { openDir, removeFifoDirs } from './docker/fifo.ts';
 import { loadConfig, type Config } from './config/load.ts';
 import { connectDocker, type DockerClient } from './docker/client.ts';
 import { errorMessage } from './errors.ts';
@@ -126,9 +127,7 @@ async function restartStopped(docker: DockerClient, rec: ProcRecord, who: string
 
 // Helper and drill containers, drill volumes, named pipes and temporary files of `run`.
 async function removeLeftovers(config: Config, docker: DockerClient, run: string): Promise<void> {
-  for (const dir of ['pipes', 'tmp'].map((d) => path.join(config.stateDir, d))) {
-    for (const n of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.includes(`-${run}-`))) await rm(path.join(dir, n), { recursive: true, force: true });
-  }
+  const mine = (n: string) => n.includes(`-${run}-`);
   try {
     const containers = await docker.listContainers();
     for (const c of containers.filter((c) => (c.labels['snapagent.helper'] && c.labels['snapagent.run'] === run) || c.labels['snapagent.drill'] === run)) {
@@ -143,4 +142,10 @@ async function removeLeftovers(config: Config, docker: DockerClient, run: string
   } catch (err) {
     log.warn(`could not remove the killed run's containers and pipes: ${errorMessage(err)} (they are labelled snapagent.run=${run})`);
   }
+  // After the helpers are gone; a pipe directory was bind-mounted into one, so it is
+  // emptied name by name through a held fd, never by a recursive remove.
+  const pipes = await openDir(path.join(config.stateDir, 'pipes')).catch(() => undefined);
+  if (pipes) await removeFifoDirs(pipes, mine).finally(() => pipes.close());
+  const tmp = path.join(config.stateDir, 'tmp');
+  for (const n of (await readdir(tmp).catch(() => [] as string[])).filter(mine)) await rm(path.join(tmp, n), { recursive: true, force: true });
 }

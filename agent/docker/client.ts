@@ -2,15 +2,13 @@
 // dockerode). One implementation over dockerode; every call that touches a container
 // logs its id.
 import Docker from 'dockerode';
-import { execFile } from 'node:child_process';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { SnapError } from '../errors.ts';
 import { log, runId } from '../log.ts';
 import { DockerDemux } from './demux.ts';
+import { containerTmp, makeFifo, openDir, removeFifoDirs, UnsafePathError, type Fifo } from './fifo.ts';
 
 export interface MountRef {
   type: string;
@@ -163,7 +161,6 @@ export interface DockerClient {
 }
 
 let helperSeq = 0;
-const execFileP = promisify(execFile);
 
 export function connectDocker(o: DockerOptions): DockerClient {
   const socket = o.socket;
@@ -289,9 +286,13 @@ export function connectDocker(o: DockerOptions): DockerClient {
     removeTempFiles: (ref, prefix) =>
       lookup(`inspect container ${ref}`, async () => {
         const pid = (await docker.getContainer(ref).inspect()).State.Pid;
-        const tmp = `/proc/${pid}/root/tmp`;
-        if (!pid) return;
-        for (const n of (await readdir(tmp).catch(() => [] as string[])).filter((n) => n.startsWith(prefix))) await rm(path.join(tmp, n), { recursive: true, force: true });
+        const tmp = pid ? await containerTmp(pid) : undefined;
+        if (!tmp) return;
+        try {
+          await removeFifoDirs(tmp, (n) => n.startsWith(prefix));
+        } finally {
+          await tmp.close();
+        }
       }, undefined),
   };
 }
@@ -380,26 +381,33 @@ async function execIn(docker: Docker, container: string, spec: ExecSpec, o: Dock
   let inp: Writable | undefined;
   if (spec.bulk === 'stdout') {
     demux.resume();
-    return { get stdout() { return (out ??= fifo.pipe.reader()); }, openPipe: () => open(fifo.pipe.file, 'r'), done, kill };
+    return { get stdout() { return (out ??= fifo.pipe.reader()); }, openPipe: () => fifo.pipe.open('r'), done, kill };
   }
   return { stdout: demux, get stdin() { return (inp ??= fifo.pipe.writer()); }, done, kill };
 }
 
-// A named pipe in the container's /tmp, made from the host through /proc/<pid>/root.
-// Undefined (use attach) when that is out of reach: another host's dockerd, no
-// permission, a read-only or missing /tmp, or an exec user other than root (the pipe
-// is root's, mode 0600).
+// A named pipe in the container's /tmp, made from the host through /proc/<pid>/root
+// without ever following a path the container controls (fifo.ts). Undefined (use
+// attach) when that is out of reach: another host's dockerd, no permission, a missing
+// or symlinked /tmp, or an exec user other than root (the pipe is root's, mode 0600).
 async function execFifo(docker: Docker, container: string, spec: ExecSpec): Promise<{ pipe: Fifo; inside: string } | undefined> {
+  let tmp: FileHandle | undefined;
   try {
     const c = await docker.getContainer(container).inspect();
     const user = spec.user ?? c.Config.User ?? '';
     if (!['', 'root', '0', '0:0', 'root:root'].includes(user) || !c.State.Pid) return undefined;
-    const root = `/proc/${c.State.Pid}/root`;
-    const pipe = await makeFifo(`${root}/tmp`, `snapagent-${runId}`); // the run id: a killed run's are found
-    return { pipe, inside: pipe.file.slice(root.length) };
+    tmp = await containerTmp(c.State.Pid);
+    if (!tmp) return undefined;
+    const pipe = await makeFifo(tmp, `snapagent-${runId}`); // the run id: a killed run's are found
+    const base = tmp;
+    tmp = undefined;
+    return { pipe: { ...pipe, cleanup: () => pipe.cleanup().finally(() => base.close().catch(() => undefined)) }, inside: `/tmp/${pipe.dirName}/data` };
   } catch (err) {
-    log.debug({ container, err: String(err) }, 'exec: no named pipe into the container, using the attach stream');
+    const level = err instanceof UnsafePathError ? 'warn' : 'debug';
+    log[level]({ container, err: String(err) }, 'exec: no named pipe into the container, using the attach stream');
     return undefined;
+  } finally {
+    await tmp?.close().catch(() => undefined);
   }
 }
 
@@ -409,7 +417,7 @@ function toVolume(v: Docker.VolumeInspectInfo): VolumeInfo {
 
 async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Promise<HelperRun> {
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
-  const fifo = spec.data && o.transfer === 'fifo' ? await makeFifo(o.pipeDir, name) : undefined;
+  const fifo = spec.data && o.transfer === 'fifo' ? await hostFifo(o.pipeDir, name) : undefined;
   const attachStdin = spec.data === 'in' && !fifo;
   let container: Docker.Container;
   try {
@@ -483,7 +491,7 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
     // The pipe's streams open lazily: opening one end blocks until the other end opens.
     let out: Readable | undefined;
     let inp: Writable | undefined;
-    const openPipe = () => open(fifo.file, spec.data === 'out' ? 'r' : 'w');
+    const openPipe = () => fifo.open(spec.data === 'out' ? 'r' : 'w');
     return spec.data === 'out'
       ? { id, get stdout() { return (out ??= fifo.reader()); }, openPipe, done, kill: remove }
       : { id, stdout: demux, get stdin() { return (inp ??= fifo.writer()); }, openPipe, done, kill: remove };
@@ -496,38 +504,16 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: DockerOptions): Pr
 
 const FIFO_MOUNT = '/snapagent/pipe';
 
-interface Fifo {
-  dir: string;
-  file: string;
-  reader(): Readable;
-  writer(): Writable;
-  /** Unblocks both sides (a process that exited or was killed before opening its end). */
-  release(): Promise<void>;
-  cleanup(): Promise<void>;
-}
-
-// A named pipe in a fresh 0700 directory. Opening one end blocks (in libuv's thread
-// pool, not the event loop) until the other end opens; release() opens both ends
-// non-blocking so that a process that died early never leaves the other side waiting.
-async function makeFifo(base: string, name: string): Promise<Fifo> {
-  await mkdir(base, { recursive: true, mode: 0o700 });
-  const dir = await mkdtemp(path.join(base, `${name}-`));
-  const file = path.join(dir, 'data');
-  await execFileP('mkfifo', ['-m', '0600', file]);
-  return {
-    dir,
-    file,
-    // A pipe holds 64 KiB: bigger read buffers would be allocated, then copied down to
-    // what one read returns (measured: GC took half the CPU with 1 MiB).
-    reader: () => createReadStream(file, { highWaterMark: 64 * 1024 }),
-    writer: () => createWriteStream(file, { highWaterMark: 1 << 20 }),
-    release: async () => {
-      // Opening both ends non-blocking wakes whoever waits in open() on either side.
-      const r = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
-      const w = await open(file, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined); // ENXIO: no reader
-      await w?.close();
-      await r?.close();
-    },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
+// A named pipe in the agent's own pipe directory, for a bind mount into a helper (whose
+// command may touch the pipe's directory: fifo.ts holds the pipe by inode).
+async function hostFifo(pipeDir: string, name: string): Promise<Fifo & { dir: string }> {
+  await mkdir(pipeDir, { recursive: true, mode: 0o700 });
+  const base = await openDir(pipeDir);
+  try {
+    const pipe = await makeFifo(base, name);
+    return { ...pipe, dir: path.join(pipeDir, pipe.dirName), cleanup: () => pipe.cleanup().finally(() => base.close().catch(() => undefined)) };
+  } catch (err) {
+    await base.close();
+    throw err;
+  }
 }
