@@ -16,22 +16,20 @@ export interface PlanProblem {
 export interface Plan {
   jobs: Job[];
   problems: PlanProblem[];
+  /** Job names claimed by more than one source: nothing is backed up or restored under them. */
+  contested: Map<string, PlanProblem>;
 }
 
 const ANONYMOUS = /^[0-9a-f]{64}$/;
 
 export async function buildPlan(config: Config, docker: DockerClient | undefined): Promise<Plan> {
-  const jobs = new Map<string, Job>();
+  // Every claim on a job name, in the order found. A name claimed by two sources (the
+  // config, a volume's labels, a container's labels, discovery) belongs to none of them:
+  // any container on the host may set labels, so a label must never be able to take over
+  // (or shadow) another job's backups and restores.
+  const claims = new Map<string, Job[]>();
   const problems: PlanProblem[] = [];
-  const add = (job: Job) => {
-    const prev = jobs.get(job.name);
-    if (prev && prev.origin === 'config') return; // the config file wins over labels
-    if (prev) {
-      problems.push({ where: job.reason, message: `job name "${job.name}" is also used by ${prev.reason}; rename one with the snapagent.job label` });
-      return;
-    }
-    jobs.set(job.name, job);
-  };
+  const add = (job: Job) => claims.set(job.name, [...(claims.get(job.name) ?? []), job]);
 
   config.jobs.forEach((j, i) => {
     try {
@@ -44,13 +42,16 @@ export async function buildPlan(config: Config, docker: DockerClient | undefined
   if (docker && (config.discovery.labels || config.discovery.all_volumes)) {
     const [volumes, containers] = await Promise.all([docker.listVolumes(), docker.listContainers()]);
     const covered = new Set(config.jobs.filter((j) => j.volume).map((j) => j.volume!));
+    // A container the config already backs up with the same plugin: its labels only repeat that job.
+    const configured = new Set(config.jobs.filter((j) => j.container).map((j) => `${j.plugin} ${j.container}`));
     if (config.discovery.labels) {
       for (const v of volumes) {
         if (!hasSnapLabels(v.labels)) continue;
         tryAdd(() => fromVolumeLabels(config, v), `volume ${v.name}`, problems, add, covered, v.name);
       }
       for (const c of containers) {
-        if (!c.labels['snapagent.plugin']) continue;
+        const plugin = c.labels['snapagent.plugin'];
+        if (!plugin || configured.has(`${plugin} ${c.name}`) || configured.has(`${plugin} ${c.id}`)) continue;
         for (const job of safe(() => fromContainerLabels(config, c, covered), `container ${c.name}`, problems)) add(job);
       }
     }
@@ -62,8 +63,21 @@ export async function buildPlan(config: Config, docker: DockerClient | undefined
       }
     }
   }
-  const list = [...jobs.values()].sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
-  return { jobs: list, problems };
+  const jobs: Job[] = [];
+  const contested = new Map<string, PlanProblem>();
+  for (const [name, claimants] of claims) {
+    if (claimants.length === 1) jobs.push(claimants[0]!);
+    else {
+      const problem = {
+        where: claimants.map((j) => j.reason).join('; '),
+        message: `job name "${name}" is claimed ${claimants.length} times (${claimants.map((j) => j.reason).join(', ')}): none of them is backed up or restored under it; give each a distinct name (snapagent.job label or the config's name), or remove the labels you did not set`,
+      };
+      problems.push(problem);
+      contested.set(name, problem);
+    }
+  }
+  const list = jobs.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  return { jobs: list, problems, contested };
 }
 
 function hasSnapLabels(labels: Record<string, string>): boolean {

@@ -109,6 +109,8 @@ async function restoreOne(s: Session, l: Listed, plan: Plan, opts: RestoreOption
     return finish({ job: m.job, id: m.id, target: l.target.name, status: 'failed', duration_seconds: 0, error: err.message, hint: err.hint, exitCode: err.exitCode });
   };
   if (stackError) return failed(new SnapError(`not restored: ${stackError.message}`, { hint: stackError.hint }));
+  const contested = plan.contested.get(m.job);
+  if (contested) return failed(new SnapError(`not restored: ${contested.message}`, { hint: `claimants: ${contested.where}`, exitCode: ExitCode.usage }));
   const job = jobFromManifest(l, plan.jobs.find((j) => j.name === m.job));
   const container = opts.toContainer ?? job.container;
   if (container && m.plugin !== 'volume') {

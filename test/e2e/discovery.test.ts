@@ -1,8 +1,11 @@
 // Jobs from Docker labels, as an operator would set them: on volumes, on containers,
 // with stop and order; bad labels become named problems without stopping other jobs.
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, HELPER, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot } from '../helpers/tree.ts';
 
 describe('discovery from labels', () => {
@@ -77,5 +80,77 @@ docker: { helper_image: "snapagent-test/fake-failing-tar:latest" }
     assert.equal(b.code, 1, b.stderr);
     assert.match(b.json.results[0].error, /injected failure/);
     for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true', `${c} restarted after the failure`);
+  });
+});
+
+// Any container on the host may set labels: a label claiming another job's name must not
+// make its data that job's "latest", nor restore into that job's volume.
+describe('a job name claimed twice', () => {
+  const host = hostname().split('.')[0]!;
+  const victim = uniq('sa-claim-victim');
+  const victimVol = uniq('sa-claim-vv');
+  const attackerVol = uniq('sa-claim-av');
+  const attacker = uniq('sa-claim-attacker');
+  const both = uniq('sa-claim-both');
+  const volA = uniq('sa-claim-va');
+  const volB = uniq('sa-claim-vb');
+  let ws: Workspace;
+
+  before(async () => {
+    await requireDocker();
+    for (const v of [victimVol, attackerVol]) await docker('volume', 'create', v);
+    await inVolume(victimVol, 'echo genuine > /v/data');
+    await inVolume(attackerVol, 'echo planted > /v/data');
+    ws = workspace(`
+targets: [{ name: local, type: local, path: \${BACKUPS} }]
+jobs: [{ name: ${victim}, plugin: volume, volume: ${victimVol} }]
+state_dir: \${STATE}
+`);
+    const b = await snapagent(['backup', '--config', ws.config, '--job', victim, '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    // now the attacker: a container label claims the config job's name, and two volume labels claim one name
+    await docker('run', '-d', '--name', attacker, '--network', 'none', '--label', 'snapagent.plugin=volume', '--label', `snapagent.job=${victim}`, '-v', `${attackerVol}:/data`, HELPER, ...SLEEPER);
+    await docker('volume', 'create', '--label', `snapagent.job=${both}`, volA);
+    await docker('volume', 'create', '--label', `snapagent.job=${both}`, volB);
+  });
+
+  after(async () => {
+    await removeContainer(attacker);
+    for (const v of [victimVol, attackerVol, volA, volB]) await removeVolume(v);
+    ws?.cleanup();
+  });
+
+  it('is a plan problem naming every claimant, and no job', async () => {
+    const r = await snapagent(['plan', '--config', ws.config, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    const names = r.json.jobs.map((j: { name: string }) => j.name);
+    assert.ok(!names.includes(victim) && !names.includes(both), `contested names planned: ${names}`);
+    const p1 = r.json.problems.find((p: { message: string }) => p.message.includes(`"${victim}"`));
+    assert.match(p1?.message ?? '', /claimed 2 times/);
+    assert.match(p1.message, /jobs\[0\]/);
+    assert.match(p1.message, new RegExp(`container ${attacker}`));
+    const p2 = r.json.problems.find((p: { message: string }) => p.message.includes(`"${both}"`));
+    assert.match(p2?.message ?? '', new RegExp(`volume ${volA}.*volume ${volB}|volume ${volB}.*volume ${volA}`));
+  });
+
+  it('backs up nothing under a contested name', async () => {
+    const before = readdirSync(path.join(ws.backups, host, victim)).sort();
+    const all = await snapagent(['backup', '--config', ws.config, '--json']);
+    assert.notEqual(all.code, 0);
+    assert.ok(!all.json.results.some((r: { job: string }) => r.job === victim || r.job === both));
+    assert.ok(all.json.problems.some((p: { message: string }) => p.message.includes(`"${victim}"`)));
+    const one = await snapagent(['backup', '--config', ws.config, '--job', victim, '--json']);
+    assert.notEqual(one.code, 0);
+    assert.deepEqual(readdirSync(path.join(ws.backups, host, victim)).sort(), before, 'a new backup appeared under the contested name');
+    assert.equal(existsSync(path.join(ws.backups, host, both)), false);
+  });
+
+  it('restores nothing under a contested name', async () => {
+    await inVolume(victimVol, 'echo changed > /v/data');
+    const r = await snapagent(['restore', '--config', ws.config, '--job', victim, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout + r.stderr, /claimed 2 times/);
+    assert.equal((await inVolume(victimVol, 'cat /v/data')).trim(), 'changed');
+    assert.equal((await inVolume(attackerVol, 'cat /v/data')).trim(), 'planted');
   });
 });

@@ -25,6 +25,8 @@ export interface NodeOptions {
   /** Joins the seed's ring, on an address of its own (127.0.0.N: same storage and CQL
    * ports as the seed, as in a real ring). */
   join?: { seed: CassandraNode; address: string };
+  /** Another image of the same conventions (default: CASSANDRA_IMAGE). */
+  image?: string;
 }
 
 /** Starts a node on 127.0.0.1 with ports of its own, or a member of `join`'s ring. */
@@ -48,7 +50,7 @@ export async function startCassandra(opts: NodeOptions = {}): Promise<CassandraN
     'JVM_EXTRA_OPTS=-Dcassandra.ring_delay_ms=1000 -Dcassandra.skip_wait_for_gossip_to_settle=0',
     ...(opts.auth ? ['CASSANDRA_AUTHENTICATOR=PasswordAuthenticator', 'CASSANDRA_AUTHORIZER=CassandraAuthorizer'] : []),
   ];
-  await docker('run', '-d', '--name', name, '--network', 'host', ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/cassandra`, CASSANDRA_IMAGE);
+  await docker('run', '-d', '--name', name, '--network', 'host', ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/cassandra`, opts.image ?? CASSANDRA_IMAGE);
   const where = `${address}:${port}`;
   const deadline = Date.now() + 180_000;
   let client: cassandra.Client | undefined;

@@ -14,11 +14,11 @@ export interface MariaDb {
   remove(): Promise<void>;
 }
 
-export async function startMariaDb(password: string, env: string[] = []): Promise<MariaDb> {
+export async function startMariaDb(password: string, env: string[] = [], image = MARIADB_IMAGE): Promise<MariaDb> {
   const name = uniq('sa-mdb');
   const volume = `${name}-data`;
   const port = 33000 + Math.floor(Math.random() * 2000);
-  await docker('run', '-d', '--name', name, '--network', 'host', '-e', `MARIADB_ROOT_PASSWORD=${password}`, ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/mysql`, MARIADB_IMAGE, `--port=${port}`, '--bind-address=127.0.0.1');
+  await docker('run', '-d', '--name', name, '--network', 'host', '-e', `MARIADB_ROOT_PASSWORD=${password}`, ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/mysql`, image, `--port=${port}`, '--bind-address=127.0.0.1');
   const sql = (query: string, db?: string) => docker('exec', '-e', `MYSQL_PWD=${password}`, name, 'mariadb', '-uroot', '-N', '-B', ...(db ? [db] : []), '-e', query);
   const deadline = Date.now() + 90_000;
   for (;;) {

@@ -17,14 +17,14 @@ export interface Mongo {
   remove(): Promise<void>;
 }
 
-export async function startMongo(user: string, password: string): Promise<Mongo> {
+export async function startMongo(user: string, password: string, image = MONGO_IMAGE): Promise<Mongo> {
   const name = uniq('sa-mongo');
   const port = 27200 + Math.floor(Math.random() * 2000);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sa-mongo-env-'));
   writeFileSync(path.join(dir, 'env'), `MONGO_INITDB_ROOT_USERNAME=${user}\nMONGO_INITDB_ROOT_PASSWORD=${password}\n`, { mode: 0o600 });
   try {
     await docker('run', '-d', '--name', name, '--network', 'host', '--env-file', path.join(dir, 'env'), '-v', `${name}-db:/data/db`, '-v', `${name}-cfg:/data/configdb`,
-      MONGO_IMAGE, '--bind_ip', '127.0.0.1', '--port', String(port));
+      image, '--bind_ip', '127.0.0.1', '--port', String(port));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
