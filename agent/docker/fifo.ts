@@ -151,7 +151,8 @@ export async function removeFifoDirs(base: FileHandle, match: (name: string) => 
 /** A running container's /tmp, held open: undefined when it is not a real directory of
  * the container's own (missing, a symlink, or the host's root through a reused pid). */
 export async function containerTmp(pid: number): Promise<FileHandle | undefined> {
-  const root = await openDir(`/proc/${pid}/root`).catch(() => undefined);
+  // /proc/<pid>/root is procfs's magic link to the process's root: followed on purpose.
+  const root = await open(`/proc/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
   if (!root) return undefined;
   try {
     const [theirs, ours] = await Promise.all([root.stat(), stat('/')]);

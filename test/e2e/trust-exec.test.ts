@@ -99,7 +99,7 @@ state_dir: \${STATE}
 attackedPlugin('mariadb', async (image) => {
   const db: MariaDb = await startMariaDb('Att4ck-pw', [], image);
   await docker('exec', db.name, 'touch', '/attack-off');
-  await db.sql('CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO shop.t SELECT seq, MD5(seq) FROM seq_1_to_20000;');
+  await db.sql('CREATE DATABASE shop; USE shop; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_20000;');
   return { container: db.name, beforeRestore: async () => undefined, remove: () => db.remove() };
 });
 
