@@ -21,6 +21,8 @@ interface Subject {
   container: string;
   /** Brings the data back to a restorable state before each restore (where the plugin refuses over data). */
   beforeRestore(): Promise<void>;
+  /** Extra `restore` arguments (mongo replaces collections that hold documents only with --force). */
+  restoreArgs?: string[];
   remove(): Promise<void>;
 }
 
@@ -81,7 +83,8 @@ state_dir: \${STATE}
       const before = await attacks(subject.container);
       for (let i = 0; i < RUNS; i++) {
         await subject.beforeRestore();
-        await snapagent(['restore', '--config', ws.config, '--job', 'attacked', '--id', clean, '--json']);
+        const r = await snapagent(['restore', '--config', ws.config, '--job', 'attacked', '--id', clean, ...(subject.restoreArgs ?? []), '--json']);
+        if (r.code !== 0) console.log(`restore ${i + 1} under attack: exit ${r.code}: ${r.json?.results?.[0]?.error ?? r.stderr.slice(-300)}`);
         check(`restore ${i + 1}`);
       }
       assert.ok((await attacks(subject.container)) > before, 'the attacker never got to swap anything during restores');
@@ -107,7 +110,7 @@ attackedPlugin('mongo', async (image) => {
   const m: Mongo = await startMongo('root', 'Att4ck-pw', image);
   await docker('exec', m.name, 'touch', '/attack-off');
   await m.client.db('shop').collection('t').insertMany(Array.from({ length: 2000 }, (_, i) => ({ n: i, v: `row ${i}` })));
-  return { container: m.name, beforeRestore: async () => undefined, remove: () => m.remove() };
+  return { container: m.name, beforeRestore: async () => undefined, restoreArgs: ['--force'], remove: () => m.remove() };
 });
 
 attackedPlugin('cassandra', async (image) => {
