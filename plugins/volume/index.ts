@@ -11,6 +11,7 @@ import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { feedHelper } from '../../agent/pipeline/feed.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
+import { recordedDriverOptions } from './driver-options.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
 const optionsSchema = z.strictObject({
@@ -84,7 +85,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
       openRaw: helper.openPipe,
       artifact: { name: 'volume', format: 'tar' },
       done,
-      source: { volume, driver: info.driver, labels: info.labels, driver_options: info.options },
+      source: sourceRecord(volume, info),
       abort: async () => {
         await helper.kill();
         await quiesced?.restart();
@@ -145,6 +146,12 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   } finally {
     await quiesced?.restart();
   }
+}
+
+// What the manifest says of the volume: credentials in its driver options redacted.
+function sourceRecord(volume: string, info: VolumeInfo): Record<string, unknown> {
+  const { options, redacted } = recordedDriverOptions(info.options);
+  return { volume, driver: info.driver, labels: info.labels, driver_options: options, ...(redacted.length ? { redacted_driver_options: redacted } : {}) };
 }
 
 function recreateSpec(volume: string, same: boolean, source: Record<string, unknown>): VolumeInfo {
