@@ -5,6 +5,7 @@
 // extracts into a staging dir inside the target volume, and replaces the live content
 // only after the archive's sha256 and the entry counts matched the manifest.
 import { z } from 'zod';
+import { seconds } from '../../agent/config/schema.ts';
 import { parseSchema } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
@@ -18,7 +19,7 @@ const optionsSchema = z.strictObject({
   /** tar --exclude patterns, relative to the volume root (e.g. "./cache"). */
   exclude: z.array(z.string()).default([]),
   /** Seconds Docker waits for a container to stop before killing it. */
-  stop_timeout: z.int().positive().default(30),
+  stop_timeout: seconds().default(30),
 });
 export type VolumeOptions = z.output<typeof optionsSchema>;
 
