@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic-file.ts';
-import { log, runId } from './log.ts';
+import { log, redactedJson, runId } from './log.ts';
 
 export const PROC_FORMAT = 'snapagent.proc/1';
 export const INTERRUPTED_FORMAT = 'snapagent.interrupted-restore/1';
@@ -101,7 +101,7 @@ let writes: Promise<void> = Promise.resolve();
 function save(): Promise<void> {
   const m = mine;
   if (!m) return Promise.resolve();
-  const text = JSON.stringify(m.record, null, 2) + '\n';
+  const text = redactedJson(m.record);
   writes = writes.then(() => writeFileAtomic(m.file, text)).catch((err: unknown) => log.warn({ file: m.file }, `cannot update the process record: ${String(err)}`));
   return writes;
 }
@@ -113,7 +113,7 @@ export function openProcessRecord(stateDir: string, host: string, command: strin
   const record: ProcRecord = { format: PROC_FORMAT, run: runId, pid: process.pid, start: procStart(process.pid), boot: bootId(), since: new Date().toISOString(), command, host, work: [], stopped: [] };
   try {
     mkdirSync(procsDir(stateDir), { recursive: true, mode: 0o700 });
-    writeFileSync(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(`${file}.tmp`, redactedJson(record), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   } catch (err) {
     log.debug({ file }, `no process record: ${String(err)}`);
@@ -179,7 +179,7 @@ export async function otherRecords(stateDir: string): Promise<{ file: string; re
 
 export async function writeInterrupted(stateDir: string, note: InterruptedRestore): Promise<void> {
   await mkdir(restoresDir(stateDir), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(noteFile(stateDir, note.host, note.job), JSON.stringify(note, null, 2) + '\n');
+  await writeFileAtomic(noteFile(stateDir, note.host, note.job), redactedJson(note));
 }
 
 /** Restores of `host` left unfinished by killed runs, oldest first. */

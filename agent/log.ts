@@ -4,22 +4,42 @@
 import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { createRequire } from 'node:module';
+import { CREDENTIAL_NAME, secretForms } from './secret-forms.ts';
 
 export type { Logger };
 
 export const runId = randomBytes(4).toString('hex');
 
 const secrets = new Set<string>();
+/** Every form of every secret (secret-forms.ts), longest first. */
+let forms: string[] = [];
 
-/** Registers a secret value: it is replaced by "***" in every log line. */
+/** Registers a secret value: it is replaced by "***", raw, JSON-escaped or URL-encoded, in
+ * every log line, --json document, state file, manifest, check record, metric and event. */
 export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (!value || value.length < 4 || secrets.has(value)) return;
+  secrets.add(value);
+  forms = [...new Set([...forms, ...secretForms(value)])].sort((a, b) => b.length - a.length);
 }
 
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
+  for (const f of forms) if (out.includes(f)) out = out.split(f).join('***');
   return out;
+}
+
+/** A JSON document as written to a file or stdout: indented, secrets redacted, newline-ended. */
+export function redactedJson(value: unknown): string {
+  return redact(JSON.stringify(value, null, 2)) + '\n';
+}
+
+/** Registers the credentials rclone reads from the environment (RCLONE_CONFIG_<REMOTE>_PASS,
+ * _SECRET_ACCESS_KEY, _TOKEN...): the agent passes them through, they must never come back
+ * out in an rclone message. Paths (_FILE) are not secrets. */
+export function registerEnvSecrets(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('RCLONE_') && CREDENTIAL_NAME.test(k.slice('RCLONE_'.length)) && !/_(FILE|PATH)$/.test(k)) registerSecret(v);
+  }
 }
 
 function makeLogger(): Logger {

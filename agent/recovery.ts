@@ -19,7 +19,7 @@ import { connectDocker, type DockerClient } from './docker/client.ts';
 import { errorMessage } from './errors.ts';
 import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord } from './inflight.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { log, runId } from './log.ts';
+import { log, redactedJson, runId } from './log.ts';
 import { reportRun } from './observe/report.ts';
 import { readJobState } from './observe/run-state.ts';
 import type { BackupResult } from './pipeline/backup-job.ts';
@@ -100,7 +100,7 @@ async function repair(config: Config, docker: DockerClient, rec: ProcRecord, cla
   if (left.length) {
     // Docker did not answer: keep what is still to do for the next start.
     const rest: ProcRecord = procSchema.parse({ ...rec, work: [], stopped: left });
-    await writeFileAtomic(path.join(procsDir(config.stateDir), `${rec.run}.json`), JSON.stringify(rest, null, 2) + '\n');
+    await writeFileAtomic(path.join(procsDir(config.stateDir), `${rec.run}.json`), redactedJson(rest));
   }
   await rm(claimed, { force: true });
 }

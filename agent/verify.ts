@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import type { Config } from './config/load.ts';
 import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from './errors.ts';
-import { log, redact } from './log.ts';
+import { log, redact, redactedJson } from './log.ts';
 import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
 import { checkIdentity, identityPath, requireIdentity } from './pipeline/age.ts';
 import { StoredInput } from './pipeline/stored-input.ts';
@@ -123,7 +123,7 @@ export async function finish(l: Listed, record: CheckRecord, integrity: boolean)
   const safe = checkRecordSchema.parse({ ...record, errors: scrub(record.errors), details: scrub(record.details) });
   let recorded = false;
   try {
-    await l.target.writeFile(`${l.dir}/${CHECK_FILES[safe.kind]}`, Buffer.from(JSON.stringify(safe, null, 2) + '\n'));
+    await l.target.writeFile(`${l.dir}/${CHECK_FILES[safe.kind]}`, Buffer.from(redactedJson(safe)));
     recorded = true;
   } catch (err) {
     safe.errors.push(`could not write ${CHECK_FILES[safe.kind]}: ${errorMessage(err)}`);

@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
 import { ExitCode, SnapError } from '../errors.ts';
-import { log } from '../log.ts';
+import { log, redact, redactedJson, registerEnvSecrets } from '../log.ts';
 import { makeProgress, type Progress } from '../pipeline/progress.ts';
 
 export interface GlobalOptions {
@@ -57,6 +57,7 @@ function transferMode(t: 'auto' | 'fifo' | 'attach', pipeDir: string): Transfer 
 }
 
 export function openSession(opts: GlobalOptions): Session {
+  registerEnvSecrets();
   const config = loadConfig(opts.config);
   const json = Boolean(opts.json);
   const pipeDir = path.join(config.stateDir, 'pipes');
@@ -69,11 +70,12 @@ export function openSession(opts: GlobalOptions): Session {
   };
 }
 
-/** Prints the command's result: one JSON document with --json, else the human text. */
+/** Prints the command's result: one JSON document with --json, else the human text;
+ * registered secrets redacted from both. */
 export function output(json: boolean, doc: unknown, human: () => string): void {
-  if (json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  if (json) process.stdout.write(redactedJson(doc));
   else {
-    const text = human();
+    const text = redact(human());
     if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { runDrills } from '../drill.ts';
 import { errorMessage } from '../errors.ts';
-import { log } from '../log.ts';
+import { log, redactedJson } from '../log.ts';
 import { readCatalog } from '../manifest.ts';
 import { refreshMetrics } from '../observe/report.ts';
 import { nextRun, slotAt } from '../schedule.ts';
@@ -42,7 +42,7 @@ async function writeState(stateDir: string, state: ScheduleState): Promise<void>
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, STATE_FILE);
   const tmp = `${file}.${process.pid}.${++writes}.tmp`; // tiers may finish at the same moment
-  await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  await writeFile(tmp, redactedJson(state), { mode: 0o600 });
   await rename(tmp, file);
 }
 

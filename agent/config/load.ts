@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { scheduleError } from '../schedule.ts';
+import { credentialFlags, inlineRemoteCredentials } from './inline-credentials.ts';
 import { configSchema, DEFAULT_TIERS, type ParsedConfig, type TierConfig } from './schema.ts';
 
 export interface Config extends Omit<ParsedConfig, 'host' | 'tiers' | 'state_dir'> {
@@ -50,6 +51,13 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function parseWith(raw: unknown, source: string): ParsedConfig {
+  // before the schema, whose messages on a malformed remote would not say why
+  const targets = (raw as { targets?: unknown } | null)?.targets;
+  if (Array.isArray(targets)) {
+    targets.forEach((t: Record<string, unknown> | null, i) => {
+      if (t?.type === 'rclone') refuseInlineCredentials(source, i, t);
+    });
+  }
   return parseSchema(configSchema, raw, source);
 }
 
@@ -140,6 +148,27 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
     stateDir,
     source,
   };
+}
+
+// Credentials belong in rclone's own config or environment, never in ours (they would be
+// on rclone's command line and in messages). The error names the parameters, not a value.
+function refuseInlineCredentials(source: string, i: number, raw: Record<string, unknown>): void {
+  const t = { name: typeof raw.name === 'string' ? raw.name : `#${i}`, remote: typeof raw.remote === 'string' ? raw.remote : '', flags: Array.isArray(raw.flags) ? raw.flags.filter((f): f is string => typeof f === 'string') : [] };
+  const env = `RCLONE_CONFIG_<REMOTE>_* environment variables (e.g. RCLONE_CONFIG_${t.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_SECRET_ACCESS_KEY)`;
+  const inRemote = inlineRemoteCredentials(t.remote);
+  if (inRemote.length) {
+    throw new ConfigError(
+      `${source}: targets[${i}] (${t.name}).remote: the remote carries credentials inline (${inRemote.join(', ')}); they would show on rclone's command line and in messages, so the value is not repeated here`,
+      `define a named remote with its credentials in rclone's config file (the target's "config:", or rclone's own) or in ${env}, and set remote: "<remote>:<bucket/path>"`,
+    );
+  }
+  const inFlags = credentialFlags(t.flags);
+  if (inFlags.length) {
+    throw new ConfigError(
+      `${source}: targets[${i}] (${t.name}).flags: ${inFlags.join(', ')} would put a credential on rclone's command line; the value is not repeated here`,
+      `put it in rclone's config file (the target's "config:", or rclone's own) or in ${env}`,
+    );
+  }
 }
 
 // The built-in tiers with the config's overrides (a missing key keeps its default); a new

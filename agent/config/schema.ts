@@ -6,6 +6,14 @@ const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a name of letters, digits, "_", "." or "-" (starting with a letter or digit)');
 
+/** The longest wait or timeout the config accepts. Node's timers overflow above 2^31-1 ms
+ * (24.8 days) and fire at once; a week is already far beyond any sane timeout. */
+export const MAX_SECONDS = 7 * 24 * 3600;
+const TOO_LONG = `at most ${MAX_SECONDS} seconds (7 days)`;
+
+/** A whole number of seconds for a wait or timeout, bounded by MAX_SECONDS (plugins use it too). */
+export const seconds = (min: 0 | 1 = 1) => z.int().min(min).max(MAX_SECONDS, TOO_LONG);
+
 /** A duration for `keep.within`: "36h", "7d", "2w", "1m" (months), "1y", or sums like "1y6m". */
 export const DURATION = /^(\d+[hdwmy])+$/;
 
@@ -43,6 +51,8 @@ const ageRecipient = z
   .string()
   .regex(/^(age1[0-9a-z]+|ssh-(ed25519|rsa) [A-Za-z0-9+/]+=*( .*)?)$/, 'an age recipient ("age1…") or an SSH public key ("ssh-ed25519 AAAA…")');
 
+// Recipients are required: an encryption block without any would back up in clear text
+// while the config says "encrypted".
 export const encryptionSchema = z.strictObject({
   /** Every artifact is encrypted to all of these (age -R); anyone of them can decrypt. */
   age_recipients: z.array(ageRecipient).default([]),
@@ -51,6 +61,8 @@ export const encryptionSchema = z.strictObject({
   /** The identity (private key) file: needed only to restore or drill encrypted backups,
    * never to back up or verify. $SNAPAGENT_AGE_IDENTITY_FILE is used when unset. */
   age_identity_file: z.string().min(1).optional(),
+}).refine((e) => e.age_recipients.length > 0 || e.age_recipients_file !== undefined, {
+  message: 'expected age_recipients (a non-empty list of public keys) or age_recipients_file: without recipients nothing would be encrypted',
 });
 
 const localTarget = z.strictObject({
@@ -68,7 +80,7 @@ const rcloneTarget = z.strictObject({
   /** Extra rclone flags, e.g. ["--s3-upload-concurrency", "8"]. Never put secrets here. */
   flags: z.array(z.string()).default([]),
   /** Seconds before one rclone call is considered hung. */
-  timeout_seconds: z.int().positive().default(3600),
+  timeout_seconds: seconds().default(3600),
   /** Further attempts (after 2 s, 4 s, ... randomized) of a listing, read, move, delete or
    * manifest write that failed in a way that may pass (network error, 5xx), after rclone's
    * own per-request retries. Never for refused credentials, a missing bucket or a bad
@@ -136,7 +148,7 @@ export const configSchema = z.strictObject({
   drill: z
     .strictObject({
       /** Seconds a drill's throwaway server may take to answer before the drill fails. */
-      startup_timeout: z.int().positive().default(300),
+      startup_timeout: seconds().default(300),
     })
     .default({ startup_timeout: 300 }),
   /** node_exporter textfile collector output (README "Metrics"); absent: no metrics file. */
@@ -154,7 +166,7 @@ export const configSchema = z.strictObject({
       /** Which job outcomes are sent. */
       on: z.array(z.enum(['failure', 'success'])).min(1).default(['failure']),
       /** Seconds before one delivery (webhook request or command) is given up. */
-      timeout_seconds: z.number().positive().default(10),
+      timeout_seconds: z.number().positive().max(MAX_SECONDS, TOO_LONG).default(10),
       /** POST of a Slack-compatible JSON event. The URL is a secret: prefer url_file or
        * url_env over url. Exactly one of the three. */
       webhook: z
@@ -188,7 +200,7 @@ export const configSchema = z.strictObject({
       command: z.array(z.string().min(1)).min(1).optional(),
       /** Seconds a datastore restore waits while its container is starting (created,
        * restarting, or its healthcheck still "starting"). */
-      wait_seconds: z.int().positive().default(600),
+      wait_seconds: seconds().default(600),
     })
     .optional(),
   /** Where the agent keeps its own small state (locks, pipes, last run of each job, the
@@ -199,7 +211,7 @@ export const configSchema = z.strictObject({
    * overlap the other's compression; more only queue for the same cores and memory. */
   concurrency: z.int().min(1).max(64).default(2),
   /** Seconds a run waits for a job locked by another run before it fails that job. */
-  lock_wait_seconds: z.int().min(0).default(3600),
+  lock_wait_seconds: seconds(0).default(3600),
   /** `snapagent run` (the daemon). */
   daemon: z
     .strictObject({

@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { redact } from '../log.ts';
 import { gatherHealth, type Health, type KnownJob } from './health.ts';
 
 type Labels = Record<string, string>;
@@ -75,6 +76,6 @@ export async function writeMetrics(config: Config, known: KnownJob[] = []): Prom
   if (!file) return undefined;
   const text = await renderMetrics(await gatherHealth(config, known));
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, text, { mode: 0o644 });
+  await writeFileAtomic(file, redact(text), { mode: 0o644 });
   return file;
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { BackupResult } from '../pipeline/backup-job.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { redactedJson } from '../log.ts';
 
 export const RUN_STATE_FORMAT = 'snapagent.run-state/1';
 
@@ -97,6 +98,6 @@ export async function recordRun(stateDir: string, host: string, r: BackupResult,
     targets,
   };
   await mkdir(path.join(stateDir, 'runs'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(stateFile(stateDir, host, r.job), JSON.stringify(state, null, 2) + '\n');
+  await writeFileAtomic(stateFile(stateDir, host, r.job), redactedJson(state));
   return state;
 }

@@ -9,7 +9,7 @@ import type { Config } from '../config/load.ts';
 import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, SnapError } from '../errors.ts';
 import { lockJob } from '../lock.ts';
-import { log } from '../log.ts';
+import { log, redactedJson } from '../log.ts';
 import { backupDir, backupId, MANIFEST_FILE, MANIFEST_FORMAT, readCatalog, type Manifest } from '../manifest.ts';
 import type { BackupStream, Job, PluginContext } from '../plugin.ts';
 import type { Target } from '../targets/target.ts';
@@ -232,7 +232,7 @@ async function streamAndCommit(
     try {
       await t.publish(key);
       faultPoint('backup-before-manifest');
-      await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+      await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(redactedJson(manifest)));
       result.targets.push({ target: t.name, status: 'ok' });
       log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {

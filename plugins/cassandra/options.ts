@@ -1,5 +1,6 @@
 // Job options of the cassandra plugin (README "cassandra plugin").
 import { z } from 'zod';
+import { seconds } from '../../agent/config/schema.ts';
 
 const NAME = /^[A-Za-z0-9_]{1,48}$/;
 
@@ -23,7 +24,7 @@ export const optionsSchema = z
     host: z.string().optional(),
     port: z.int().positive().optional(),
     /** Seconds a CQL request may take (row counts page, so each page gets this long). */
-    request_timeout: z.int().positive().default(120),
+    request_timeout: seconds().default(120),
   })
   .refine((o) => !(o.keyspaces && o.tables), { message: 'set either keyspaces or tables, not both', path: ['tables'] });
 

@@ -1,6 +1,7 @@
 // Job options of the elasticsearch plugin (README "elasticsearch plugin"). Everything is
 // optional: a container following the official image's conventions needs none.
 import { z } from 'zod';
+import { seconds } from '../../agent/config/schema.ts';
 
 const restoreSchema = z.strictObject({
   /** Indices (names or wildcards) to restore; default: every index of the snapshot
@@ -44,7 +45,7 @@ export const optionsSchema = z.strictObject({
   /** Snapshots of this job kept in the live repository after a committed backup. */
   keep_snapshots: z.int().min(1).default(1),
   /** Upper bound for a snapshot or a restore to finish. */
-  timeout_seconds: z.int().positive().default(3600),
+  timeout_seconds: seconds().default(3600),
   restore: restoreSchema.default({ existing: 'fail', keep_repository: false }),
 });
 

@@ -5,19 +5,21 @@
 // extracts into a staging dir inside the target volume, and replaces the live content
 // only after the archive's sha256 and the entry counts matched the manifest.
 import { z } from 'zod';
+import { seconds } from '../../agent/config/schema.ts';
 import { parseSchema } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { feedHelper } from '../../agent/pipeline/feed.ts';
 import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
+import { recordedDriverOptions } from './driver-options.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 
 const optionsSchema = z.strictObject({
   /** tar --exclude patterns, relative to the volume root (e.g. "./cache"). */
   exclude: z.array(z.string()).default([]),
   /** Seconds Docker waits for a container to stop before killing it. */
-  stop_timeout: z.int().positive().default(30),
+  stop_timeout: seconds().default(30),
 });
 export type VolumeOptions = z.output<typeof optionsSchema>;
 
@@ -84,7 +86,7 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
       openRaw: helper.openPipe,
       artifact: { name: 'volume', format: 'tar' },
       done,
-      source: { volume, driver: info.driver, labels: info.labels, driver_options: info.options },
+      source: sourceRecord(volume, info),
       abort: async () => {
         await helper.kill();
         await quiesced?.restart();
@@ -145,6 +147,12 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   } finally {
     await quiesced?.restart();
   }
+}
+
+// What the manifest says of the volume: credentials in its driver options redacted.
+function sourceRecord(volume: string, info: VolumeInfo): Record<string, unknown> {
+  const { options, redacted } = recordedDriverOptions(info.options);
+  return { volume, driver: info.driver, labels: info.labels, driver_options: options, ...(redacted.length ? { redacted_driver_options: redacted } : {}) };
 }
 
 function recreateSpec(volume: string, same: boolean, source: Record<string, unknown>): VolumeInfo {

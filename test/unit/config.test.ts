@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BUILTIN, loadConfig, parseConfigText } from '../../agent/config/load.ts';
 import { ConfigError } from '../../agent/errors.ts';
+import { volumePlugin } from '../../plugins/volume/index.ts';
 
 describe('config', () => {
   it('the built-in default backs up labelled data to ./backups with the three tiers', () => {
@@ -89,7 +90,63 @@ daemon: { catch_up: false }`,
     ['bad drill schedule', 'tiers: { critical: { schedule: "0 2 * * *", keep: { daily: 3 }, drill: { schedule: "every day" } } }', /^f\.yml: tiers\.critical\.drill\.schedule: "every day": expected 5 fields/],
     ['compose without a file', 'compose: { project: p }', /^f\.yml: compose\.file: expected string, got nothing \(the key is missing\)/],
     ['compose with a bad wait', 'compose: { file: c.yml, wait_seconds: 0 }', /^f\.yml: compose\.wait_seconds: /],
+    ['an encryption block without recipients', 'encryption: {}', /^f\.yml: encryption: expected age_recipients \(a non-empty list of public keys\) or age_recipients_file: without recipients nothing would be encrypted/],
+    ['an empty recipient list', 'encryption: { age_recipients: [] }', /^f\.yml: encryption: expected age_recipients/],
+    ['an identity without recipients', 'encryption: { age_identity_file: k.txt }', /^f\.yml: encryption: expected age_recipients/],
+    ['encryption: null', 'encryption:', /^f\.yml: encryption: expected object, got null/],
+    // timers overflow above 2^31-1 ms: 2147484 s is the first value that would fire at once
+    ['an oversize lock wait', 'lock_wait_seconds: 2147484', /^f\.yml: lock_wait_seconds: at most 604800 seconds \(7 days\)/],
+    ['an oversize rclone timeout', 'targets: [{ name: r, type: rclone, remote: "r:b", timeout_seconds: 99999999 }]', /^f\.yml: targets\[0\]\.timeout_seconds: at most 604800 seconds/],
+    ['an oversize notification timeout', 'notifications: { timeout_seconds: 3000000.5, command: [x] }', /^f\.yml: notifications\.timeout_seconds: at most 604800 seconds/],
+    ['an oversize compose wait', 'compose: { file: c.yml, wait_seconds: 604801 }', /^f\.yml: compose\.wait_seconds: at most 604800 seconds/],
+    ['an oversize drill startup timeout', 'drill: { startup_timeout: 1e12 }', /^f\.yml: drill\.startup_timeout: at most 604800 seconds/],
   ];
+  it('accepts the longest waits (7 days) and zero lock wait', () => {
+    const c = parseConfigText('lock_wait_seconds: 604800\ndrill: { startup_timeout: 604800 }\ncompose: { file: c.yml, wait_seconds: 604800 }', 'f.yml');
+    assert.equal(c.lock_wait_seconds, 604800);
+    assert.equal(parseConfigText('lock_wait_seconds: 0', 'f.yml').lock_wait_seconds, 0);
+  });
+
+  it('bounds the plugins\' timeouts too', () => {
+    const where = 'f.yml: jobs[0].options';
+    assert.throws(() => volumePlugin.parseOptions({ stop_timeout: 2147484 }, where), (err: unknown) => err instanceof ConfigError && /^f\.yml: jobs\[0\]\.options: stop_timeout: at most 604800 seconds/.test(err.message));
+    assert.equal(volumePlugin.parseOptions({ stop_timeout: 604800 }, where).stop_timeout, 604800);
+  });
+
+  // Inline credentials in an rclone target: refused, named by file, index and name, the
+  // value never repeated (neither in the message nor in the hint).
+  const SK = 'Sk/9"q\\secretvalue';
+  const inline: [string, string, RegExp][] = [
+    ['an on-the-fly backend with keys', `:s3,provider=AWS,access_key_id=AKIA0000,secret_access_key='${SK}':bucket/x`, /inline \(access_key_id, secret_access_key\)/],
+    ['a named remote with a password override', `mysftp,password="${SK}":backups`, /inline \(password\)/],
+    ['env_auth off and keys inline', `s3,env_auth=false,access_key_id=AKIA0000,secret_access_key=${SK}:b`, /inline \(access_key_id, secret_access_key\)/],
+    ['a token', `:drive,token='{"access_token":"${SK}"}':x`, /inline \(token\)/],
+    ['a password in a URL', `:webdav,url='https://u:${SK}@dav.example/':x`, /inline \(password in a URL\)/],
+  ];
+  for (const [name, remote, re] of inline) {
+    it(`refuses an rclone remote with ${name}, without echoing the secret`, () => {
+      const text = `targets:\n  - { name: l, type: local, path: b }\n  - name: off-site\n    type: rclone\n    remote: ${JSON.stringify(remote)}\n`;
+      assert.throws(() => parseConfigText(text, '/etc/snapagent/snapagent.yml'), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.exitCode, 2);
+        assert.match(err.message, /^\/etc\/snapagent\/snapagent\.yml: targets\[1\] \(off-site\)\.remote: the remote carries credentials inline/);
+        assert.match(err.message, re);
+        assert.match(err.hint!, /rclone's config file .* RCLONE_CONFIG_<REMOTE>_\* environment variables \(e\.g\. RCLONE_CONFIG_OFF_SITE_SECRET_ACCESS_KEY\)/);
+        for (const s of [SK, 'secretvalue', 'AKIA0000']) assert.ok(!`${err.message} ${err.hint}`.includes(s), `the error repeats ${s}`);
+        return true;
+      });
+    });
+  }
+
+  it('accepts connection-string parameters that are not credentials, and refuses credential flags by name', () => {
+    const ok = parseConfigText('targets: [{ name: r, type: rclone, remote: "s3,provider=Minio,env_auth=true:bucket", flags: ["--s3-no-check-bucket", "--sftp-key-file", "/k", "--timeout=2s"] }]', 'f.yml');
+    assert.equal(ok.targets[0]!.type === 'rclone' && ok.targets[0]!.remote, 's3,provider=Minio,env_auth=true:bucket');
+    assert.throws(
+      () => parseConfigText('targets: [{ name: r, type: rclone, remote: "s3:b", flags: ["--s3-secret-access-key=hunter2hunter2"] }]', 'f.yml'),
+      (err: unknown) => err instanceof ConfigError && /^f\.yml: targets\[0\] \(r\)\.flags: --s3-secret-access-key would put a credential/.test(err.message) && !err.message.includes('hunter2'),
+    );
+  });
+
   for (const [name, text, re] of bad) {
     it(`rejects ${name} with a message naming file and key`, () => {
       assert.throws(() => parseConfigText(text, 'f.yml'), (err: unknown) => {
