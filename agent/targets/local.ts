@@ -27,10 +27,10 @@ export class LocalTarget implements Target {
     this.description = `local ${root}`;
   }
 
-  // A key as directory components below the root plus a file name.
+  // A key as directory components below the root plus a last name (never the root).
   private split(key: string): { parts: string[]; name: string } {
     const p = path.resolve(this.root, key);
-    if (!p.startsWith(this.root + path.sep)) throw new TargetError(`target ${this.name}: key escapes the target root: ${key}`);
+    if (!p.startsWith(this.root + path.sep)) throw new TargetError(`target ${this.name}: key must name something below the target root: "${key}"`);
     const all = path.relative(this.root, p).split(path.sep);
     return { parts: all.slice(0, -1), name: all.at(-1)! };
   }
@@ -182,7 +182,8 @@ export class LocalTarget implements Target {
   }
 
   async list(prefix: string): Promise<StoredFile[]> {
-    const parts = prefix === '' ? [] : [...this.split(prefix).parts, this.split(prefix).name];
+    const at = prefix === '' ? undefined : this.split(prefix);
+    const parts = at ? [...at.parts, at.name] : [];
     let dir: FileHandle;
     try {
       dir = await this.dir(parts, false);

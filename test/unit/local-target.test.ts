@@ -170,6 +170,14 @@ describe('local target: directories below the root are never followed', () => {
     s.assertUntouched();
   });
 
+  it('keys cannot climb out of the root or name the root itself', async () => {
+    const s = setup();
+    await assert.rejects(put(s.target, '../outside/canary', 'x'), (e: unknown) => e instanceof TargetError && /below the target root/.test(e.message));
+    await assert.rejects(s.target.removeDir(''), TargetError);
+    await assert.rejects(s.target.removeDir('h/../..'), TargetError);
+    s.assertUntouched();
+  });
+
   it('the root itself may be a symlink chosen by the operator', async () => {
     const s = setup();
     const real = path.join(path.dirname(s.root), 'real-root');
