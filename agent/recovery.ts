@@ -15,6 +15,7 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { openDir, removeFifoDirs } from './docker/fifo.ts';
 import { loadConfig, type Config } from './config/load.ts';
+import { prepareStateDir } from './config/state-dir.ts';
 import { connectDocker, type DockerClient } from './docker/client.ts';
 import { errorMessage } from './errors.ts';
 import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord } from './inflight.ts';
@@ -26,13 +27,15 @@ import type { BackupResult } from './pipeline/backup-job.ts';
 
 /**
  * Runs before every command (cli.ts): records this process in the state dir and repairs
- * what killed runs left. A config that does not load is left to the command to report;
+ * what killed runs left. A config that does not load, or a state dir that is refused
+ * (config/state-dir.ts), is left to the command to report (openSession checks it again);
  * a repair that fails is logged, never fatal.
  */
 export async function startProcess(configFile: string | undefined, command: string): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(configFile);
+    prepareStateDir(config.stateDir, process.getuid!());
   } catch {
     return;
   }

@@ -1,5 +1,6 @@
 // What every command shares: options, config + Docker set-up, output and exit codes.
 import { loadConfig, type Config } from '../config/load.ts';
+import { prepareStateDir } from '../config/state-dir.ts';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
@@ -59,6 +60,7 @@ function transferMode(t: 'auto' | 'fifo' | 'attach', pipeDir: string): Transfer 
 export function openSession(opts: GlobalOptions): Session {
   registerEnvSecrets();
   const config = loadConfig(opts.config);
+  prepareStateDir(config.stateDir, process.getuid!());
   const json = Boolean(opts.json);
   const pipeDir = path.join(config.stateDir, 'pipes');
   return {

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { scheduleError } from '../schedule.ts';
 import { credentialFlags, inlineRemoteCredentials } from './inline-credentials.ts';
+import { defaultStateDir } from './state-dir.ts';
 import { configSchema, DEFAULT_TIERS, type ParsedConfig, type TierConfig } from './schema.ts';
 
 export interface Config extends Omit<ParsedConfig, 'host' | 'tiers' | 'state_dir'> {
@@ -23,7 +24,7 @@ export const BUILTIN = 'built-in default';
 
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
   const chosen = file ?? env.SNAPAGENT_CONFIG;
-  if (!chosen) return finish(parseWith({}, BUILTIN), BUILTIN, process.cwd());
+  if (!chosen) return finish(parseWith({}, BUILTIN), BUILTIN, process.cwd(), env);
   let text: string;
   try {
     text = readFileSync(chosen, 'utf8');
@@ -31,12 +32,13 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`${chosen}: cannot read the config file (${code ?? String(err)})`, 'check the --config path or $SNAPAGENT_CONFIG');
   }
-  return finish(parseWith(parseYaml(text, chosen), chosen), chosen, path.dirname(path.resolve(chosen)));
+  return finish(parseWith(parseYaml(text, chosen), chosen), chosen, path.dirname(path.resolve(chosen)), env);
 }
 
-/** Parses config text (used by tests and by loadConfig). */
-export function parseConfigText(text: string, source: string, baseDir = process.cwd()): Config {
-  return finish(parseWith(parseYaml(text, source), source), source, baseDir);
+/** Parses config text (used by tests and by loadConfig); `env` and `uid` choose the
+ * default state dir. */
+export function parseConfigText(text: string, source: string, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): Config {
+  return finish(parseWith(parseYaml(text, source), source), source, baseDir, env, uid);
 }
 
 function parseYaml(text: string, source: string): unknown {
@@ -100,7 +102,7 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
+function finish(parsed: ParsedConfig, source: string, baseDir: string, env: NodeJS.ProcessEnv, uid = process.getuid?.()): Config {
   const tiers = resolveTiers(parsed.tiers, source);
   const targets = parsed.targets.map((t) => (t.type === 'local' ? { ...t, path: path.resolve(baseDir, t.path) } : t));
   const names = new Set<string>();
@@ -126,11 +128,13 @@ function finish(parsed: ParsedConfig, source: string, baseDir: string): Config {
   if (!tiers[parsed.discovery.default_tier]) {
     throw new ConfigError(`${source}: discovery.default_tier: unknown tier "${parsed.discovery.default_tier}"`);
   }
-  const stateDir = parsed.state_dir
-    ? path.resolve(baseDir, parsed.state_dir)
-    : process.getuid?.() === 0
-      ? '/var/lib/snapagent'
-      : path.join(process.env.XDG_STATE_HOME ?? path.join(process.env.HOME ?? '/tmp', '.local/state'), 'snapagent');
+  const stateDir = parsed.state_dir ? path.resolve(baseDir, parsed.state_dir) : defaultStateDir(env, uid);
+  if (!stateDir) {
+    throw new ConfigError(
+      `${source}: state_dir: no default for an agent that is not root and has neither $HOME nor $XDG_STATE_HOME (a shared path such as /tmp would let other users plant its locks and records)`,
+      'set state_dir in the config to a directory only this user can write, or set HOME',
+    );
+  }
   const metrics = parsed.metrics && { ...parsed.metrics, textfile_dir: path.resolve(baseDir, parsed.metrics.textfile_dir) };
   const n = parsed.notifications;
   const notifications = n && { ...n, webhook: n.webhook && { ...n.webhook, url_file: n.webhook.url_file && path.resolve(baseDir, n.webhook.url_file) } };
