@@ -6,7 +6,7 @@
 // only after the archive's sha256 and the entry counts matched the manifest.
 import { z } from 'zod';
 import { parseSchema } from '../../agent/config/load.ts';
-import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
+import type { HelperRun } from '../../agent/docker/client.ts';
 import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { feedHelper } from '../../agent/pipeline/feed.ts';
@@ -26,6 +26,7 @@ const COUNTED = ['files', 'dirs', 'symlinks', 'other', 'bytes'] as const;
 
 export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
+  recordedOptions: [],
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);
@@ -113,7 +114,8 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   }
   let created = false;
   if (!(await ctx.docker.inspectVolume(volume))) {
-    await ctx.docker.createVolume(recreateSpec(volume, volume === job.volume, opts.source));
+    const spec = opts.volumeSpec(volume);
+    await ctx.docker.createVolume({ name: volume, ...spec });
     created = true;
     ctx.log.info({ volume }, 'created volume');
   }
@@ -145,16 +147,6 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   } finally {
     await quiesced?.restart();
   }
-}
-
-function recreateSpec(volume: string, same: boolean, source: Record<string, unknown>): VolumeInfo {
-  const labels = (source.labels as Record<string, string> | undefined) ?? {};
-  return {
-    name: volume,
-    driver: (source.driver as string | undefined) ?? 'local',
-    labels: same ? labels : {},
-    options: same ? ((source.driver_options as Record<string, string> | undefined) ?? {}) : {},
-  };
 }
 
 async function extract(
