@@ -57,6 +57,7 @@ export function buildCli(): Command {
     .option('--rename-to <name>', 'restore the selection under another name: a database, or with --collection a collection (mongo)')
     .option('--stop', 'stop the containers using the data during the restore, then restart them')
     .option('--force', 'restore even while containers use the data')
+    .option('--restore-users', 'also restore the database accounts a backup holds (mongo: admin.system.users/roles)')
     .option('--before <time>', 'the newest backup at or before this time (ISO 8601; without a zone: local time)')
     .option('--all', 'restore the latest backup of every job: volumes, then the compose stack (config compose), then datastores')
     .option('--pick', 'choose jobs and backups on the terminal')
@@ -71,6 +72,7 @@ export function buildCli(): Command {
     .option('--target <name>', 'only this target')
     .option('--host <name>', "another host's backups (default: this host)")
     .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
+    .option('--image <image>', 'with --drill: start the throwaway server from this image (default: the recorded one, when the config allows it)')
     .action((o) => verifyCommand(o));
   globals(program.command('prune').description("remove old backups by each job's retention policy (never the newest one)"))
     .option('-j, --job <name>', 'only this job (repeatable)', collect, [])

@@ -18,7 +18,9 @@ import type { Listed } from './manifest.ts';
 import type { DrillServer, Job, PluginContext } from './plugin.ts';
 import { checkIdentity, requireIdentity } from './pipeline/age.ts';
 import { makeProgress, type Progress } from './pipeline/progress.ts';
-import { jobFromManifest, restoreBackup, type RestoreRequest } from './pipeline/restore-job.ts';
+import { restoreBackup, type RestoreRequest } from './pipeline/restore-job.ts';
+import { buildPlan } from './plan.ts';
+import { drillImage, jobFromManifest } from './restore-trust.ts';
 import { listBackups } from './commands/list.ts';
 import { plugins } from '../plugins/index.ts';
 import { checkRecord, chooseBackups, finish, notRun, round, type CheckResult } from './verify.ts';
@@ -33,6 +35,8 @@ export interface DrillSelection {
   host?: string;
   /** "latest" (default: the newest backup of each job on each target), "all", or an id. */
   id?: string;
+  /** The image of the drill's server (default: the one the manifest recorded, when allowed). */
+  image?: string;
 }
 
 /** Drills the chosen backups one after the other (the daemon calls this per tier). */
@@ -41,14 +45,14 @@ export async function runDrills(config: Config, docker: DockerClient, sel: Drill
   const results: CheckResult[] = [];
   for (const l of chosen) {
     if (signal.aborted) break;
-    results.push(await drillBackup(config, docker, l, progress, signal));
+    results.push(await drillBackup(config, docker, l, progress, signal, sel.image));
   }
   return results;
 }
 
 let seq = 0;
 
-export async function drillBackup(config: Config, docker: DockerClient, l: Listed, progress: Progress, signal: AbortSignal): Promise<CheckResult> {
+export async function drillBackup(config: Config, docker: DockerClient, l: Listed, progress: Progress, signal: AbortSignal, image?: string): Promise<CheckResult> {
   const started = new Date();
   const m = l.manifest;
   const name = `snapagent-drill-${m.job.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')}-${runId}-${++seq}`;
@@ -77,16 +81,17 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
     try {
       const artifact = m.artifacts[0]!;
       if (artifact.encryption === 'age') await checkIdentity(l.target, `${l.dir}/${artifact.name}`, await requireIdentity(config, `backup ${m.job}/${m.id}`), signal);
-      job = jobFromManifest(l);
+      job = jobFromManifest(config, l, undefined, { drill: true });
       const plan = await plugins[m.plugin]!.drill(job, ports(), m.source);
       if (plan.kind === 'volume') {
         made.volume = name;
         Object.assign(details, { kind: 'volume', volume: name, startup_seconds: 0 });
         req = { toVolume: name, stop: false, force: false, locked: true, drill: true };
       } else {
+        const from = drillImage(config, m.source.image, await ownImage(config, docker, m.job), image, `backup ${m.job}/${m.id}`);
         const t0 = performance.now();
         details.kind = 'server';
-        await startServer(config, docker, { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host }, name, m.source, plan.server, made, details);
+        await startServer(config, docker, { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host }, name, from, plan.server, made, details);
         details.startup_seconds = round((performance.now() - t0) / 1000);
         job = { ...job, options: plan.server.options };
         req = { toContainer: name, stop: false, force: false, locked: true, drill: true };
@@ -113,12 +118,10 @@ interface Made {
 // The server from the manifest's image, each data path on a fresh labelled volume,
 // polled until it answered twice in a row (an image whose entrypoint runs a temporary
 // server during initialisation must not be caught in between).
-async function startServer(config: Config, docker: DockerClient, ctx: PluginContext, name: string, source: Record<string, unknown>, server: DrillServer, made: Made, details: Record<string, unknown>): Promise<void> {
-  const image = typeof source.image === 'string' ? source.image : undefined;
-  if (!image) throw new SnapError(`the backup's manifest records no image (source.image): a drill needs the datastore's image`);
+async function startServer(config: Config, docker: DockerClient, ctx: PluginContext, name: string, image: string, server: DrillServer, made: Made, details: Record<string, unknown>): Promise<void> {
   details.image = image;
   if (!(await docker.imageExists(image))) {
-    throw new SnapError(`image ${image} (recorded in the backup's manifest) is not on this host`, { hint: `pull or build it (docker pull ${image}), then run the drill again` });
+    throw new SnapError(`image ${image} is not on this host`, { hint: `pull or build it (docker pull ${image}), then run the drill again` });
   }
   const labels = { [DRILL_LABEL]: runId };
   const mounts = [];
@@ -155,6 +158,13 @@ async function startServer(config: Config, docker: DockerClient, ctx: PluginCont
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+// The image of the job's own container on this host, if the plan has one running: the
+// operator already runs it, so a drill may start it whatever the manifest says.
+async function ownImage(config: Config, docker: DockerClient, job: string): Promise<string | undefined> {
+  const planned = (await buildPlan(config, docker)).jobs.find((j) => j.name === job);
+  return planned?.container ? (await docker.inspectContainer(planned.container))?.image : undefined;
 }
 
 async function removeMade(docker: DockerClient, made: Made, jlog: typeof log): Promise<string[]> {

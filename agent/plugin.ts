@@ -5,6 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DockerClient } from './docker/client.ts';
 import type { Logger } from './log.ts';
+import type { VolumeSpec } from './restore-trust.ts';
 
 /** A job as planned: where it came from and everything a plugin needs. */
 export interface Job<O = unknown> {
@@ -88,8 +89,13 @@ export interface RestoreOptions {
   force: boolean;
   /** The manifest's stats for this artifact, to compare after the restore. */
   expected: PluginStats;
-  /** The manifest's source description (e.g. volume labels to recreate). */
+  /** The manifest's source description: data, never instructions (agent/restore-trust.ts). */
   source: Record<string, unknown>;
+  /** How to create `volume` when it is missing (the config's spec, or what it allows of
+   * the manifest's); throws UntrustedManifestError when the manifest asks for more. */
+  volumeSpec(volume: string): VolumeSpec;
+  /** The operator asked to restore database accounts too (--restore-users). */
+  restoreUsers: boolean;
   /** Resolves once every byte of `src` matched the manifest's size and sha256; rejects
    * otherwise. A plugin must not alter live data before it resolves. */
   integrity: Promise<void>;
@@ -130,6 +136,10 @@ export type DrillPlan<O = unknown> = { kind: 'volume' } | { kind: 'server'; serv
 
 export interface DatastorePlugin<O = unknown> {
   readonly name: string;
+  /** Option keys a restore takes from a manifest when the job is not in the plan: what
+   * was backed up (databases, keyspaces, indices), never how to connect, where to write,
+   * which tool settings to use or whose accounts to replace. */
+  readonly recordedOptions: readonly string[];
   /** Validates a job's options (from YAML `options:` or labels); throws ConfigError naming `where`. */
   parseOptions(raw: Record<string, unknown>, where: string): O;
   /** Checks that the job's container/volume exists; throws SnapError saying what to fix. */

@@ -10,7 +10,8 @@ import { errorMessage, ExitCode, SnapError, UsageError } from '../errors.ts';
 import { log } from '../log.ts';
 import type { Listed } from '../manifest.ts';
 import { humanBytes } from '../pipeline/progress.ts';
-import { jobFromManifest, restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
+import { restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
+import { jobFromManifest } from '../restore-trust.ts';
 import { buildPlan, type Plan } from '../plan.ts';
 import { latestPerJob, parseBefore, pickOne, restoreOrder, type HostChoice } from '../restore-choice.ts';
 import { startStack, waitReady } from '../stack.ts';
@@ -32,6 +33,7 @@ export interface RestoreOptions extends GlobalOptions {
   force?: boolean;
   all?: boolean;
   pick?: boolean;
+  restoreUsers?: boolean;
 }
 
 type Outcome = RestoreResult & { plugin: string; rto_seconds: number };
@@ -111,7 +113,12 @@ async function restoreOne(s: Session, l: Listed, plan: Plan, opts: RestoreOption
   if (stackError) return failed(new SnapError(`not restored: ${stackError.message}`, { hint: stackError.hint }));
   const contested = plan.contested.get(m.job);
   if (contested) return failed(new SnapError(`not restored: ${contested.message}`, { hint: `claimants: ${contested.where}`, exitCode: ExitCode.usage }));
-  const job = jobFromManifest(l, plan.jobs.find((j) => j.name === m.job));
+  let job;
+  try {
+    job = jobFromManifest(s.config, l, plan.jobs.find((j) => j.name === m.job), { toVolume: opts.toVolume, toContainer: opts.toContainer });
+  } catch (err) {
+    return failed(err instanceof SnapError ? err : new SnapError(errorMessage(err)));
+  }
   const container = opts.toContainer ?? job.container;
   if (container && m.plugin !== 'volume') {
     try {
@@ -121,7 +128,7 @@ async function restoreOne(s: Session, l: Listed, plan: Plan, opts: RestoreOption
     }
   }
   log.info({ job: job.name, id: m.id, target: l.target.name }, 'restore started');
-  const r = await restoreBackup(s.config, s.docker, l, job, { toVolume: opts.toVolume, toContainer: opts.toContainer, database: opts.database, collection: opts.collection, renameTo: opts.renameTo, stop: Boolean(opts.stop), force: Boolean(opts.force) }, s.progress, s.signal);
+  const r = await restoreBackup(s.config, s.docker, l, job, { toVolume: opts.toVolume, toContainer: opts.toContainer, database: opts.database, collection: opts.collection, renameTo: opts.renameTo, stop: Boolean(opts.stop), force: Boolean(opts.force), restoreUsers: Boolean(opts.restoreUsers) }, s.progress, s.signal);
   if (r.status === 'ok') log.info({ job: r.job, id: r.id, destination: r.destination, seconds: r.duration_seconds }, 'restore ok');
   else log.error({ job: r.job, id: r.id, hint: r.hint }, `restore failed: ${r.error}`);
   return finish(r);

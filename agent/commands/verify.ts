@@ -17,6 +17,7 @@ export interface VerifyOptions extends GlobalOptions {
   target?: string;
   host?: string;
   drill?: boolean;
+  image?: string;
 }
 
 export async function verifyCommand(opts: VerifyOptions): Promise<void> {
@@ -28,11 +29,12 @@ export async function verifyCommand(opts: VerifyOptions): Promise<void> {
     if (opts.job) throw new UsageError(what, 'see `snapagent list`');
     log.warn(`nothing to verify: ${what}`);
   }
+  if (opts.image && !opts.drill) throw new UsageError('--image needs --drill');
   if (opts.drill && chosen.length) await s.docker.ping();
   const results: CheckResult[] = [];
   for (const l of chosen) {
     if (s.signal.aborted) break;
-    results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal) : await verifyBackup(s.config, l, s.signal));
+    results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal, opts.image) : await verifyBackup(s.config, l, s.signal));
   }
   const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup

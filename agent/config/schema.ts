@@ -151,6 +151,33 @@ export const configSchema = z.strictObject({
       startup_timeout: seconds().default(300),
     })
     .default({ startup_timeout: 300 }),
+  /** What a restore may take from a backup's manifest (README "Restore: what comes from
+   * the manifest"). The remote is data, not instructions: connection settings, credentials,
+   * destinations, images and accounts come from this config and the command line. */
+  restore: z
+    .strictObject({
+      /** Drivers a volume recorded in a manifest may be recreated with (glob patterns). */
+      volume_drivers: z.array(z.string().min(1)).default(['local']),
+      /** Recreate a volume with the driver options its manifest recorded. Bind-mount style
+       * options (type none, o bind, a device path) are never taken from a manifest. */
+      driver_options: z.boolean().default(false),
+      /** How to recreate a missing volume, by name: wins over the manifest. Secrets the
+       * manifests leave out (e.g. a CIFS password) go here. */
+      volumes: z
+        .record(
+          z.string().min(1),
+          z.strictObject({ driver: z.string().min(1).default('local'), driver_options: z.record(z.string(), z.string()).default({}) }),
+        )
+        .default({}),
+      /** Volumes and containers (glob patterns) that a job not in the plan (a fresh host,
+       * --host, extra jobs of `restore --all`) may restore into because its manifest
+       * names them; others need --to-volume / --to-container. */
+      destinations: z.array(z.string().min(1)).default([]),
+      /** Images (glob patterns, e.g. "mariadb:*") a drill may start because a manifest
+       * recorded them; the image of the job's own running container is always allowed. */
+      drill_images: z.array(z.string().min(1)).default([]),
+    })
+    .default({ volume_drivers: ['local'], driver_options: false, volumes: {}, destinations: [], drill_images: [] }),
   /** node_exporter textfile collector output (README "Metrics"); absent: no metrics file. */
   metrics: z
     .strictObject({

@@ -9,6 +9,7 @@ import { lockJob } from '../lock.ts';
 import { log } from '../log.ts';
 import type { Listed } from '../manifest.ts';
 import type { Job, PluginContext } from '../plugin.ts';
+import { volumeSpec } from '../restore-trust.ts';
 import { plugins } from '../../plugins/index.ts';
 import { checkIdentity, requireIdentity } from './age.ts';
 import { StoredInput } from './stored-input.ts';
@@ -28,6 +29,8 @@ export interface RestoreRequest {
   locked?: boolean;
   /** A restore drill into a throwaway copy: a kill leaves nothing live half-restored. */
   drill?: boolean;
+  /** The operator asked to restore database accounts too (--restore-users). */
+  restoreUsers?: boolean;
 }
 
 export interface RestoreResult {
@@ -43,27 +46,6 @@ export interface RestoreResult {
   error?: string;
   hint?: string;
   exitCode?: number;
-}
-
-/** The job to restore into: the configured/discovered one if any, else rebuilt from the manifest alone. */
-export function jobFromManifest(listed: Listed, planned?: Job): Job {
-  const m = listed.manifest;
-  const plugin = plugins[m.plugin];
-  if (!plugin) throw new SnapError(`backup ${m.job}/${m.id} was made by plugin "${m.plugin}", which this agent does not have`);
-  if (planned && planned.plugin === m.plugin) return planned;
-  return {
-    name: m.job,
-    plugin: m.plugin,
-    tier: m.tier,
-    origin: 'label',
-    reason: `manifest ${listed.dir}`,
-    volume: typeof m.source.volume === 'string' ? m.source.volume : undefined,
-    container: typeof m.source.container === 'string' ? m.source.container : undefined,
-    stop: false,
-    order: 0,
-    targets: [listed.target.name],
-    options: plugin.parseOptions(m.options, `manifest ${listed.dir}`),
-  };
 }
 
 export async function restoreBackup(
@@ -114,6 +96,8 @@ export async function restoreBackup(
         force: req.force,
         expected: m.stats,
         source: m.source,
+        volumeSpec: (volume) => volumeSpec(config, volume, volume === job.volume && !req.drill, m.source, `backup ${m.job}/${m.id}`),
+        restoreUsers: Boolean(req.restoreUsers),
         integrity,
       });
       await integrity;

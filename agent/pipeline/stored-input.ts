@@ -2,10 +2,13 @@
 //   target file ─► sha256 + count ─► (age -d) ─► zstd -d ─► a stream, or straight into a
 //   file handle (a named pipe) so the decompressed bytes never pass through the agent.
 // `integrity` settles once every stored byte was read and checked against the manifest,
-// and age (its authentication tags) and zstd (its frame checksums) accepted them.
+// age (its authentication tags) and zstd (its frame checksums) accepted them, and the
+// decompressed bytes stayed within the manifest's raw_size (+ 1 % + 64 KiB): a stream
+// that grows beyond it (a zstd bomb) ends there, never passing a byte over the bound.
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.ts';
 import type { Artifact } from '../manifest.ts';
 import type { RawInput } from '../plugin.ts';
@@ -14,6 +17,39 @@ import { ageDecrypt } from './age.ts';
 import { feedDraining } from './feed.ts';
 import { zstdDecompress, type FilterProcess } from './filter-process.ts';
 import { HashCounter } from './hash.ts';
+
+/** The decompressed bytes outgrew the manifest's raw_size: refused before live data changes. */
+export class RawSizeExceededError extends IntegrityError {}
+
+/** The most raw bytes a restore reads from an artifact: its recorded raw_size + 1 % + 64 KiB. */
+export function rawBound(rawSize: number): number {
+  return rawSize + Math.floor(rawSize / 100) + 64 * 1024;
+}
+
+// Passes at most `limit` bytes, then ends the stream (EOF, not an error: every consumer
+// sees a short input) and reports the excess once.
+class RawBound extends Transform {
+  bytes = 0;
+  private over = false;
+  private readonly limit: number;
+  private readonly onOver: () => void;
+  constructor(limit: number, onOver: () => void) {
+    super({ highWaterMark: 1 << 20 });
+    this.limit = limit;
+    this.onOver = onOver;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.over) return cb();
+    const room = this.limit - this.bytes;
+    this.bytes += chunk.length;
+    if (chunk.length <= room) return cb(null, chunk);
+    if (room > 0) this.push(chunk.subarray(0, room));
+    this.over = true;
+    this.push(null);
+    this.onOver();
+    cb();
+  }
+}
 
 export class StoredInput implements RawInput {
   readonly integrity: Promise<void>;
@@ -51,13 +87,17 @@ export class StoredInput implements RawInput {
   }
 
   stream(): Readable {
-    return this.start().stdout;
+    return this.start();
   }
 
+  /** The decompressed bytes pass through the agent, counted against the bound. */
   async toHandle(fh: FileHandle): Promise<void> {
-    this.start(fh.fd);
-    await fh.close();
-    await this.integrity;
+    const out = fh.createWriteStream();
+    try {
+      await Promise.all([pipeline(this.start(), out), this.integrity]);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
   }
 
   /** Whether a consumer started reading (else `integrity` never settles). */
@@ -70,11 +110,27 @@ export class StoredInput implements RawInput {
     this.dec?.kill();
   }
 
-  private start(output?: number): FilterProcess {
+  private start(): Readable {
     if (this.dec) throw new Error('the stored artifact can be read only once');
     const encrypted = this.artifact.encryption === 'age';
     if (encrypted && !this.identity) throw new Error(`${this.key} is encrypted: an age identity is needed to read it`);
-    const dec = (this.dec = zstdDecompress(this.signal, output));
+    const dec = (this.dec = zstdDecompress(this.signal));
+    const limit = rawBound(this.artifact.raw_size);
+    let exceeded!: (err: RawSizeExceededError) => void;
+    let passed!: () => void;
+    const within = new Promise<void>((res, rej) => ((exceeded = rej), (passed = res)));
+    const bound = new RawBound(limit, () => {
+      dec.kill();
+      exceeded(new RawSizeExceededError(
+        `${this.key}: decompresses to more than ${limit} bytes, the manifest's raw_size ${this.artifact.raw_size} + 1 % + 64 KiB; refused as a decompression bomb before the live data was changed`,
+        'the artifact or its manifest was altered; restore another backup (snapagent list)',
+      ));
+    });
+    dec.stdout.pipe(bound);
+    bound.on('end', () => passed());
+    // a consumer that broke off (a failed write into the helper's pipe): zstd stops as
+    // it would on a broken pipe, and `integrity` says so
+    bound.on('close', () => (bound.readableEnded ? passed() : (dec.kill(), passed())));
     // age writes straight into zstd's stdin; our copy of that pipe must close (EOF)
     const age = (this.age = encrypted ? ageDecrypt(this.identity!, this.signal, dec.stdin!) : undefined);
     if (age) dec.stdin!.destroy();
@@ -86,15 +142,15 @@ export class StoredInput implements RawInput {
     this.hash.on('error', () => sink.destroy()); // the decoders see EOF and exit
     src.pipe(this.hash);
     feedDraining(this.hash, sink);
-    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, dec.done];
+    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, within, dec.done];
     // The first failure in data order explains the rest: a wrong digest over age's
-    // refusal over zstd's "truncated input".
+    // refusal over the bound (zstd was killed for it) over zstd's "truncated input".
     Promise.allSettled(steps).then((res) => {
       const failed = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) this.reject(failed.reason);
       else this.resolve();
     });
-    return dec;
+    return bound;
   }
 
   private checkDigest(h: HashCounter): void {

@@ -9,7 +9,8 @@ import type { CassandraOptions } from './options.ts';
 
 export async function drillServer(job: Job<CassandraOptions>, port: () => Promise<number>, source: Record<string, unknown>): Promise<DrillPlan<CassandraOptions>> {
   const options = withoutConnection(job.options);
-  const where = (k: string, dflt: string) => (typeof source[k] === 'string' ? (source[k] as string) : dflt);
+  // from the manifest into the image's config files: plain names only
+  const where = (k: string, dflt: string) => (typeof source[k] === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(source[k] as string) ? (source[k] as string) : dflt);
   return {
     kind: 'server',
     server: {

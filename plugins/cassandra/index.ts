@@ -19,6 +19,7 @@ import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Nod
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
 import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SNAPSHOT, TABLESTATS, TAR } from './scripts.ts';
 import { drillServer } from './drill.ts';
+import { checkKeyspaceCql, checkNames, checkTableCql, checkTypeCql } from './schema-check.ts';
 
 /** What the manifest records per table. */
 interface TableStats {
@@ -36,6 +37,7 @@ interface KeyspaceStats {
 
 export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
   name: 'cassandra',
+  recordedOptions: ['keyspaces', 'tables', 'count_rows'],
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);
@@ -233,6 +235,7 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
   if (opts.renameTo) throw new UsageError('the cassandra plugin restores keyspaces and tables under their own names', 'drop --rename-to; use --to-container to restore onto another node');
   const backed = opts.expected.keyspaces as Record<string, KeyspaceStats> | undefined;
   if (!backed) throw new SnapError('the manifest records no keyspaces: not a cassandra backup of this snapagent', { exitCode: ExitCode.integrity });
+  checkNames(backed);
   if (opts.database && !backed[opts.database]) throw new UsageError(`the backup has no keyspace "${opts.database}"`, `it has: ${Object.keys(backed).join(', ')}`);
   if (opts.collection && !backed[opts.database!]!.tables[opts.collection]) {
     throw new UsageError(`the backup has no table "${opts.database}.${opts.collection}"`, `keyspace ${opts.database} has: ${Object.keys(backed[opts.database!]!.tables).join(', ') || 'no tables'}`);
@@ -243,6 +246,11 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
       .filter(([t]) => !opts.collection || t === opts.collection)
       .map(([table, expected]) => ({ keyspace: ks, table, expected })),
   );
+  // the stored schema runs as superuser: every statement is checked before any runs
+  for (const ks of keyspaces) {
+    checkKeyspaceCql(ks, backed[ks]!.cql);
+    for (const t of backed[ks]!.types ?? []) checkTypeCql(ks, t);
+  }
   const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'cassandra');
   const node = await connectNode(ctx, c, o);
   try {
@@ -322,25 +330,26 @@ async function extract(ctx: PluginContext, c: ContainerDetails, src: RawInput, o
 // dropped columns, indexes), so the SSTables read exactly as they were written.
 async function createSchema(ctx: PluginContext, node: Node, c: ContainerDetails, live: Schema, backed: Record<string, KeyspaceStats>, keyspaces: string[], wanted: Wanted[], stage: string): Promise<string[]> {
   const created: string[] = [];
+  const missing = wanted.filter((w) => !live.tables.some((t) => t.keyspace === w.keyspace && t.table === w.table));
+  // every table's statements are read and checked before the first statement runs
+  const tables: [Wanted, string[]][] = [];
+  if (missing.length) {
+    const res = await runIn(ctx, c.name, ['sh', '-c', 'for d; do printf "snapagent-schema %s\\n" "$d"; cat "$d/schema.cql" || exit 1; printf "\\n"; done', 'snapagent', ...missing.map((w) => `${stage}/tables/${w.keyspace}/${w.table}`)]);
+    if (res.exitCode !== 0) throw new SnapError(`reading the tables' schema in ${c.name} failed: ${lastLines(res.stderr)}`);
+    const schemas = parseSections(res.stdout).schemas;
+    for (const w of missing) tables.push([w, checkTableCql(w.keyspace, w.table, schemas.get(`${stage}/tables/${w.keyspace}/${w.table}`) ?? '')]);
+  }
   for (const ks of keyspaces) {
     if (!(ks in live.keyspaces)) {
-      await exec(node, backed[ks]!.cql, `creating keyspace ${ks}`);
+      await exec(node, checkKeyspaceCql(ks, backed[ks]!.cql), `creating keyspace ${ks}`);
       created.push(ks);
     }
     // user types first (IF NOT EXISTS): a table's schema.cql may lack those it nests
-    if (wanted.some((w) => w.keyspace === ks && !live.tables.some((t) => t.keyspace === ks && t.table === w.table))) {
-      for (const t of backed[ks]!.types ?? []) await exec(node, t, `creating the types of keyspace ${ks}`);
+    if (missing.some((w) => w.keyspace === ks)) {
+      for (const t of backed[ks]!.types ?? []) await exec(node, checkTypeCql(ks, t), `creating the types of keyspace ${ks}`);
     }
   }
-  const missing = wanted.filter((w) => !live.tables.some((t) => t.keyspace === w.keyspace && t.table === w.table));
-  if (missing.length === 0) return created;
-  const res = await runIn(ctx, c.name, ['sh', '-c', 'for d; do printf "snapagent-schema %s\\n" "$d"; cat "$d/schema.cql" || exit 1; printf "\\n"; done', 'snapagent', ...missing.map((w) => `${stage}/tables/${w.keyspace}/${w.table}`)]);
-  if (res.exitCode !== 0) throw new SnapError(`reading the tables' schema in ${c.name} failed: ${lastLines(res.stderr)}`);
-  const schemas = parseSections(res.stdout).schemas;
-  for (const w of missing) {
-    const text = schemas.get(`${stage}/tables/${w.keyspace}/${w.table}`) ?? '';
-    const statements = splitStatements(text);
-    if (!statements.some((s) => /^CREATE TABLE/i.test(s))) throw new SnapError(`the backup holds no CREATE TABLE for ${w.keyspace}.${w.table}`, { exitCode: ExitCode.integrity });
+  for (const [w, statements] of tables) {
     for (const s of statements) await exec(node, s, `creating table ${w.keyspace}.${w.table}`);
     created.push(`${w.keyspace}.${w.table}`);
   }

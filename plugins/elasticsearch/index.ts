@@ -33,6 +33,7 @@ interface IndexStats {
 
 export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
   name: 'elasticsearch',
+  recordedOptions: ['indices', 'include_global_state'],
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);
@@ -136,6 +137,10 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
 };
 
 /** Snapshot names must be lowercase: `<job>-<backup id>`. */
+/** A snapshot, index or data stream name as Elasticsearch allows it (no wildcard, comma,
+ * path or URL characters). */
+const ES_NAME = /^[a-z0-9.][^\\/*?"<>|,#:\sA-Z]{0,254}$/;
+
 function snapshotName(job: string, id: string): string {
   return `${job}-${id}`.toLowerCase();
 }
@@ -206,6 +211,11 @@ async function restoreSnapshot(ctx: PluginContext, job: Job<EsOptions>, src: Raw
   if (!exp.snapshot || !exp.indices) throw new SnapError(`backup ${opts.id} records no snapshot: it was not made by this plugin`, { exitCode: ExitCode.integrity });
   const snapshot = exp.snapshot;
   const all = Object.keys(exp.indices);
+  // names from the manifest go into API paths and index lists: plain names only
+  const badName = [snapshot, ...all, ...(exp.data_streams ?? [])].find((n) => typeof n !== 'string' || !ES_NAME.test(n) || n === '.' || n === '..');
+  if (badName !== undefined) {
+    throw new RefusedError(`backup ${opts.id}: its manifest names snapshot or index "${String(badName).slice(0, 80)}", not a plain Elasticsearch name; the cluster was not changed`, 'the manifest was altered, or not written by snapagent');
+  }
   // What to restore: --database (comma-separated names or wildcards) or options.restore.indices,
   // else every index and data stream of the snapshot except dot-indices.
   const asked = opts.database ? opts.database.split(',').map((s) => s.trim()).filter(Boolean) : o.restore.indices;

@@ -25,6 +25,7 @@ const FORMAT = ['--routines', '--events', '--triggers', '--hex-blob', '--add-dro
 
 export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
   name: 'mariadb',
+  recordedOptions: ['databases'],
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);

@@ -23,6 +23,7 @@ const SYSTEM_NS = ['admin.system.*', 'config.*', 'local.*'];
 
 export const mongoPlugin: DatastorePlugin<MongoOptions> = {
   name: 'mongo',
+  recordedOptions: ['database', 'exclude_collections'],
 
   parseOptions(raw, where) {
     const o = parseSchema(optionsSchema, raw, where);
@@ -117,7 +118,7 @@ function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean):
 
 async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {
   const manifest = opts.expected as unknown as ArchiveSummary & { oplog?: boolean };
-  const sel = select(manifest.databases ?? {}, opts, job.options.restore_users);
+  const sel = select(manifest.databases ?? {}, opts, job.options.restore_users || opts.restoreUsers);
   const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'mongo');
   const cred = await credentials(ctx, c, job.options);
   const ep = agentEndpoint(c, job.options);

@@ -28,6 +28,7 @@ const COUNTED = ['files', 'dirs', 'symlinks', 'other', 'bytes'] as const;
 
 export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
+  recordedOptions: [],
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);
@@ -115,7 +116,8 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   }
   let created = false;
   if (!(await ctx.docker.inspectVolume(volume))) {
-    await ctx.docker.createVolume(recreateSpec(volume, volume === job.volume, opts.source));
+    const spec = opts.volumeSpec(volume);
+    await ctx.docker.createVolume({ name: volume, ...spec });
     created = true;
     ctx.log.info({ volume }, 'created volume');
   }
@@ -153,16 +155,6 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
 function sourceRecord(volume: string, info: VolumeInfo): Record<string, unknown> {
   const { options, redacted } = recordedDriverOptions(info.options);
   return { volume, driver: info.driver, labels: info.labels, driver_options: options, ...(redacted.length ? { redacted_driver_options: redacted } : {}) };
-}
-
-function recreateSpec(volume: string, same: boolean, source: Record<string, unknown>): VolumeInfo {
-  const labels = (source.labels as Record<string, string> | undefined) ?? {};
-  return {
-    name: volume,
-    driver: (source.driver as string | undefined) ?? 'local',
-    labels: same ? labels : {},
-    options: same ? ((source.driver_options as Record<string, string> | undefined) ?? {}) : {},
-  };
 }
 
 async function extract(
