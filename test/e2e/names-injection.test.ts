@@ -68,7 +68,6 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^database "--no-data" in container ${db.name} is refused: it starts with "-"`));
     assert.match(r.json.results[0].hint, /options\.databases/);
-    assert.ok(!r.stderr.includes('"mariadb-dump'), 'no dump ran');
     assert.deepEqual(manifests(ws), []);
     assert.equal((await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length, 0);
 
