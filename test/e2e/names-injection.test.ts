@@ -172,11 +172,12 @@ describe('names cannot steer the tools (real Cassandra)', () => {
     const id = String((await node.client.execute("SELECT id FROM system_schema.tables WHERE keyspace_name = 'shop' AND table_name = 't'")).first().id).replaceAll('-', '');
     const data = '/var/lib/cassandra/data';
     // Option-like names beside the keyspaces, inside one, and as a "snapshot" of the
-    // table; one shaped like a backup id but holding a newline and a forged listing line.
+    // table; one shaped like a backup id but holding a newline and a line of its own
+    // (the old listing reported "snapagent-forged" as a stale snapshot).
     await docker('exec', node.name, 'sh', '-c', `set -e
       mkdir -p "${data}/--help" "${data}/shop/-x" "${data}/shop/t-${id}/snapshots/-x"
       mkdir -p "${data}/shop/t-${id}/snapshots/20000101T000000Z-a
-snapagent-dir shop/t-${id}/snapshots/forged 999 999"
+snapagent-forged"
       chown -R cassandra:cassandra "${data}/--help" "${data}/shop/-x" "${data}/shop/t-${id}/snapshots" 2>/dev/null || true`);
     const ws = workspace(config(`{ name: c, plugin: cassandra, container: ${node.name} }`));
     spaces.push(ws);
@@ -186,8 +187,8 @@ snapagent-dir shop/t-${id}/snapshots/forged 999 999"
     assert.deepEqual(Object.keys(stats.keyspaces), ['shop']);
     assert.deepEqual(Object.keys(stats.keyspaces.shop.tables), ['t']);
     assert.equal(stats.keyspaces.shop.tables.t.rows, 10);
-    assert.ok(stats.keyspaces.shop.tables.t.files > 0 && stats.keyspaces.shop.tables.t.files < 999);
-    assert.ok(!b.stderr.includes('forged'), 'the newline-named directory reached no log line');
+    assert.ok(stats.keyspaces.shop.tables.t.files > 0);
+    assert.ok(!b.stderr.includes('snapagent-forged'), 'the newline-named directory reached no log line');
     // The planted directories are still there: the agent removes only what it made.
     assert.equal(await exists(node.name, `${data}/--help`), true);
     assert.equal(await exists(node.name, `${data}/shop/t-${id}/snapshots/-x`), true);
