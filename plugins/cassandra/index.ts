@@ -12,12 +12,13 @@ import { parseSchema } from '../../agent/config/load.ts';
 import { lastLines, runIn, runningContainer, writePrivateFile } from '../../agent/datastore/access.ts';
 import type { ContainerDetails, ExecRun } from '../../agent/docker/client.ts';
 import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { backupId } from '../../agent/manifest.ts';
+import { BACKUP_ID, backupId } from '../../agent/manifest.ts';
 import { feedDraining } from '../../agent/pipeline/feed.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
+import { checkTables } from './names.ts';
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
-import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SNAPSHOT, TABLESTATS, TAR } from './scripts.ts';
+import { CLEAR, DISCARD, EXTRACT, IMPORT, LIST, SCHEMAS, SNAPSHOT, TABLESTATS, TAR } from './scripts.ts';
 import { drillServer } from './drill.ts';
 import { checkKeyspaceCql, checkNames, checkTableCql, checkTypeCql } from './schema-check.ts';
 
@@ -105,8 +106,10 @@ async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promi
     chosen = chooseTables(schema, o, `container ${c.name}`);
     const keyspaces = o.tables ? [...new Set(chosen.map((t) => t.keyspace))] : (o.keyspaces ?? Object.keys(schema.keyspaces).sort());
     if (keyspaces.length === 0) throw new SnapError(`container ${c.name}: no keyspace to back up (only system keyspaces)`, { hint: 'create one, or list options.keyspaces' });
+    // Names from system_schema become nodetool arguments and paths on the node.
+    checkTables(chosen, keyspaces, `container ${c.name}`);
     const t0 = performance.now();
-    const snap = await sh(ctx, c.name, SNAPSHOT, [tag, ...(o.tables ? ['-kt', o.tables.join(',')] : keyspaces)]);
+    const snap = await sh(ctx, c.name, SNAPSHOT, [tag, ...(o.tables ? ['-kt', o.tables.join(',')] : ['--', ...keyspaces])]);
     if (snap.exitCode !== 0) {
       const text = lastLines(snap.stderr || snap.stdout);
       if (/already exists/i.test(text)) {
@@ -123,12 +126,15 @@ async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promi
     const listed = await sh(ctx, c.name, LIST, [o.data_dir, tag, ...chosen.map(dirOf)]);
     if (listed.exitCode !== 0) throw new SnapError(`listing the snapshot in ${c.name} failed (exit code ${listed.exitCode}): ${lastLines(listed.stderr)}`, { hint: `is ${o.data_dir} the node's data directory? set options.data_dir` });
     const sections = parseSections(listed.stdout);
-    const stale = sections.lines.filter((l) => l.startsWith('snapagent-stale ')).map((l) => l.slice('snapagent-stale '.length));
+    const stale = sections.lines.filter((l) => l.startsWith('snapagent-stale ')).map((l) => l.slice('snapagent-stale '.length)).filter((n) => BACKUP_ID.test(n));
     if (stale.length) ctx.log.warn({ container: c.name, snapshots: stale }, `snapshots left by killed backups take disk space: clear each with docker exec ${c.name} nodetool clearsnapshot -t <name>`);
+    // Only the directories asked for, each once: whatever else the listing holds came
+    // from the container's filesystem, not from the agent.
+    const asked = new Set(chosen.map((t) => `${dirOf(t)}/snapshots/${tag}`));
     const dirs = new Map<string, { files: number; bytes: number }>();
     for (const l of sections.lines) {
       const m = /^snapagent-dir (\S+) (\d+) (\d+)$/.exec(l);
-      if (m) dirs.set(m[1]!, { files: Number(m[2]), bytes: Number(m[3]) });
+      if (m && asked.has(m[1]!) && !dirs.has(m[1]!)) dirs.set(m[1]!, { files: Number(m[2]), bytes: Number(m[3]) });
     }
     const missing = chosen.filter((t) => !dirs.has(`${dirOf(t)}/snapshots/${tag}`));
     if (missing.length) {
@@ -207,19 +213,16 @@ async function countAll(node: Node, tables: TableRef[], stats: Record<string, Ke
   for (const t of tables) stats[t.keyspace]!.tables[t.table]!.rows = await countRows(node.client, t);
 }
 
-/** The lines of a LIST output outside schema sections, and each schema by its dir. */
+/** The "snapagent-dir"/"snapagent-stale" lines of a LIST output, and each schema.cql by
+ * its dir (LIST and SCHEMAS print it base64-encoded on one line). */
 function parseSections(out: string): { lines: string[]; schemas: Map<string, string> } {
   const lines: string[] = [];
   const schemas = new Map<string, string>();
-  let cur: string | undefined;
   for (const l of out.split('\n')) {
-    if (l.startsWith('snapagent-schema ')) {
-      cur = l.slice('snapagent-schema '.length);
-      schemas.set(cur, '');
-    } else if (/^snapagent-(dir|stale) /.test(l)) {
-      cur = undefined;
-      lines.push(l);
-    } else if (cur !== undefined) schemas.set(cur, schemas.get(cur)! + l + '\n');
+    const m = /^snapagent-schema (.+) ([A-Za-z0-9+/=]*)$/.exec(l);
+    if (m) {
+      if (!schemas.has(m[1]!)) schemas.set(m[1]!, Buffer.from(m[2]!, 'base64').toString('utf8'));
+    } else if (/^snapagent-(dir|stale) /.test(l)) lines.push(l);
   }
   return { lines, schemas };
 }
@@ -236,6 +239,8 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
   const backed = opts.expected.keyspaces as Record<string, KeyspaceStats> | undefined;
   if (!backed) throw new SnapError('the manifest records no keyspaces: not a cassandra backup of this snapagent', { exitCode: ExitCode.integrity });
   checkNames(backed);
+  // The manifest's names become nodetool arguments and paths on the target node.
+  checkTables(Object.entries(backed).flatMap(([keyspace, k]) => Object.entries(k.tables ?? {}).map(([table, t]) => ({ keyspace, table, id: t.id }))), Object.keys(backed), "the backup's manifest", true);
   if (opts.database && !backed[opts.database]) throw new UsageError(`the backup has no keyspace "${opts.database}"`, `it has: ${Object.keys(backed).join(', ')}`);
   if (opts.collection && !backed[opts.database!]!.tables[opts.collection]) {
     throw new UsageError(`the backup has no table "${opts.database}.${opts.collection}"`, `keyspace ${opts.database} has: ${Object.keys(backed[opts.database!]!.tables).join(', ') || 'no tables'}`);
@@ -334,7 +339,7 @@ async function createSchema(ctx: PluginContext, node: Node, c: ContainerDetails,
   // every table's statements are read and checked before the first statement runs
   const tables: [Wanted, string[]][] = [];
   if (missing.length) {
-    const res = await runIn(ctx, c.name, ['sh', '-c', 'for d; do printf "snapagent-schema %s\\n" "$d"; cat "$d/schema.cql" || exit 1; printf "\\n"; done', 'snapagent', ...missing.map((w) => `${stage}/tables/${w.keyspace}/${w.table}`)]);
+    const res = await runIn(ctx, c.name, ['sh', '-c', SCHEMAS, 'snapagent', ...missing.map((w) => `${stage}/tables/${w.keyspace}/${w.table}`)]);
     if (res.exitCode !== 0) throw new SnapError(`reading the tables' schema in ${c.name} failed: ${lastLines(res.stderr)}`);
     const schemas = parseSections(res.stdout).schemas;
     for (const w of missing) tables.push([w, checkTableCql(w.keyspace, w.table, schemas.get(`${stage}/tables/${w.keyspace}/${w.table}`) ?? '')]);

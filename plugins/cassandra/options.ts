@@ -1,15 +1,14 @@
 // Job options of the cassandra plugin (README "cassandra plugin").
 import { z } from 'zod';
 import { seconds } from '../../agent/config/schema.ts';
-
-const NAME = /^[A-Za-z0-9_]{1,48}$/;
+import { KEYSPACE, TABLE } from './names.ts';
 
 export const optionsSchema = z
   .strictObject({
     /** Keyspaces to snapshot; default: every keyspace except the system ones. */
-    keyspaces: z.array(z.string().regex(NAME, 'a keyspace name (letters, digits, _)')).min(1).optional(),
+    keyspaces: z.array(z.string().regex(KEYSPACE, 'a keyspace name (letters, digits, _)')).min(1).optional(),
     /** Or only these tables, as "keyspace.table". */
-    tables: z.array(z.string().regex(/^[A-Za-z0-9_]{1,48}\.[A-Za-z0-9_]{1,48}$/, '"keyspace.table"')).min(1).optional(),
+    tables: z.array(z.string().regex(new RegExp(`^${KEYSPACE.source.slice(1, -1)}\\.${TABLE.source.slice(1, -1)}$`), '"keyspace.table"')).min(1).optional(),
     /** Count every table's rows (paged reads through CQL) for the manifest and the
      * restore's check. Costs a full read of the backed-up tables. */
     count_rows: z.boolean().default(true),

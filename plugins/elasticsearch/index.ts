@@ -18,6 +18,7 @@ import { pathRepo, place, register, registered, unregister, type RepoPlace } fro
 import { EXTRACT, parseStats, REMOVE, SHIP, toolMessages } from './scripts.ts';
 import { allSnapshots, getSnapshot, indexFigures, jobSnapshots, takeSnapshot, type IndexFigures } from './snapshot.ts';
 import { drillServer } from './drill.ts';
+import { checkIndexNames } from './names.ts';
 
 const MOUNT = '/snapagent/repo-volume';
 
@@ -64,6 +65,8 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
       }, o.timeout_seconds);
       const snapshotSeconds = (performance.now() - t0) / 1000;
       const after = await indexFigures(es).catch((err: unknown) => { throw esError(err, `counting documents in ${c.name}`); });
+      // The names go into multi-target expressions when this backup is restored.
+      checkIndexNames([...taken.info.indices, ...(taken.info.data_streams ?? [])], `container ${c.name}`);
       const indices = describeIndices(taken.info.indices, before, after);
       const changed = Object.entries(indices).filter(([, s]) => s.changed).map(([n]) => n);
       if (changed.length) ctx.log.warn({ indices: changed.slice(0, 20) }, 'indices changed while the snapshot was taken: their counts are recorded as a range, not compared exactly on restore');
@@ -216,6 +219,7 @@ async function restoreSnapshot(ctx: PluginContext, job: Job<EsOptions>, src: Raw
   if (badName !== undefined) {
     throw new RefusedError(`backup ${opts.id}: its manifest names snapshot or index "${String(badName).slice(0, 80)}", not a plain Elasticsearch name; the cluster was not changed`, 'the manifest was altered, or not written by snapagent');
   }
+  checkIndexNames([...all, ...(exp.data_streams ?? [])], "the backup's manifest", true);
   // What to restore: --database (comma-separated names or wildcards) or options.restore.indices,
   // else every index and data stream of the snapshot except dot-indices.
   const asked = opts.database ? opts.database.split(',').map((s) => s.trim()).filter(Boolean) : o.restore.indices;

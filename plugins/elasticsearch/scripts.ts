@@ -28,7 +28,7 @@ if [ "$SNAPAGENT_DATA" = - ]; then exec 3<&0; else exec 3<"$SNAPAGENT_DATA"; fi
 tar --extract --file=- --read-full-records --numeric-owner -C "$2" <&3
 cat <&3 >/dev/null
 chown -R --reference="$ref" -- "$2"
-cd "$2"
+cd -- "$2"
 ${STATS}`;
 
 /** $1: the volume's mount point, $2: the directory to remove (relative to $1). */

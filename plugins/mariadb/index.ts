@@ -15,6 +15,7 @@ import { CHECKSUM_ALGORITHMS, compareStats, DumpCounter, type ChecksumAlgorithm,
 import { startTool, writeOptionFile } from './exec.ts';
 import { DatabaseFilter } from './filter.ts';
 import { LoadMarkers } from './markers.ts';
+import { checkDatabase, checkDumpNames } from './names.ts';
 import { optionsSchema, type MariadbOptions } from './options.ts';
 import { probe } from './probe.ts';
 import { drillServer } from './drill.ts';
@@ -40,6 +41,7 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
     const cred = await credentials(ctx, c, job.options);
     const server = await probe(endpoint(c, job.options), cred, job.options.databases);
     if (server.databases.length === 0) throw new SnapError(`container ${c.name}: no database to back up`, { hint: 'create one, or list options.databases' });
+    for (const d of server.databases) checkDatabase(d, `container ${c.name}`);
     let consistency = ['--single-transaction'];
     if (server.nonTransactional.length) {
       if (job.options.non_transactional === 'lock') {
@@ -50,14 +52,17 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
       }
     }
     const cnf = await writeOptionFile(ctx, c.name, optionFile(cred, c));
-    const run = await startTool(ctx, c.name, cnf, 'dump', [...consistency, ...FORMAT, '--databases', ...server.databases]);
+    const run = await startTool(ctx, c.name, cnf, 'dump', [...consistency, ...FORMAT, '--databases', '--', ...server.databases]);
     const counter = new DumpCounter('row64-sum');
     run.stdout.pipe(counter);
     const done = (async () => {
       const res = await run.done;
       if (res.exitCode !== 0) throw new SnapError(`mariadb-dump in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
       await finished(counter);
-      return { server_version: server.version, non_transactional: server.nonTransactional, checksum: 'row64-sum', databases: counter.stats() };
+      // Table names come from the dump: checked before the backup can commit.
+      const databases = counter.stats();
+      checkDumpNames(databases, `container ${c.name}`);
+      return { server_version: server.version, non_transactional: server.nonTransactional, checksum: 'row64-sum', databases };
     })();
     done.catch(() => undefined);
     return {
@@ -88,6 +93,8 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
   if (opts.collection || opts.renameTo) {
     throw new UsageError('the mariadb plugin restores whole databases under their own names', 'drop --collection/--rename-to; use --to-container to restore beside the original');
   }
+  // The manifest's names reach the verification dumps' command lines.
+  checkDumpNames(expected, "the backup's manifest", true);
   if (opts.database && !expected[opts.database]) {
     throw new UsageError(`the backup has no database "${opts.database}"`, `it has: ${Object.keys(expected).join(', ')}`);
   }
@@ -107,7 +114,8 @@ async function restoreDump(ctx: PluginContext, job: Job<MariadbOptions>, src: Ra
     out = lines.pop()!;
     for (const line of lines) {
       const t = markers.loaded(line);
-      if (t) verifier.add(t.database, t.table);
+      // Only tables the manifest lists: the dump's own markers name nothing else.
+      if (t && expected[t.database]?.[t.table]) verifier.add(t.database, t.table);
     }
   });
   const input = src.stream();
@@ -204,7 +212,7 @@ class Verifier {
 }
 
 async function dumpStats(ctx: PluginContext, c: ContainerDetails, cred: Parameters<typeof optionFile>[0], database: string, tables: string[], algorithm: ChecksumAlgorithm): Promise<DumpStats> {
-  const run = await startTool(ctx, c.name, await writeOptionFile(ctx, c.name, optionFile(cred, c)), 'dump', ['--single-transaction', ...FORMAT, '--skip-add-drop-table', '--no-create-info', '--skip-routines', '--skip-events', '--skip-triggers', database, ...tables]);
+  const run = await startTool(ctx, c.name, await writeOptionFile(ctx, c.name, optionFile(cred, c)), 'dump', ['--single-transaction', ...FORMAT, '--skip-add-drop-table', '--no-create-info', '--skip-routines', '--skip-events', '--skip-triggers', '--', database, ...tables]);
   const counter = new DumpCounter(algorithm, database);
   run.stdout.pipe(counter).resume();
   const [res] = await Promise.all([run.done, finished(counter)]);

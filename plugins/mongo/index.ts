@@ -15,6 +15,7 @@ import { feedDraining } from '../../agent/pipeline/feed.ts';
 import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
 import { ArchiveCounter, compareCollections, indexSpec, type ArchiveStats, type ArchiveSummary } from './archive.ts';
 import { agentEndpoint, connect, credentials, toolConfig, type Credentials } from './connection.ts';
+import { checkArchiveNames, checkDatabase } from './names.ts';
 import { optionsSchema, type MongoOptions } from './options.ts';
 import { drillServer } from './drill.ts';
 
@@ -49,10 +50,11 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
     if (o.database && !server.databases.includes(o.database)) {
       throw new SnapError(`container ${c.name}: there is no database "${o.database}"`, { hint: `it has: ${server.databases.join(', ') || 'none'}` });
     }
+    for (const d of o.database ? [o.database] : server.databases) checkDatabase(d, `container ${c.name}`);
     // The oplog makes the dump a point in time; mongodump allows it for full dumps only.
     const oplog = o.oplog === 'auto' && server.replicaSet !== null && !o.database;
     if (server.replicaSet === null) ctx.log.debug('standalone server: no --oplog; the dump is consistent per collection, not across collections');
-    const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? ['--db', o.database] : []), ...(o.exclude_collections ?? []).flatMap((x) => ['--excludeCollection', x])];
+    const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? [`--db=${o.database}`] : []), ...(o.exclude_collections ?? []).map((x) => `--excludeCollection=${x}`)];
     const run = await startTool(ctx, c, cred, 'mongodump', args);
     const counter = new ArchiveCounter();
     run.stdout.pipe(counter);
@@ -61,6 +63,7 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
       if (res.exitCode !== 0) throw new SnapError(`mongodump in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
       await finished(counter);
       const s = counter.stats();
+      checkArchiveNames(s.databases, `container ${c.name}`);
       return { server_version: server.version, tool_version: s.tool_version, replica_set: server.replicaSet, oplog, oplog_entries: s.oplog_entries, databases: s.databases };
     })();
     done.catch(() => undefined);
@@ -83,7 +86,8 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
 };
 
 interface Selection {
-  /** mongorestore arguments choosing and renaming namespaces. */
+  /** mongorestore arguments choosing and renaming namespaces, each one "--opt=value"
+   * argument: a name never stands alone where the tool could read it as an option. */
   args: string[];
   /** The manifest's collections that this restore brings back, under their new names. */
   expected: ArchiveStats;
@@ -93,7 +97,7 @@ interface Selection {
 // expected figures under the target names.
 function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean): Selection {
   const system = (db: string, coll: string) => db === 'local' || db === 'config' || (db === 'admin' && coll.startsWith('system.'));
-  const exclude = SYSTEM_NS.filter((ns) => !(restoreUsers && ns === 'admin.system.*')).flatMap((ns) => ['--nsExclude', ns]);
+  const exclude = SYSTEM_NS.filter((ns) => !(restoreUsers && ns === 'admin.system.*')).map((ns) => `--nsExclude=${ns}`);
   const expected: ArchiveStats = {};
   const keep = (db: string, coll: string, toDb: string, toColl: string) => ((expected[toDb] ??= {})[toColl] = all[db]![coll]!);
   if (!opts.database) {
@@ -108,12 +112,12 @@ function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean):
     const to = opts.renameTo ? (opts.renameTo.includes('.') ? opts.renameTo : `${db}.${opts.renameTo}`) : `${db}.${coll}`;
     const dot = to.indexOf('.');
     keep(db, coll, to.slice(0, dot), to.slice(dot + 1));
-    return { args: ['--nsInclude', `${db}.${coll}`, ...(opts.renameTo ? ['--nsFrom', `${db}.${coll}`, '--nsTo', to] : [])], expected };
+    return { args: [`--nsInclude=${db}.${coll}`, ...(opts.renameTo ? [`--nsFrom=${db}.${coll}`, `--nsTo=${to}`] : [])], expected };
   }
   if (opts.renameTo?.includes('.')) throw new UsageError(`--rename-to ${opts.renameTo}: a database name has no "."`, 'to rename one collection, add --collection');
   const to = opts.renameTo ?? db;
   for (const coll of Object.keys(all[db])) if (!system(db, coll) || restoreUsers) keep(db, coll, to, coll);
-  return { args: ['--nsInclude', `${db}.*`, ...exclude, ...(opts.renameTo ? ['--nsFrom', `${db}.*`, '--nsTo', `${to}.*`] : [])], expected };
+  return { args: [`--nsInclude=${db}.*`, ...exclude, ...(opts.renameTo ? [`--nsFrom=${db}.*`, `--nsTo=${to}.*`] : [])], expected };
 }
 
 async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {

@@ -40,12 +40,12 @@ find . -mindepth 1 -maxdepth 1 ! -name "$2" -exec rm -rf -- {} +
 mode=$(stat -c %a -- "$2"); owner=$(stat -c %u:%g -- "$2"); mtime=$(stat -c '%y' -- "$2")
 find "$2" -mindepth 1 -maxdepth 1 -exec mv -t "$1" -- {} +
 rmdir -- "$2"
-chown "$owner" "$1"; chmod "$mode" "$1"; touch -d "$mtime" "$1"`;
+chown -- "$owner" "$1"; chmod -- "$mode" "$1"; touch -d "$mtime" -- "$1"`;
 
 /** $1: the mounted volume, $2: staging dir name, $3: the root's mtime before the restore
  * began (empty: unknown), so a refused restore leaves the volume exactly as it was. */
 export const DISCARD = `rm -rf -- "$1/$2"
-[ -z "$3" ] || touch -d "$3" "$1"`;
+[ -z "$3" ] || touch -d "$3" -- "$1"`;
 
 export function rootMtimeFrom(stderr: string): string {
   return /^snapagent-root-mtime (.+)$/m.exec(stderr)?.[1]?.trim() ?? '';
