@@ -14,6 +14,7 @@ import { connectDocker } from '../../agent/docker/client.ts';
 import { runDrills } from '../../agent/drill.ts';
 import { failedCheck, readCatalog } from '../../agent/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
+import { catalogTrust } from '../../agent/trust.ts';
 import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -119,7 +120,7 @@ describe('verify and drills: volume plugin', () => {
     assert.equal(record(dirs[2]!, 'drill').rto_seconds, undefined);
     await assertNothingLeft(job, d.json.results[0].details);
     const host = path.basename(path.dirname(path.dirname(dirs[2]!)));
-    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`);
+    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`, await catalogTrust(loadConfig(ws.config)));
     const newest = cat.backups[cat.backups.length - 1]!;
     assert.equal(failedCheck(newest)?.status, 'failed', 'retention must not prune this job');
   });
