@@ -205,7 +205,7 @@ export async function readCatalog(target: Target, prefix: string, trust: Catalog
         const m = res.data;
         if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
         const problems = sanityProblems(m, trust.plugins, trust.now);
-        if (problems.length) throw new Error(`refused: ${problems.join('; ')}`);
+        if (problems.length) throw new Error(`implausible manifest: ${problems.join('; ')}`);
         const signature = checkSignature(trust.keys, key, bytes, await sigOf(key, MANIFEST_FILE));
         const checks: Listed['checks'] = {};
         for (const [kind, file] of Object.entries(CHECK_FILES) as [CheckKind, string][]) {
