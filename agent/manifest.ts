@@ -128,7 +128,7 @@ export function sanityProblems(m: Manifest, plugins: readonly string[], now = Da
   }
   for (const a of m.artifacts) {
     const max = a.compression === 'zstd' ? a.size * ZSTD_MAX_RATIO : a.size;
-    if (a.raw_size > max) out.push(`artifact ${a.name}: raw_size ${a.raw_size} is more than ${a.compression === 'zstd' ? `${ZSTD_MAX_RATIO} times` : ''} its size ${a.size} can hold`);
+    if (a.raw_size > max) out.push(`artifact ${a.name}: raw_size ${a.raw_size} is more than ${a.compression === 'zstd' ? `${ZSTD_MAX_RATIO} times its size ${a.size} (the most zstd expands)` : `its size ${a.size} (not compressed)`}`);
   }
   return out;
 }
