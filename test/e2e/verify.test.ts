@@ -15,6 +15,7 @@ import { runDrills } from '../../agent/drill.ts';
 import { failedCheck, readCatalog } from '../../agent/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
 import { catalogTrust } from '../../agent/trust.ts';
+import { hostKey, signatureFile } from '../../agent/signing.ts';
 import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -199,6 +200,13 @@ describe('drills: mariadb plugin', () => {
     const m = JSON.parse(readFileSync(file, 'utf8'));
     m.stats.databases.shop.u.rows = 3;
     writeFileSync(file, JSON.stringify(m));
+    // edited by another hand, the manifest is refused before the drill starts (exit 3)
+    const refused = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
+    assert.equal(refused.code, 3, refused.stdout + refused.stderr);
+    assert.match(refused.json.results[0].errors[0], /bad manifest signature: .*changed after it was signed/);
+    // signed by the host itself (data that differs from what the host recorded), the drill's comparison catches it
+    const key = path.relative(ws.backups, file);
+    writeFileSync(`${file}.sig`, signatureFile(await hostKey(path.join(ws.dir, 'state')), key, readFileSync(file)));
     const r = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.json.results[0].errors[0], /restored data differs from the backup: shop\.u: 2 rows, the backup had 3/);
