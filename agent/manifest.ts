@@ -97,6 +97,9 @@ export interface CatalogTrust {
   now?: number;
 }
 
+/** The reason's prefix of a manifest refused by `sanityProblems`. */
+export const IMPLAUSIBLE = 'implausible manifest';
+
 /** How far in the future a manifest's times may be (another host's clock). */
 export const CLOCK_SKEW_MS = 10 * 60_000;
 /** The most a zstd frame expands: one 4-byte RLE block per 128 KiB block. */
@@ -205,7 +208,7 @@ export async function readCatalog(target: Target, prefix: string, trust: Catalog
         const m = res.data;
         if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
         const problems = sanityProblems(m, trust.plugins, trust.now);
-        if (problems.length) throw new Error(`implausible manifest: ${problems.join('; ')}`);
+        if (problems.length) throw new Error(`${IMPLAUSIBLE}: ${problems.join('; ')}`);
         const signature = checkSignature(trust.keys, key, bytes, await sigOf(key, MANIFEST_FILE));
         const checks: Listed['checks'] = {};
         for (const [kind, file] of Object.entries(CHECK_FILES) as [CheckKind, string][]) {

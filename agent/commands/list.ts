@@ -1,6 +1,6 @@
 // snapagent list: committed backups, read from the targets alone (no local state).
 import { IntegrityError } from '../errors.ts';
-import { readCatalog, type Catalog, type Listed } from '../manifest.ts';
+import { IMPLAUSIBLE, readCatalog, type Catalog, type Listed } from '../manifest.ts';
 import { catalogTrust } from '../trust.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { selectTargets } from '../targets/index.ts';
@@ -74,9 +74,10 @@ export async function listCommand(opts: ListOptions): Promise<void> {
  * operator asked for it by name, so "no such backup" would hide what happened. */
 export function refusedByName(invalid: Catalog['invalid'], id: string | undefined, job?: string): IntegrityError | undefined {
   if (!id || id === 'latest' || id === 'all') return undefined;
+  // only snapagent manifests that failed the sanity checks: another file is "no such backup"
   const hit = invalid.find((i) => {
     const [, j, bid] = i.key.split(':').slice(1).join(':').split('/');
-    return bid === id && (job === undefined || j === job);
+    return bid === id && (job === undefined || j === job) && i.reason.startsWith(IMPLAUSIBLE);
   });
   return hit && new IntegrityError(`backup ${hit.key.replace(/\/manifest\.json$/, '')} is refused: ${hit.reason}`, 'its manifest is not one this agent would have written; see the warnings above, and pick another backup (`snapagent list`)');
 }
