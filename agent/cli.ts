@@ -12,6 +12,7 @@ import { pruneCommand } from './commands/prune.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { statusCommand } from './commands/status.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { keyCommand } from './commands/key.ts';
 import { runCommand } from './commands/run.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -61,6 +62,7 @@ export function buildCli(): Command {
     .option('--before <time>', 'the newest backup at or before this time (ISO 8601; without a zone: local time)')
     .option('--all', 'restore the latest backup of every job: volumes, then the compose stack (config compose), then datastores')
     .option('--pick', 'choose jobs and backups on the terminal')
+    .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
     .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
 
   globals(program.command('status').description('is every job backed up recently enough? exit 1 when one is stale, failing or never backed up'))
@@ -73,12 +75,17 @@ export function buildCli(): Command {
     .option('--host <name>', "another host's backups (default: this host)")
     .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
     .option('--image <image>', 'with --drill: start the throwaway server from this image (default: the recorded one, when the config allows it)')
+    .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
     .action((o) => verifyCommand(o));
   globals(program.command('prune').description("remove old backups by each job's retention policy (never the newest one)"))
     .option('-j, --job <name>', 'only this job (repeatable)', collect, [])
     .option('--target <name>', 'only this target')
     .option('-n, --dry-run', 'show what would be removed and what stays, and why; remove nothing')
+    .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
     .action((o) => pruneCommand(o));
+
+  globals(program.command('key').description("print this host's public signing key (for trusted_keys elsewhere); made if the host has none"))
+    .action((o) => keyCommand(o));
 
   program
     .command('run')

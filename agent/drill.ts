@@ -23,7 +23,7 @@ import { buildPlan } from './plan.ts';
 import { drillImage, jobFromManifest } from './restore-trust.ts';
 import { listBackups } from './commands/list.ts';
 import { plugins } from '../plugins/index.ts';
-import { checkRecord, chooseBackups, finish, notRun, round, type CheckResult } from './verify.ts';
+import { checkRecord, chooseBackups, finish, notRun, round, trustGate, type CheckResult } from './verify.ts';
 
 /** Label on every container and volume a drill creates (value: the agent's run id). */
 export const DRILL_LABEL = 'snapagent.drill';
@@ -52,7 +52,10 @@ export async function runDrills(config: Config, docker: DockerClient, sel: Drill
 
 let seq = 0;
 
-export async function drillBackup(config: Config, docker: DockerClient, l: Listed, progress: Progress, signal: AbortSignal, image?: string): Promise<CheckResult> {
+export async function drillBackup(config: Config, docker: DockerClient, l: Listed, progress: Progress, signal: AbortSignal, image?: string, insecureUnsigned = false): Promise<CheckResult> {
+  // a manifest anyone could have written must not choose an image to start
+  const refused = trustGate(l, 'drill', insecureUnsigned);
+  if (refused) return refused;
   const started = new Date();
   const m = l.manifest;
   const name = `snapagent-drill-${m.job.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')}-${runId}-${++seq}`;
@@ -105,7 +108,7 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
     if (signal.aborted) return notRun(l, 'drill', started, signal.reason); // a cancelled drill proves nothing
     Object.assign(details, { restore_seconds: round(r.duration_seconds), bytes: r.bytes, destination: r.destination });
     const errors = r.status === 'ok' ? [] : [`${r.error}${r.hint ? ` (${r.hint})` : ''}`];
-    return finish(l, checkRecord('drill', l, started, errors, details, r.status === 'ok' ? r.duration_seconds : undefined), r.exitCode === ExitCode.integrity);
+    return finish(config, l, checkRecord('drill', l, started, errors, details, r.status === 'ok' ? r.duration_seconds : undefined), r.exitCode === ExitCode.integrity);
   }
 }
 

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Target } from './targets/target.ts';
 import { log } from './log.ts';
+import { checkSignature, SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureState } from './signing.ts';
 
 export const MANIFEST_FORMAT = 'snapagent.manifest/1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -84,7 +85,77 @@ export interface Listed {
   dir: string;
   /** The latest verify/drill results recorded next to the manifest, if any. */
   checks: Partial<Record<CheckKind, CheckRecord>>;
+  /** Whether the manifest carries a valid signature by a trusted key. */
+  signature: SignatureState;
 }
+
+/** What a catalog reader trusts: the keys, and the plugins this agent has. */
+export interface CatalogTrust {
+  keys: Keyring;
+  plugins: readonly string[];
+  /** Now, for "in the future" (default: the clock). */
+  now?: number;
+}
+
+/** The reason's prefix of a manifest refused by `sanityProblems`. */
+export const IMPLAUSIBLE = 'implausible manifest';
+
+/** How far in the future a manifest's times may be (another host's clock). */
+export const CLOCK_SKEW_MS = 10 * 60_000;
+/** The most a zstd frame expands: one 4-byte RLE block per 128 KiB block. */
+export const ZSTD_MAX_RATIO = 32_768;
+/** How long before its start a backup's id (a schedule slot) may be: a missed slot of a
+ * yearly schedule caught up, or a long lock wait. */
+const SLOT_BEFORE_START_MS = 367 * 86_400_000;
+
+/** Why a manifest cannot be what it says it is (empty: plausible). Checked for every
+ * manifest, signed or not: these are never listed, restored, verified or pruned. */
+export function sanityProblems(m: Manifest, plugins: readonly string[], now = Date.now()): string[] {
+  const out: string[] = [];
+  if (!plugins.includes(m.plugin)) out.push(`unknown plugin "${m.plugin}" (this agent has ${plugins.join(', ')})`);
+  const started = Date.parse(m.started_at);
+  const finished = Date.parse(m.finished_at);
+  if (Number.isNaN(started) || Number.isNaN(finished)) out.push('started_at/finished_at are not ISO 8601 times');
+  else {
+    if (started > now + CLOCK_SKEW_MS) out.push(`started_at ${m.started_at} is in the future`);
+    if (finished > now + CLOCK_SKEW_MS) out.push(`finished_at ${m.finished_at} is in the future`);
+    if (finished < started) out.push('finished_at is before started_at');
+  }
+  const c = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(.*))?$/.exec(m.id);
+  if (!c || c[7] !== m.tier) out.push(`id ${m.id} does not end in its tier "-${m.tier}"`);
+  else if (!Number.isNaN(started) && !Number.isNaN(finished)) {
+    const at = Date.UTC(+c[1]!, +c[2]! - 1, +c[3]!, +c[4]!, +c[5]!, +c[6]!);
+    // the id is the start time (bumped by seconds past ids already used, before the data
+    // moves) or the schedule slot the run belongs to, which precedes the start
+    if (at > finished || at < started - SLOT_BEFORE_START_MS) out.push(`id ${m.id} does not match started_at ${m.started_at}`);
+  }
+  for (const a of m.artifacts) {
+    const max = a.compression === 'zstd' ? a.size * ZSTD_MAX_RATIO : a.size;
+    if (a.raw_size > max) out.push(`artifact ${a.name}: raw_size ${a.raw_size} is more than ${a.compression === 'zstd' ? `${ZSTD_MAX_RATIO} times its size ${a.size} (the most zstd expands)` : `its size ${a.size} (not compressed)`}`);
+  }
+  return out;
+}
+
+/** Writes `<key>.sig`, then `key` (so a file is never there without its signature). */
+export async function writeSigned(target: Target, key: string, bytes: Buffer, host: HostKey): Promise<void> {
+  await target.writeFile(`${key}${SIG_SUFFIX}`, signatureFile(host, key, bytes));
+  await target.writeFile(key, bytes);
+}
+
+/** Why `l` must not be acted on (restore, verify, drill, prune), or undefined. With
+ * `insecureUnsigned`, backups without a signature (made before signing) are accepted. */
+export function untrusted(l: Listed, insecureUnsigned = false): string | undefined {
+  const s = l.signature;
+  const name = `backup ${l.manifest.job}/${l.manifest.id} on target ${l.target.name}`;
+  if (s.state === 'signed') return undefined;
+  if (s.state === 'unsigned') return insecureUnsigned ? undefined : `${name}: its manifest is not signed`;
+  return `${name}: bad manifest signature: ${s.reason}`;
+}
+
+/** The hint that goes with `untrusted`. */
+export const UNTRUSTED_HINT =
+  'a manifest not signed by this host or a key in trusted_keys may have been written by anyone with access to the target; ' +
+  'add the signing host\'s key (`snapagent key` there) to trusted_keys, or, for a backup made before snapagent signed manifests, pass --insecure-unsigned';
 
 /** Which backup is newer: by start time, then id. Ids of scheduled runs are their slot
  * (a catch-up or `backup --tier` run may be newer than a later-sorting start-time id). */
@@ -109,7 +180,7 @@ export interface Catalog {
 }
 
 /** Reads every committed backup below `prefix` (e.g. "<host>/" or "<host>/<job>/"). */
-export async function readCatalog(target: Target, prefix: string): Promise<Catalog> {
+export async function readCatalog(target: Target, prefix: string, trust: CatalogTrust): Promise<Catalog> {
   const files = await target.list(prefix);
   const dirs = new Map<string, Set<string>>();
   for (const f of files) {
@@ -127,28 +198,39 @@ export async function readCatalog(target: Target, prefix: string): Promise<Catal
         return;
       }
       const key = `${dir}/${MANIFEST_FILE}`;
+      const sigOf = async (k: string, name: string) => (names.has(`${name}${SIG_SUFFIX}`) ? await target.readFile(`${k}${SIG_SUFFIX}`) : undefined);
       try {
-        const raw = JSON.parse((await target.readFile(key)).toString('utf8')) as unknown;
+        const bytes = await target.readFile(key);
+        const raw = JSON.parse(bytes.toString('utf8')) as unknown;
         const res = manifestSchema.safeParse(raw);
         if (!res.success) throw new Error(`not a ${MANIFEST_FORMAT} manifest: ${res.error.issues[0]?.path.join('.')}: ${res.error.issues[0]?.message}`);
         const [host, job, id] = dir.split('/') as [string, string, string];
         const m = res.data;
         if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
+        const problems = sanityProblems(m, trust.plugins, trust.now);
+        if (problems.length) throw new Error(`${IMPLAUSIBLE}: ${problems.join('; ')}`);
+        const signature = checkSignature(trust.keys, key, bytes, await sigOf(key, MANIFEST_FILE));
         const checks: Listed['checks'] = {};
         for (const [kind, file] of Object.entries(CHECK_FILES) as [CheckKind, string][]) {
           if (!names.has(file)) continue;
-          const text = (await target.readFile(`${dir}/${file}`)).toString('utf8');
+          const rkey = `${dir}/${file}`;
+          const text = await target.readFile(rkey);
           let parsed: unknown;
           try {
-            parsed = JSON.parse(text);
+            parsed = JSON.parse(text.toString('utf8'));
           } catch {
             parsed = undefined;
           }
           const rec = checkRecordSchema.safeParse(parsed);
+          const sig = checkSignature(trust.keys, rkey, text, await sigOf(rkey, file));
           // An unreadable record counts as a failed check: retention stays on the safe side.
-          checks[kind] = rec.success ? rec.data : { format: CHECK_FORMAT, kind, id, at: m.finished_at, status: 'failed', duration_seconds: 0, errors: [`unreadable ${file}`], details: {} };
+          // A record not signed by a trusted key may only make retention more careful: a
+          // failed one counts, an "ok" one is ignored (as if an attacker had deleted it).
+          if (!rec.success) checks[kind] = { format: CHECK_FORMAT, kind, id, at: m.finished_at, status: 'failed', duration_seconds: 0, errors: [`unreadable ${file}`], details: {} };
+          else if (sig.state === 'signed' || rec.data.status === 'failed') checks[kind] = rec.data;
+          else log.warn({ target: target.name, key: rkey }, `ignoring a passed ${kind} record that is not signed by a trusted key (${sig.state === 'bad' ? sig.reason : 'unsigned'})`);
         }
-        cat.backups.push({ target, manifest: m, dir, checks });
+        cat.backups.push({ target, manifest: m, dir, checks, signature });
       } catch (err) {
         cat.invalid.push({ key, reason: (err as Error).message });
       }

@@ -8,7 +8,8 @@ import { open } from 'node:fs/promises';
 import type { Config } from './config/load.ts';
 import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from './errors.ts';
 import { log, redact, redactedJson } from './log.ts';
-import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
+import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUSTED_HINT, writeSigned, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
+import { hostKey } from './signing.ts';
 import { checkIdentity, identityPath, requireIdentity } from './pipeline/age.ts';
 import { StoredInput } from './pipeline/stored-input.ts';
 
@@ -50,7 +51,18 @@ export function latestPer(backups: Listed[], key: (b: Listed) => string): Listed
   return [...best].sort(([a], [b]) => a.localeCompare(b)).map(([, l]) => l);
 }
 
-export async function verifyBackup(config: Config, l: Listed, signal: AbortSignal): Promise<CheckResult> {
+/** Refuses (exit 3, nothing recorded) a backup whose manifest is not signed by a trusted
+ * key; with `insecureUnsigned` an unsigned one is accepted with a warning naming it. */
+export function trustGate(l: Listed, kind: CheckKind, insecureUnsigned: boolean): CheckResult | undefined {
+  const why = untrusted(l, insecureUnsigned);
+  if (why) return notRun(l, kind, new Date(), new IntegrityError(`${kind} refused: ${why}`, UNTRUSTED_HINT));
+  if (l.signature.state === 'unsigned') log.warn({ job: l.manifest.job, id: l.manifest.id, target: l.target.name }, `--insecure-unsigned: trusting the unsigned manifest of backup ${l.manifest.job}/${l.manifest.id}`);
+  return undefined;
+}
+
+export async function verifyBackup(config: Config, l: Listed, signal: AbortSignal, insecureUnsigned = false): Promise<CheckResult> {
+  const refused = trustGate(l, 'verify', insecureUnsigned);
+  if (refused) return refused;
   const started = new Date();
   const errors: string[] = [];
   const artifacts: Record<string, unknown>[] = [];
@@ -80,7 +92,7 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
     errors.push(errorMessage(err));
   }
   const record = checkRecord('verify', l, started, errors, { target: l.target.name, artifacts });
-  return finish(l, record, integrity);
+  return finish(config, l, record, integrity);
 }
 
 // An identity that opens this backup, or undefined (the check stays at the sha256 of
@@ -117,13 +129,13 @@ export function checkRecord(kind: CheckKind, l: Listed, started: Date, errors: s
 
 export const round = (s: number) => Math.round(s * 1000) / 1000;
 
-/** Writes the record next to the manifest (secrets redacted) and reports it. */
-export async function finish(l: Listed, record: CheckRecord, integrity: boolean): Promise<CheckResult> {
+/** Writes the record next to the manifest (secrets redacted), signed, and reports it. */
+export async function finish(config: Config, l: Listed, record: CheckRecord, integrity: boolean): Promise<CheckResult> {
   const scrub = (v: unknown) => JSON.parse(JSON.stringify(v), (_k, x: unknown) => (typeof x === 'string' ? redact(x) : x)) as unknown;
   const safe = checkRecordSchema.parse({ ...record, errors: scrub(record.errors), details: scrub(record.details) });
   let recorded = false;
   try {
-    await l.target.writeFile(`${l.dir}/${CHECK_FILES[safe.kind]}`, Buffer.from(redactedJson(safe)));
+    await writeSigned(l.target, `${l.dir}/${CHECK_FILES[safe.kind]}`, Buffer.from(redactedJson(safe)), await hostKey(config.stateDir));
     recorded = true;
   } catch (err) {
     safe.errors.push(`could not write ${CHECK_FILES[safe.kind]}: ${errorMessage(err)}`);

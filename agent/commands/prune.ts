@@ -1,7 +1,8 @@
 // snapagent prune: applies each job's retention policy (agent/retention.ts) to what the
 // targets hold for this host, per job and per target, on committed backups only. Never
 // removed: the newest committed backup, anything without a valid snapagent manifest, and
-// anything of a job whose newest backup failed its latest verify or drill. A backup is
+// anything of a job whose newest backup failed its latest verify or drill. Manifests not
+// signed by a trusted key take no part: never removed, never the newest, reported (exit 3). A backup is
 // removed manifest first (so a prune killed half-way leaves an uncommitted directory,
 // which the next backup of the job cleans up), then its whole directory.
 import type { Config } from '../config/load.ts';
@@ -9,7 +10,8 @@ import type { KeepPolicy } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { lockJob } from '../lock.ts';
 import { log } from '../log.ts';
-import { failedCheck, MANIFEST_FILE, newer, readCatalog, type Listed } from '../manifest.ts';
+import { failedCheck, MANIFEST_FILE, newer, readCatalog, untrusted, type Listed } from '../manifest.ts';
+import { catalogTrust } from '../trust.ts';
 import { applyPolicy, describePolicy } from '../retention.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
@@ -19,6 +21,7 @@ export interface PruneOptions extends GlobalOptions {
   job: string[];
   target?: string;
   dryRun?: boolean;
+  insecureUnsigned?: boolean;
 }
 
 export interface PruneItem {
@@ -38,6 +41,9 @@ export interface PruneReport {
   kept: PruneItem[];
   /** Removed (or, with --dry-run, to be removed), oldest first. */
   removed: PruneItem[];
+  /** Backups whose manifest is not signed by a trusted key: left alone, and not counted
+   * by the policy (a forged manifest must not become "the newest"). */
+  untrusted: PruneItem[];
   error?: string;
 }
 
@@ -55,7 +61,7 @@ const item = (b: Listed, reasons: string[]): PruneItem => ({ id: b.manifest.id, 
 export function decide(config: Config, job: string, target: string, backups: Listed[], tier?: string): PruneReport {
   const newest = backups.length ? backups.reduce(newer) : undefined;
   const policy = keepFor(config, job, tier ?? newest?.manifest.tier);
-  const report: PruneReport = { job, target, policy: policy.keep ? describePolicy(policy.keep) : '-', status: 'ok', kept: [], removed: [] };
+  const report: PruneReport = { job, target, policy: policy.keep ? describePolicy(policy.keep) : '-', status: 'ok', kept: [], removed: [], untrusted: [] };
   const keepAll = (status: PruneReport['status'], why: string) => {
     report.status = status;
     report.kept = backups.map((b) => item(b, [why])).reverse();
@@ -96,21 +102,27 @@ async function remove(t: Target, backups: Listed[], report: PruneReport): Promis
  * Applies retention to one job on the given targets, holding the job's lock (waiting up
  * to lock_wait_seconds) and reading each target's catalog under it.
  */
-export async function pruneJob(config: Config, job: string, targets: Target[], o: { dryRun?: boolean; tier?: string; signal?: AbortSignal } = {}): Promise<PruneReport[]> {
+export async function pruneJob(config: Config, job: string, targets: Target[], o: { dryRun?: boolean; tier?: string; signal?: AbortSignal; insecureUnsigned?: boolean } = {}): Promise<PruneReport[]> {
   const jlog = log.child({ job });
   const lock = o.dryRun ? undefined : await lockJob(config.stateDir, config.host, job, jlog, { waitSeconds: config.lock_wait_seconds, signal: o.signal });
   const reports: PruneReport[] = [];
   try {
     for (const t of targets) {
       try {
-        const cat = await readCatalog(t, `${config.host}/${job}`);
-        const backups = cat.backups.filter((b) => b.manifest.job === job);
+        const cat = await readCatalog(t, `${config.host}/${job}`, await catalogTrust(config));
+        const mine = cat.backups.filter((b) => b.manifest.job === job);
+        const backups = mine.filter((b) => !untrusted(b, o.insecureUnsigned));
         const report = decide(config, job, t.name, backups, o.tier);
+        for (const b of mine.filter((x) => untrusted(x, o.insecureUnsigned))) {
+          const why = untrusted(b, o.insecureUnsigned)!;
+          report.untrusted.push(item(b, [`${why}: left alone, not counted by the policy`]));
+          jlog.warn({ target: t.name, id: b.manifest.id }, `retention: ${why}: left alone`);
+        }
         if (report.status === 'refused') jlog.warn({ target: t.name }, report.kept[0]!.reasons[0]!);
         if (!o.dryRun && report.removed.length) await remove(t, backups, report);
         reports.push(report);
       } catch (err) {
-        reports.push({ job, target: t.name, policy: '-', status: 'failed', kept: [], removed: [], error: errorMessage(err) });
+        reports.push({ job, target: t.name, policy: '-', status: 'failed', kept: [], removed: [], untrusted: [], error: errorMessage(err) });
         jlog.error({ target: t.name }, `retention: ${errorMessage(err)}`);
       }
     }
@@ -124,22 +136,24 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
   const s = openSession(opts);
   const targets = selectTargets(s.config, opts.target);
   const jobs = new Set<string>();
+  const trust = await catalogTrust(s.config);
   for (const t of targets) {
-    for (const b of (await readCatalog(t, s.config.host)).backups) jobs.add(b.manifest.job);
+    for (const b of (await readCatalog(t, s.config.host, trust)).backups) jobs.add(b.manifest.job);
   }
   const chosen = opts.job.length ? opts.job : [...jobs].sort();
   const reports: PruneReport[] = [];
   for (const job of chosen) {
     if (s.signal.aborted) break;
-    reports.push(...(await pruneJob(s.config, job, targets, { dryRun: opts.dryRun, signal: s.signal })));
+    reports.push(...(await pruneJob(s.config, job, targets, { dryRun: opts.dryRun, signal: s.signal, insecureUnsigned: opts.insecureUnsigned })));
   }
-  const ok = reports.every((r) => r.status === 'ok' || r.status === 'skipped') && !s.signal.aborted;
+  const ok = reports.every((r) => (r.status === 'ok' || r.status === 'skipped') && r.untrusted.length === 0) && !s.signal.aborted;
   const dry = Boolean(opts.dryRun);
   output(s.json, { ok, dry_run: dry, host: s.config.host, jobs: reports }, () => {
-    if (reports.every((r) => r.kept.length + r.removed.length === 0)) return `no committed backups of host ${s.config.host}${opts.job.length ? ` for ${opts.job.join(', ')}` : ''} on ${opts.target ?? 'any target'}`;
+    if (reports.every((r) => r.kept.length + r.removed.length + r.untrusted.length === 0)) return `no committed backups of host ${s.config.host}${opts.job.length ? ` for ${opts.job.join(', ')}` : ''} on ${opts.target ?? 'any target'}`;
     const rows = reports.flatMap((r) => [
       ...r.removed.map((i) => [r.target, r.job, i.id, dry ? 'would remove' : 'removed', i.reasons.join('; ')]),
       ...r.kept.map((i) => [r.target, r.job, i.id, 'keep', i.reasons.join('; ')]),
+      ...r.untrusted.map((i) => [r.target, r.job, i.id, 'refused', i.reasons.join('; ')]),
     ]);
     const gone = reports.reduce((n, r) => n + r.removed.length, 0);
     const lines = [table([['TARGET', 'JOB', 'ID', 'ACTION', 'WHY'], ...rows]), ''];
@@ -148,5 +162,6 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
     return lines.join('\n');
   });
   if (reports.some((r) => r.status === 'failed') || s.signal.aborted) setExit(ExitCode.failed);
+  else if (reports.some((r) => r.untrusted.length)) setExit(ExitCode.integrity);
   else if (reports.some((r) => r.status === 'refused')) setExit(ExitCode.refused);
 }

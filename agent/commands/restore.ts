@@ -6,16 +6,16 @@
 // manifest by its plugin, and the summary gives each job's recovery time.
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
-import { errorMessage, ExitCode, SnapError, UsageError } from '../errors.ts';
+import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from '../errors.ts';
 import { log } from '../log.ts';
-import type { Listed } from '../manifest.ts';
+import { untrusted, UNTRUSTED_HINT, type Listed } from '../manifest.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { restoreBackup, type RestoreResult } from '../pipeline/restore-job.ts';
 import { jobFromManifest } from '../restore-trust.ts';
 import { buildPlan, type Plan } from '../plan.ts';
 import { latestPerJob, parseBefore, pickOne, restoreOrder, type HostChoice } from '../restore-choice.ts';
 import { startStack, waitReady } from '../stack.ts';
-import { listBackups } from './list.ts';
+import { listCatalog, refusedByName } from './list.ts';
 import { openSession, output, setExit, table, type GlobalOptions, type Session } from './common.ts';
 
 export interface RestoreOptions extends GlobalOptions {
@@ -34,6 +34,8 @@ export interface RestoreOptions extends GlobalOptions {
   all?: boolean;
   pick?: boolean;
   restoreUsers?: boolean;
+  /** Accept backups whose manifest has no signature (made before signing), with a warning. */
+  insecureUnsigned?: boolean;
 }
 
 type Outcome = RestoreResult & { plugin: string; rto_seconds: number };
@@ -52,7 +54,12 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
   const before = opts.before !== undefined ? parseBefore(opts.before) : undefined;
   if (before && opts.id && opts.id !== 'latest') throw new UsageError('--before and --id exclude each other', '--before picks the newest backup at or before a time; --id names one');
   const s = openSession(opts);
-  const backups = await listBackups(s.config, { target: opts.target, host: opts.host, job: opts.job });
+  const cat = await listCatalog(s.config, { target: opts.target, host: opts.host, job: opts.job });
+  const backups = cat.backups;
+  if (opts.job !== undefined && !backups.some((b) => b.manifest.job === opts.job && b.manifest.id === opts.id)) {
+    const refused = refusedByName(cat.invalid, opts.id, opts.job);
+    if (refused) throw refused;
+  }
   let choice: HostChoice;
   if (opts.job !== undefined) choice = { chosen: [pickOne(backups, opts.job, opts.id, before)], skipped: [] };
   else if (opts.all) choice = latestPerJob(backups, before);
@@ -110,6 +117,10 @@ async function restoreOne(s: Session, l: Listed, plan: Plan, opts: RestoreOption
     log.error({ job: m.job, id: m.id, hint: err.hint }, `restore failed: ${err.message}`);
     return finish({ job: m.job, id: m.id, target: l.target.name, status: 'failed', duration_seconds: 0, error: err.message, hint: err.hint, exitCode: err.exitCode });
   };
+  // a manifest anyone with access to the target could have written gives no instructions
+  const why = untrusted(l, opts.insecureUnsigned);
+  if (why) return failed(new IntegrityError(`not restored: ${why}`, UNTRUSTED_HINT));
+  if (l.signature.state === 'unsigned') log.warn({ job: m.job, id: m.id, target: l.target.name }, `--insecure-unsigned: trusting the unsigned manifest of backup ${m.job}/${m.id}`);
   if (stackError) return failed(new SnapError(`not restored: ${stackError.message}`, { hint: stackError.hint }));
   const contested = plan.contested.get(m.job);
   if (contested) return failed(new SnapError(`not restored: ${contested.message}`, { hint: `claimants: ${contested.where}`, exitCode: ExitCode.usage }));

@@ -12,6 +12,7 @@ import { runDrills } from '../drill.ts';
 import { errorMessage } from '../errors.ts';
 import { log, redactedJson } from '../log.ts';
 import { readCatalog } from '../manifest.ts';
+import { catalogTrust } from '../trust.ts';
 import { refreshMetrics } from '../observe/report.ts';
 import { nextRun, slotAt } from '../schedule.ts';
 import { selectTargets } from '../targets/index.ts';
@@ -76,7 +77,9 @@ async function lastSlots(s: Session, state: ScheduleState): Promise<Map<string, 
   if (missing.length === 0) return last;
   for (const target of selectTargets(s.config)) {
     try {
-      for (const b of (await readCatalog(target, s.config.host)).backups) {
+      const trust = await catalogTrust(s.config);
+      for (const b of (await readCatalog(target, s.config.host, trust)).backups) {
+        if (b.signature.state !== 'signed') continue;
         const tier = s.config.tiers[b.manifest.tier];
         if (!tier || !missing.includes(b.manifest.tier)) continue;
         const slot = slotAt(tier.schedule, new Date(b.manifest.started_at)).getTime();

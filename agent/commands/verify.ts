@@ -7,7 +7,7 @@ import { log } from '../log.ts';
 import { drillBackup } from '../drill.ts';
 import { humanDuration } from '../pipeline/progress.ts';
 import { chooseBackups, verifyBackup, type CheckResult } from '../verify.ts';
-import { listBackups } from './list.ts';
+import { listCatalog, refusedByName } from './list.ts';
 import { ExitCode, openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
 export interface VerifyOptions extends GlobalOptions {
@@ -18,12 +18,18 @@ export interface VerifyOptions extends GlobalOptions {
   host?: string;
   drill?: boolean;
   image?: string;
+  insecureUnsigned?: boolean;
 }
 
 export async function verifyCommand(opts: VerifyOptions): Promise<void> {
   const s = openSession(opts);
   if (opts.tier && !s.config.tiers[opts.tier]) throw new UsageError(`unknown tier "${opts.tier}"`, `tiers: ${Object.keys(s.config.tiers).join(', ')}`);
-  const chosen = chooseBackups(await listBackups(s.config, opts), opts.id, opts.tier);
+  const cat = await listCatalog(s.config, opts);
+  if (!cat.backups.some((b) => b.manifest.id === opts.id)) {
+    const refused = refusedByName(cat.invalid, opts.id, opts.job);
+    if (refused) throw refused;
+  }
+  const chosen = chooseBackups(cat.backups, opts.id, opts.tier);
   if (chosen.length === 0) {
     const what = `no committed backups of host ${opts.host ?? s.config.host}${opts.job ? `, job ${opts.job}` : ''}${opts.tier ? `, tier ${opts.tier}` : ''} on ${opts.target ?? 'the configured targets'}`;
     if (opts.job) throw new UsageError(what, 'see `snapagent list`');
@@ -34,7 +40,8 @@ export async function verifyCommand(opts: VerifyOptions): Promise<void> {
   const results: CheckResult[] = [];
   for (const l of chosen) {
     if (s.signal.aborted) break;
-    results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal, opts.image) : await verifyBackup(s.config, l, s.signal));
+    const insecure = Boolean(opts.insecureUnsigned);
+    results.push(opts.drill ? await drillBackup(s.config, s.docker, l, s.progress, s.signal, opts.image, insecure) : await verifyBackup(s.config, l, s.signal, insecure));
   }
   const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup

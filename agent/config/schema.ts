@@ -1,6 +1,7 @@
 // The configuration contract (README "Configuration" documents every key).
 // Unknown keys are rejected so that a typo never silently disables a backup.
 import { z } from 'zod';
+import { isPublicKey, PUBLIC_KEY_EXPECTED } from '../signing.ts';
 
 const name = z
   .string()
@@ -142,6 +143,10 @@ export const configSchema = z.strictObject({
       transfer: z.enum(['auto', 'fifo', 'attach']).default('auto'),
     })
     .default({ helper_image: 'snapagent/helper:latest', transfer: 'auto' }),
+  /** Public keys (Ed25519) whose signatures on manifests and check records are accepted
+   * besides this host's own key: another host's `snapagent key`, e.g. the old host's on a
+   * fresh one (README "Signed manifests"). */
+  trusted_keys: z.array(z.string().refine(isPublicKey, PUBLIC_KEY_EXPECTED)).default([]),
   /** Encrypt every artifact with age (after zstd): see README "Encryption". */
   encryption: encryptionSchema.optional(),
   /** Restore drills (`snapagent verify --drill`). */

@@ -5,6 +5,7 @@
 import type { Config } from '../config/load.ts';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
+import { catalogTrust } from '../trust.ts';
 import { readCatalog, type CheckRecord, type Listed } from '../manifest.ts';
 import { expectedIntervalSeconds } from '../schedule.ts';
 import { makeTarget } from '../targets/index.ts';
@@ -74,9 +75,10 @@ export async function gatherHealth(config: Config, known: KnownJob[] = []): Prom
   await Promise.all(
     config.targets.map(async (tc) => {
       try {
-        const cat = await readCatalog(makeTarget(tc), config.host);
+        const cat = await readCatalog(makeTarget(tc), config.host, await catalogTrust(config));
         const backups = new Map<string, Listed[]>();
-        for (const b of cat.backups) backups.set(b.manifest.job, [...(backups.get(b.manifest.job) ?? []), b]);
+        // only signed backups count: a manifest anyone could write proves no success
+        for (const b of cat.backups.filter((x) => x.signature.state === 'signed')) backups.set(b.manifest.job, [...(backups.get(b.manifest.job) ?? []), b]);
         byTarget.set(tc.name, { backups });
       } catch (err) {
         log.warn({ target: tc.name }, `cannot list the target: ${errorMessage(err)}`);

@@ -10,7 +10,9 @@ import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, SnapError } from '../errors.ts';
 import { lockJob } from '../lock.ts';
 import { log, redactedJson } from '../log.ts';
-import { backupDir, backupId, MANIFEST_FILE, MANIFEST_FORMAT, readCatalog, type Manifest } from '../manifest.ts';
+import { backupDir, backupId, MANIFEST_FILE, MANIFEST_FORMAT, readCatalog, writeSigned, type Manifest } from '../manifest.ts';
+import { hostKey, type HostKey } from '../signing.ts';
+import { catalogTrust } from '../trust.ts';
 import type { BackupStream, Job, PluginContext } from '../plugin.ts';
 import type { Target } from '../targets/target.ts';
 import { VERSION } from '../version.ts';
@@ -79,7 +81,8 @@ export async function backupJob(config: Config, docker: DockerClient, job: Job, 
     await workId(job.name, id);
     jlog.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
     recipients = await recipientsFor(config);
-    await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients);
+    const signer = await hostKey(config.stateDir); // made on the first backup, before any data moves
+    await streamAndCommit(config, ctx, job, id, started, usable.list, result, progress, signal, recipients, signer);
     result.status = result.targets.some((t) => t.status === 'failed') ? 'failed' : 'ok';
     if (result.status === 'failed') {
       result.error = `some targets failed: ${result.targets.filter((t) => t.status === 'failed').map((t) => `${t.target}: ${t.error}`).join('; ')}`;
@@ -115,12 +118,13 @@ async function prepareTargets(config: Config, job: Job, targets: Target[], resul
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
-      const cat = await readCatalog(t, `${config.host}/${job.name}`);
+      const cat = await readCatalog(t, `${config.host}/${job.name}`, await catalogTrust(config));
       for (const dir of cat.incomplete) {
         log.warn({ job: job.name, target: t.name, dir }, 'removing an incomplete backup left by an interrupted run');
         await t.removeDir(dir);
       }
       for (const b of cat.backups) existing.add(b.manifest.id);
+      for (const bad of cat.invalid) existing.add(bad.key.split('/')[2]!); // never write into a refused manifest's directory
       list.push(t);
     } catch (err) {
       const hint = err instanceof SnapError ? err.hint : undefined;
@@ -153,6 +157,7 @@ async function streamAndCommit(
   progress: Progress,
   signal: AbortSignal,
   recipients: Recipients | undefined,
+  signer: HostKey,
 ): Promise<void> {
   const plugin = plugins[job.plugin]!;
   const dir = backupDir(config.host, job.name, id);
@@ -232,7 +237,7 @@ async function streamAndCommit(
     try {
       await t.publish(key);
       faultPoint('backup-before-manifest');
-      await t.writeFile(`${dir}/${MANIFEST_FILE}`, Buffer.from(redactedJson(manifest)));
+      await writeSigned(t, `${dir}/${MANIFEST_FILE}`, Buffer.from(redactedJson(manifest)), signer);
       result.targets.push({ target: t.name, status: 'ok' });
       log.info({ job: job.name, target: t.name, id, size: out.bytes, raw: rawBytes }, 'backup committed');
     } catch (err) {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -294,6 +294,12 @@ state_dir: state
     assert.equal(b.code, 0, b.stdout + b.stderr);
     const secrets = [MARIADB_PW, MONGO_PW, s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY!];
     assert.deepEqual(b.json.results.map((r: { job: string; status: string }) => `${r.job} ${r.status}`).sort(), JOBS.map((j) => `${j} ok`).sort());
+
+    // the DR copy of the config lists the old host's public signing key (README "Disaster
+    // recovery"): the fresh host trusts its manifests without any private key
+    const key = await snapagent(['key', '--config', ws.config, '--json']);
+    assert.equal(key.code, 0, key.stderr);
+    appendFileSync(ws.config, `trusted_keys: ["${key.json.public_key}"]\n`);
 
     // --- the disaster: the host, its containers, volumes and agent state are gone
     await compose(project, envFile, undefined, 'down', '-v');

@@ -87,7 +87,7 @@ concurrency: 1   # one job at a time: run side by side, big could fill the disk 
     rmSync(filler);
     assert.equal(b.code, 1, b.stderr);
     const res = b.json.results[0];
-    assert.match(res.error, /some targets failed: tiny: target tiny \(local .*\): writing .*manifest\.json: ENOSPC/);
+    assert.match(res.error, /some targets failed: tiny: target tiny \(local .*\): writing .*manifest\.json(\.sig)?: ENOSPC/);
     assert.deepEqual(files(ws.backups), before, 'nothing committed, no partial file');
 
     const l = await snapagent(['list', '--config', ws.config, '--json']);

@@ -14,6 +14,8 @@ import { connectDocker } from '../../agent/docker/client.ts';
 import { runDrills } from '../../agent/drill.ts';
 import { failedCheck, readCatalog } from '../../agent/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
+import { catalogTrust } from '../../agent/trust.ts';
+import { hostKey, signatureFile } from '../../agent/signing.ts';
 import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -119,7 +121,7 @@ describe('verify and drills: volume plugin', () => {
     assert.equal(record(dirs[2]!, 'drill').rto_seconds, undefined);
     await assertNothingLeft(job, d.json.results[0].details);
     const host = path.basename(path.dirname(path.dirname(dirs[2]!)));
-    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`);
+    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`, await catalogTrust(loadConfig(ws.config)));
     const newest = cat.backups[cat.backups.length - 1]!;
     assert.equal(failedCheck(newest)?.status, 'failed', 'retention must not prune this job');
   });
@@ -198,6 +200,13 @@ describe('drills: mariadb plugin', () => {
     const m = JSON.parse(readFileSync(file, 'utf8'));
     m.stats.databases.shop.u.rows = 3;
     writeFileSync(file, JSON.stringify(m));
+    // edited by another hand, the manifest is refused before the drill starts (exit 3)
+    const refused = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
+    assert.equal(refused.code, 3, refused.stdout + refused.stderr);
+    assert.match(refused.json.results[0].errors[0], /bad manifest signature: .*changed after it was signed/);
+    // signed by the host itself (data that differs from what the host recorded), the drill's comparison catches it
+    const key = path.relative(ws.backups, file);
+    writeFileSync(`${file}.sig`, signatureFile(await hostKey(path.join(ws.dir, 'state')), key, readFileSync(file)));
     const r = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.json.results[0].errors[0], /restored data differs from the backup: shop\.u: 2 rows, the backup had 3/);
