@@ -14,11 +14,23 @@ import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspa
 import { drillLeftovers } from '../helpers/leftovers.ts';
 import { startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { snapshot } from '../helpers/tree.ts';
+import { hostKey, signatureFile } from '../../agent/signing.ts';
 
 const HOST = 'forgehost';
 
+// Each forged manifest is signed again with this host's own key: an attacker cannot do
+// that (the signature alone refuses their manifests, signed-manifests.test.ts), but a
+// trusted key can sign hostile content (another host of the fleet taken over, or the
+// operator passing --insecure-unsigned for old backups), and these checks stand behind
+// the signature.
+async function writeSignedManifest(ws: Workspace, file: string, m: unknown): Promise<void> {
+  const bytes = Buffer.from(JSON.stringify(m, null, 2));
+  writeFileSync(file, bytes);
+  writeFileSync(`${file}.sig`, signatureFile(await hostKey(path.join(ws.dir, 'state')), path.relative(ws.backups, file), bytes));
+}
+
 /** Copies a genuine backup of `job` to `as`, with its manifest changed by `edit`. */
-function forge(ws: Workspace, job: string, as: string, edit: (m: any, dir: string) => void): string {
+async function forge(ws: Workspace, job: string, as: string, edit: (m: any, dir: string) => void): Promise<string> {
   const src = path.join(ws.backups, HOST, job);
   const id = readdirSync(src).sort().at(-1)!;
   const dir = path.join(ws.backups, HOST, as, id);
@@ -29,7 +41,7 @@ function forge(ws: Workspace, job: string, as: string, edit: (m: any, dir: strin
   const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   m.job = as;
   edit(m, dir);
-  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+  await writeSignedManifest(ws, path.join(dir, 'manifest.json'), m);
   return dir;
 }
 
@@ -68,7 +80,7 @@ state_dir: \${STATE}
   });
 
   it('bind-mount driver options: refused by name, the host dir untouched, no volume created', async () => {
-    forge(ws, 'vol', 'gone', (m) => Object.assign(m.source, { volume: gone, driver: 'local', driver_options: { type: 'none', o: 'bind', device: canary } }));
+    await forge(ws, 'vol', 'gone', (m) => Object.assign(m.source, { volume: gone, driver: 'local', driver_options: { type: 'none', o: 'bind', device: canary } }));
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'gone', '--json']);
     assert.equal(r.code, 4, r.stdout + r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`volume ${gone} would be recreated as a bind mount of a host path .*device=${canary}.*never taken from a manifest`));
@@ -78,7 +90,7 @@ state_dir: \${STATE}
 
   it('another destination recorded in the manifest: not used unless the operator names it', async () => {
     const before = await snapshot(victim);
-    forge(ws, 'vol', 'stray', (m) => (m.source.volume = victim));
+    await forge(ws, 'vol', 'stray', (m) => (m.source.volume = victim));
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'stray', '--force', '--json']);
     assert.equal(r.code, 4, r.stdout + r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`job stray is not in this host's plan, and its manifest's destination volume "${victim}" is not in restore.destinations`));
@@ -107,7 +119,7 @@ state_dir: \${STATE}
       const a = m.artifacts[0];
       writeFileSync(path.join(dir, a.name), bomb);
       Object.assign(a, { size: bomb.length, sha256: createHash('sha256').update(bomb).digest('hex') }); // raw_size stays small
-      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+      await writeSignedManifest(ws, path.join(dir, 'manifest.json'), m);
       const r = await snapagent(['restore', '--config', ws.config, '--job', 'vol', '--force', '--json']);
       assert.equal(r.code, 3, r.stdout + r.stderr);
       assert.match(r.json.results[0].error, new RegExp(`decompresses to more than \\d+ bytes, the manifest's raw_size ${a.raw_size} \\+ 1 % \\+ 64 KiB; refused as a decompression bomb`));
@@ -156,7 +168,7 @@ state_dir: \${STATE}
   });
 
   it('foreign host/port and password_file in the options of a job not in the plan: never used, zero connections', async () => {
-    forge(ws, 'db', 'foreign', (m) => Object.assign(m.options, { host: '127.0.0.1', port, user: 'root', password_file: secretFile }));
+    await forge(ws, 'db', 'foreign', (m) => Object.assign(m.options, { host: '127.0.0.1', port, user: 'root', password_file: secretFile }));
     const refused = await snapagent(['restore', '--config', ws.config, '--job', 'foreign', '--json']);
     assert.equal(refused.code, 4, refused.stdout + refused.stderr);
     assert.match(refused.json.results[0].error, /job foreign is not in this host's plan, and its manifest's destination container ".*" is not in restore.destinations/);
@@ -169,7 +181,7 @@ state_dir: \${STATE}
   });
 
   it('a drill of a foreign image: refused by name, nothing started', async () => {
-    forge(ws, 'db', 'img', (m) => (m.source.image = 'snapagent/helper:latest'));
+    await forge(ws, 'db', 'img', (m) => (m.source.image = 'snapagent/helper:latest'));
     const r = await snapagent(['verify', '--drill', '--config', ws.config, '--job', 'img', '--json']);
     assert.equal(r.code, 4, r.stdout + r.stderr);
     assert.match(r.json.results[0].errors[0], /the drill would start image "snapagent\/helper:latest" \(recorded in the manifest\), which is neither the job's own container's image nor in restore.drill_images/);
