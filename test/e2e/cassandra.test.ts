@@ -183,8 +183,8 @@ targets: [{ name: local, type: local, path: ${ws.backups} }]
 jobs:
   - { name: ring, plugin: cassandra, container: ${node.name}, options: { user: cassandra, password_env: CQL_PW } }
 discovery: { labels: false }
-state_dir: \${STATE}
-`);
+state_dir: ${path.join(ws.dir, 'state')}
+`); // the state dir (and so the signing key) of the host that made the backups
     await fresh!.client.execute('DROP KEYSPACE metrics');
     const r = await snapagent(['restore', '--config', w.config, '--job', 'ring', '--to-container', fresh!.name, '--json'], { CQL_PW: SECRET });
     outputs.push(r.stdout, r.stderr);

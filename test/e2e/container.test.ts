@@ -78,6 +78,16 @@ state_dir: /var/lib/snapagent
   });
 
   it('the host restores what the container stored, identical', async () => {
+    // the host trusts the container agent's signing key, as `snapagent key` prints it there
+    const { stdout: key } = await compose('run', '--rm', '--no-deps', '-T', 'snapagent', 'key');
+    assert.match(key.trim(), /^ssh-ed25519 \S+ snapagent@/);
+    writeFileSync(ws.config, `
+host: ${HOST}
+targets: [{ name: local, type: local, path: ${ws.backups} }]
+discovery: { labels: false }
+state_dir: ${path.join(ws.dir, 'state')}
+trusted_keys: ["${key.trim()}"]
+`);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     assert.equal(l.code, 0, l.stderr);
     assert.equal(l.json.backups.length, 1);
