@@ -180,7 +180,7 @@ export class RcloneTarget implements Target {
   }
 
   async readFile(key: string): Promise<Buffer> {
-    return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', this.path(key)]), { encoding: 'buffer', reject: false, timeout: this.o.timeoutSeconds * 1000 })));
+    return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', this.path(key)]), { encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: this.o.timeoutSeconds * 1000 })));
   }
 
   open(key: string, signal: AbortSignal): Readable {
