@@ -48,8 +48,9 @@ export function freshPassword(): string {
 }
 
 /** The first of `names` the container sets, as NAME or NAME_FILE (read inside the
- * container); undefined when none is set. */
-export async function containerSecret(ctx: PluginContext, c: ContainerDetails, names: string[]): Promise<{ value: string; from: string } | undefined> {
+ * container); undefined when none is set. Registered for redaction unless `secret` is
+ * false (a user name, which error messages must still show). */
+export async function containerSecret(ctx: PluginContext, c: ContainerDetails, names: string[], secret = true): Promise<{ value: string; from: string } | undefined> {
   for (const name of names) {
     let value = c.env[name];
     let from = name;
@@ -61,7 +62,7 @@ export async function containerSecret(ctx: PluginContext, c: ContainerDetails, n
       from = `${name}_FILE`;
     }
     if (value !== undefined) {
-      registerSecret(value);
+      if (secret) registerSecret(value);
       return { value, from };
     }
   }

@@ -19,7 +19,7 @@ export interface Credentials {
 /** undefined: the server runs without authentication (no root user configured). */
 export async function credentials(ctx: PluginContext, c: ContainerDetails, o: MongoOptions): Promise<Credentials | undefined> {
   const password = await secretFromOptions(o);
-  const user = o.user ?? (await containerSecret(ctx, c, ['MONGO_INITDB_ROOT_USERNAME']))?.value;
+  const user = o.user ?? (await containerSecret(ctx, c, ['MONGO_INITDB_ROOT_USERNAME'], false))?.value;
   if (password !== undefined) {
     if (!user) throw new SnapError(`job options give a password but no user, and container ${c.name} has no MONGO_INITDB_ROOT_USERNAME`, { hint: 'set options.user' });
     return { user, password, authSource: o.auth_source };

@@ -45,7 +45,7 @@ state_dir: \${STATE}
     assert.match(id, /^\d{8}T\d{6}Z-medium$/);
 
     const dir = path.join(sftp.root, 'snapagent', 'sftp-test-host', 'data', id);
-    assert.deepEqual(readdirSync(dir).sort(), ['manifest.json', 'volume.tar.zst']);
+    assert.deepEqual(readdirSync(dir).sort(), ['manifest.json', 'manifest.json.sig', 'volume.tar.zst']);
 
     const l = await snapagent(['list', '--config', ws.config, '--json'], env);
     assert.equal(l.code, 0, l.stderr);
