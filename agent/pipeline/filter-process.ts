@@ -57,3 +57,26 @@ export function zstdCompress(signal?: AbortSignal, input?: Fd, output?: Fd, leve
 export function zstdDecompress(signal?: AbortSignal, output?: Fd): FilterProcess {
   return startFilter('zstd decompression', 'zstd', ['-q', '-d', '-c', '--no-progress'], signal, { stdout: output });
 }
+
+/** zstd stopped because the bound was reached (the decompressed stream is longer). */
+export class RawBoundHit extends SnapError {}
+
+// zstd -d | head -c LIMIT, writing straight into `output`. head stops reading at LIMIT;
+// zstd then dies of SIGPIPE (141) with head's status 0: more than LIMIT bytes. Any other
+// failure is zstd's (or the consumer's) own.
+const BOUNDED = `zstd -q -d -c --no-progress | head -c "$1"
+s=("\${PIPESTATUS[@]}")
+if [ "\${s[0]}" = 141 ] && [ "\${s[1]}" = 0 ]; then echo "snapagent: raw size bound reached" >&2; exit 75; fi
+[ "\${s[0]}" = 0 ] || exit "\${s[0]}"
+exit "\${s[1]}"`;
+
+/** zstd decompression into `output` that writes at most `limit` bytes; `done` rejects with
+ * RawBoundHit when the stream was longer. */
+export function zstdDecompressBounded(signal: AbortSignal | undefined, limit: number, output: Fd): FilterProcess {
+  const f = startFilter('zstd decompression', 'bash', ['-c', BOUNDED, 'snapagent-bound', String(limit)], signal, { stdout: output });
+  const done = f.done.catch((err: unknown) => {
+    throw /raw size bound reached/.test(String((err as Error).message)) ? new RawBoundHit(`the decompressed stream is longer than ${limit} bytes`) : err;
+  });
+  done.catch(() => undefined);
+  return { ...f, done };
+}

@@ -1,6 +1,7 @@
 // The raw bytes of one stored artifact, as a plugin consumes them on restore:
 //   target file ─► sha256 + count ─► (age -d) ─► zstd -d ─► a stream, or straight into a
-//   file handle (a named pipe) so the decompressed bytes never pass through the agent.
+//   file handle (a named pipe) through `head -c <bound>`, so the decompressed bytes never
+//   pass through the agent.
 // `integrity` settles once every stored byte was read and checked against the manifest,
 // age (its authentication tags) and zstd (its frame checksums) accepted them, and the
 // decompressed bytes stayed within the manifest's raw_size (+ 1 % + 64 KiB): a stream
@@ -15,7 +16,7 @@ import type { RawInput } from '../plugin.ts';
 import type { Target } from '../targets/target.ts';
 import { ageDecrypt } from './age.ts';
 import { feedDraining } from './feed.ts';
-import { zstdDecompress, type FilterProcess } from './filter-process.ts';
+import { RawBoundHit, zstdDecompress, zstdDecompressBounded, type FilterProcess } from './filter-process.ts';
 import { HashCounter } from './hash.ts';
 
 /** The decompressed bytes outgrew the manifest's raw_size: refused before live data changes. */
@@ -90,14 +91,16 @@ export class StoredInput implements RawInput {
     return this.start();
   }
 
-  /** The decompressed bytes pass through the agent, counted against the bound. */
+  /** zstd writes into `fh` (a named pipe) itself, through `head -c <bound>`: the
+   * decompressed bytes never pass through the agent, and never more than the bound. */
   async toHandle(fh: FileHandle): Promise<void> {
-    const out = fh.createWriteStream();
     try {
-      await Promise.all([pipeline(this.start(), out), this.integrity]);
+      this.start(fh.fd);
     } finally {
+      // the child holds its own copy: ours must close, or the reader never sees EOF
       await fh.close().catch(() => undefined);
     }
+    await this.integrity;
   }
 
   /** Whether a consumer started reading (else `integrity` never settles). */
@@ -110,27 +113,40 @@ export class StoredInput implements RawInput {
     this.dec?.kill();
   }
 
-  private start(): Readable {
+  private start(output?: number): Readable {
     if (this.dec) throw new Error('the stored artifact can be read only once');
     const encrypted = this.artifact.encryption === 'age';
     if (encrypted && !this.identity) throw new Error(`${this.key} is encrypted: an age identity is needed to read it`);
-    const dec = (this.dec = zstdDecompress(this.signal));
     const limit = rawBound(this.artifact.raw_size);
+    const bomb = () =>
+      new RawSizeExceededError(
+        `${this.key}: decompresses to more than ${limit} bytes, the manifest's raw_size ${this.artifact.raw_size} + 1 % + 64 KiB; refused as a decompression bomb before the live data was changed`,
+        'the artifact or its manifest was altered; restore another backup (snapagent list)',
+      );
     let exceeded!: (err: RawSizeExceededError) => void;
     let passed!: () => void;
     const within = new Promise<void>((res, rej) => ((exceeded = rej), (passed = res)));
-    const bound = new RawBound(limit, () => {
-      dec.kill();
-      exceeded(new RawSizeExceededError(
-        `${this.key}: decompresses to more than ${limit} bytes, the manifest's raw_size ${this.artifact.raw_size} + 1 % + 64 KiB; refused as a decompression bomb before the live data was changed`,
-        'the artifact or its manifest was altered; restore another backup (snapagent list)',
-      ));
-    });
-    dec.stdout.pipe(bound);
-    bound.on('end', () => passed());
-    // a consumer that broke off (a failed write into the helper's pipe): zstd stops as
-    // it would on a broken pipe, and `integrity` says so
-    bound.on('close', () => (bound.readableEnded ? passed() : (dec.kill(), passed())));
+    let out: Readable;
+    let dec: FilterProcess;
+    if (output !== undefined) {
+      // straight into the file descriptor, cut at the bound by head(1); zstd killed by
+      // the pipe head closed means there was more than the bound
+      dec = this.dec = zstdDecompressBounded(this.signal, limit, output);
+      dec.done.then(passed, (err: unknown) => (err instanceof RawBoundHit ? exceeded(bomb()) : passed()));
+      out = dec.stdout;
+    } else {
+      dec = this.dec = zstdDecompress(this.signal);
+      const bound = new RawBound(limit, () => {
+        dec.kill();
+        exceeded(bomb());
+      });
+      dec.stdout.pipe(bound);
+      bound.on('end', () => passed());
+      // a consumer that broke off (a failed write into the helper's pipe): zstd stops as
+      // it would on a broken pipe, and `integrity` says so
+      bound.on('close', () => (bound.readableEnded ? passed() : (dec.kill(), passed())));
+      out = bound;
+    }
     // age writes straight into zstd's stdin; our copy of that pipe must close (EOF)
     const age = (this.age = encrypted ? ageDecrypt(this.identity!, this.signal, dec.stdin!) : undefined);
     if (age) dec.stdin!.destroy();
@@ -142,7 +158,7 @@ export class StoredInput implements RawInput {
     this.hash.on('error', () => sink.destroy()); // the decoders see EOF and exit
     src.pipe(this.hash);
     feedDraining(this.hash, sink);
-    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, within, dec.done];
+    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, within, dec.done.catch((err: unknown) => { if (!(err instanceof RawBoundHit)) throw err; })];
     // The first failure in data order explains the rest: a wrong digest over age's
     // refusal over the bound (zstd was killed for it) over zstd's "truncated input".
     Promise.allSettled(steps).then((res) => {
@@ -150,7 +166,7 @@ export class StoredInput implements RawInput {
       if (failed) this.reject(failed.reason);
       else this.resolve();
     });
-    return bound;
+    return out;
   }
 
   private checkDigest(h: HashCounter): void {
