@@ -63,7 +63,10 @@ export class RawBoundHit extends SnapError {}
 
 // zstd -d | head -c LIMIT, writing straight into `output`. head stops reading at LIMIT;
 // zstd then dies of SIGPIPE (141) with head's status 0: more than LIMIT bytes. Any other
-// failure is zstd's (or the consumer's) own.
+// failure is zstd's (or the consumer's) own. The cap is hard; the detection is not quite:
+// a stream at most one pipe buffer over LIMIT may have been written whole before head
+// stopped, and then the consumer simply gets LIMIT bytes (no more than a forged artifact
+// within raw_size could hold anyway).
 const BOUNDED = `zstd -q -d -c --no-progress | head -c "$1"
 s=("\${PIPESTATUS[@]}")
 if [ "\${s[0]}" = 141 ] && [ "\${s[1]}" = 0 ]; then echo "snapagent: raw size bound reached" >&2; exit 75; fi
