@@ -8,6 +8,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { SnapError } from '../errors.ts';
 import { log, runId } from '../log.ts';
 import { DockerDemux } from './demux.ts';
+import { NotADirBelow } from '../held-dir.ts';
 import { containerTmp, makeFifo, openDir, removeFifoDirs, UnsafePathError, type Fifo } from './fifo.ts';
 
 export interface MountRef {
@@ -391,23 +392,18 @@ async function execIn(docker: Docker, container: string, spec: ExecSpec, o: Dock
 // attach) when that is out of reach: another host's dockerd, no permission, a missing
 // or symlinked /tmp, or an exec user other than root (the pipe is root's, mode 0600).
 async function execFifo(docker: Docker, container: string, spec: ExecSpec): Promise<{ pipe: Fifo; inside: string } | undefined> {
-  let tmp: FileHandle | undefined;
   try {
     const c = await docker.getContainer(container).inspect();
     const user = spec.user ?? c.Config.User ?? '';
     if (!['', 'root', '0', '0:0', 'root:root'].includes(user) || !c.State.Pid) return undefined;
-    tmp = await containerTmp(c.State.Pid);
+    const tmp = await containerTmp(c.State.Pid);
     if (!tmp) return undefined;
     const pipe = await makeFifo(tmp, `snapagent-${runId}`); // the run id: a killed run's are found
-    const base = tmp;
-    tmp = undefined;
-    return { pipe: { ...pipe, cleanup: () => pipe.cleanup().finally(() => base.close().catch(() => undefined)) }, inside: `/tmp/${pipe.dirName}/data` };
+    return { pipe, inside: `/tmp/${pipe.dirName}/data` };
   } catch (err) {
-    const level = err instanceof UnsafePathError ? 'warn' : 'debug';
+    const level = err instanceof UnsafePathError || err instanceof NotADirBelow ? 'warn' : 'debug';
     log[level]({ container, err: String(err) }, 'exec: no named pipe into the container, using the attach stream');
     return undefined;
-  } finally {
-    await tmp?.close().catch(() => undefined);
   }
 }
 
@@ -508,12 +504,6 @@ const FIFO_MOUNT = '/snapagent/pipe';
 // command may touch the pipe's directory: fifo.ts holds the pipe by inode).
 async function hostFifo(pipeDir: string, name: string): Promise<Fifo & { dir: string }> {
   await mkdir(pipeDir, { recursive: true, mode: 0o700 });
-  const base = await openDir(pipeDir);
-  try {
-    const pipe = await makeFifo(base, name);
-    return { ...pipe, dir: path.join(pipeDir, pipe.dirName), cleanup: () => pipe.cleanup().finally(() => base.close().catch(() => undefined)) };
-  } catch (err) {
-    await base.close();
-    throw err;
-  }
+  const pipe = await makeFifo(await openDir(pipeDir), name);
+  return { ...pipe, dir: path.join(pipeDir, pipe.dirName) };
 }

@@ -7,55 +7,37 @@
 // the backed-up container), who may swap any entry for a symlink at any moment; a path
 // opened by name could then land on a host file. So no path is walked by name twice:
 // - every directory is opened once (O_DIRECTORY | O_NOFOLLOW) and held; what follows is
-//   addressed through `/proc/<agent>/fd/<dirfd>/<name>`, a magic link that jumps to the
-//   held directory without re-reading the path that led there;
+//   addressed through `/proc/<agent>/fd/<dirfd>/<name>` (held-dir.ts), a magic link that
+//   jumps to the held directory without re-reading the path that led there;
 // - the pipe itself is opened O_PATH | O_NOFOLLOW right after mkfifo, checked to be the
 //   FIFO just made (type, device, inode), and held for the pipe's whole life; every later
 //   open (ours, zstd's) goes through `/proc/<agent>/fd/<that fd>`, which reopens exactly
 //   that inode whatever the directory holds by then;
-// - cleanup unlinks and rmdirs single names through held directories (neither call
-//   follows a final symlink), never a recursive remove.
+// - cleanup removes the pipe's directory through held directories (held-dir.ts
+//   removeTree: entries are unlinked, never followed), never a path-based recursive remove.
 // What the other side opens by name inside its own filesystem is its own business: a
 // swapped entry can only make the transfer fail or carry the wrong bytes, both of which
 // the container could do anyway by controlling its own data.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { inDir, openBelow, removeTree } from '../held-dir.ts';
 
 const execFileP = promisify(execFile);
 
 /** Linux's O_PATH (010000000 on every architecture Node supports here); fs.constants lacks it. */
 const O_PATH = 0o10000000;
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
-/** A path through a held file descriptor of this process: resolves to what the fd holds. */
-const viaFd = (fh: FileHandle, name?: string) => `/proc/${process.pid}/fd/${fh.fd}${name ? `/${name}` : ''}`;
-
+/** The pipe was replaced between mkfifo and the agent taking hold of it. */
 export class UnsafePathError extends Error {}
 
-/** Opens the directory `name` inside the held directory `parent` without following a symlink. */
-export async function openDirIn(parent: FileHandle, name: string): Promise<FileHandle> {
-  if (!isPlainName(name)) throw new UnsafePathError(`not a plain file name: ${JSON.stringify(name)}`);
-  try {
-    return await open(viaFd(parent, name), DIR_FLAGS);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOTDIR') throw new UnsafePathError(`${name} is not a directory (a symlink or a file): refused`);
-    throw err;
-  }
-}
-
-/** Opens a directory given by an absolute path the agent trusts (its own state dir,
- * /proc/<pid>/root), refusing a final symlink. */
+/** Opens a directory given by an absolute path the agent trusts (its own pipe dir),
+ * refusing a final symlink. */
 export function openDir(abs: string): Promise<FileHandle> {
-  return open(abs, DIR_FLAGS);
-}
-
-function isPlainName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return open(abs, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
 }
 
 export interface Fifo {
@@ -74,31 +56,35 @@ export interface Fifo {
 }
 
 // A named pipe in a fresh 0700 directory `<prefix>-<random>` of the held directory
-// `base`. Opening one end blocks (in libuv's thread pool, not the event loop) until the
-// other end opens; release() opens both ends non-blocking so that a process that died
-// early never leaves the other side waiting. `base` stays the caller's to close.
+// `base`, which the pipe takes over (closed by cleanup(), or at once when this fails).
+// Opening one end blocks (in libuv's thread pool, not the event loop) until the other
+// end opens; release() opens both ends non-blocking so that a process that died early
+// never leaves the other side waiting.
 export async function makeFifo(base: FileHandle, prefix: string): Promise<Fifo> {
   const dirName = `${prefix}-${randomBytes(6).toString('hex')}`;
-  await mkdir(viaFd(base, dirName), { mode: 0o700 }); // EEXIST on anything already there, symlinks included
-  let dir: FileHandle | undefined;
   let pipe: FileHandle | undefined;
   try {
-    dir = await openDirIn(base, dirName);
-    await execFileP('mkfifo', ['-m', '0600', '--', viaFd(dir, 'data')]);
-    const made = await lstat(viaFd(dir, 'data'));
-    pipe = await open(viaFd(dir, 'data'), O_PATH | constants.O_NOFOLLOW);
-    const held = await pipe.stat();
-    if (!made.isFIFO() || !held.isFIFO() || held.ino !== made.ino || held.dev !== made.dev || held.uid !== process.getuid?.()) {
-      throw new UnsafePathError(`the named pipe ${dirName}/data was replaced before it could be held: refused`);
+    await mkdir(inDir(base, dirName), { mode: 0o700 }); // EEXIST on anything already there, symlinks included
+    const dir = await openBelow(base, [dirName], false);
+    try {
+      await execFileP('mkfifo', ['-m', '0600', '--', inDir(dir, 'data')]);
+      const made = await lstat(inDir(dir, 'data'));
+      pipe = await open(inDir(dir, 'data'), O_PATH | constants.O_NOFOLLOW);
+      const held = await pipe.stat();
+      if (!made.isFIFO() || !held.isFIFO() || held.ino !== made.ino || held.dev !== made.dev || held.uid !== process.getuid?.()) {
+        throw new UnsafePathError(`the named pipe ${dirName}/data was replaced before it could be held: refused`);
+      }
+    } finally {
+      await dir.close();
     }
   } catch (err) {
     await pipe?.close().catch(() => undefined);
-    await removeFifoDir(base, dirName, dir);
+    await removeTree(base, dirName).catch(() => undefined);
+    await base.close().catch(() => undefined);
     throw err;
   }
-  const d = dir;
   const p = pipe;
-  const file = viaFd(p);
+  const file = `/proc/${process.pid}/fd/${p.fd}`;
   let cleaned = false;
   return {
     dirName,
@@ -120,32 +106,15 @@ export async function makeFifo(base: FileHandle, prefix: string): Promise<Fifo> 
       if (cleaned) return;
       cleaned = true;
       await p.close().catch(() => undefined);
-      await removeFifoDir(base, dirName, d);
+      await removeTree(base, dirName).catch(() => undefined);
+      await base.close().catch(() => undefined);
     },
   };
 }
 
-// Removes `<base>/<dirName>`: every non-directory entry in it (unlink never follows a
-// symlink), then the directory itself. A directory inside (never ours) is left alone.
-async function removeFifoDir(base: FileHandle, dirName: string, held?: FileHandle): Promise<void> {
-  let dir = held;
-  try {
-    dir ??= await openDirIn(base, dirName);
-    for (const e of await readdir(viaFd(dir), { withFileTypes: true })) {
-      if (!e.isDirectory()) await unlink(viaFd(dir, e.name)).catch(() => undefined);
-    }
-  } catch {
-    // a symlink or a file where our directory was: unlink just the name
-    await unlink(viaFd(base, dirName)).catch(() => undefined);
-  } finally {
-    await dir?.close().catch(() => undefined);
-  }
-  await rmdir(viaFd(base, dirName)).catch(() => undefined);
-}
-
 /** Removes the pipe directories in the held directory `base` whose names `match`. */
 export async function removeFifoDirs(base: FileHandle, match: (name: string) => boolean): Promise<void> {
-  for (const n of (await readdir(viaFd(base))).filter(match)) await removeFifoDir(base, n);
+  for (const n of (await readdir(inDir(base, '.'))).filter(match)) await removeTree(base, n);
 }
 
 /** A running container's /tmp, held open: undefined when it is not a real directory of
@@ -157,7 +126,7 @@ export async function containerTmp(pid: number): Promise<FileHandle | undefined>
   try {
     const [theirs, ours] = await Promise.all([root.stat(), stat('/')]);
     if (theirs.dev === ours.dev && theirs.ino === ours.ino) return undefined;
-    return await openDirIn(root, 'tmp').catch(() => undefined);
+    return await openBelow(root, ['tmp'], false).catch(() => undefined);
   } finally {
     await root.close();
   }

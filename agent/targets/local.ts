@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createExclusive, writeFileAtomic } from '../atomic-file.ts';
 import { TargetError } from '../errors.ts';
-import { inDir, NotADirBelow, openBelow, openRegular, openStart, regularFiles, removeTree } from './held-dir.ts';
+import { inDir, NotADirBelow, openBelow, openRegular, openStart, regularFiles, removeTree } from '../held-dir.ts';
 import { PARTIAL_SUFFIX, type StoredFile, type Target } from './target.ts';
 
 export class LocalTarget implements Target {

@@ -1,6 +1,7 @@
 // Walking a directory tree without ever following a symlink, race-free: each step opens
-// the next component relative to a directory already held open. Node has no openat(),
-// but `/proc/self/fd/<fd>/<name>` resolves <name> inside the held directory without
+// the next component relative to a directory already held open (local targets, the
+// named pipes in a container's /tmp and the agent's pipe dir). Node has no openat(),
+// but `/proc/<pid>/fd/<fd>/<name>` resolves <name> inside the held directory without
 // re-walking its path, and O_NOFOLLOW (or lstat/unlink/rmdir/rename, which never follow
 // a final component) covers <name> itself. Someone who can write below the walk's start
 // may swap any entry for a link at any moment; what we open is still what we checked.
@@ -10,8 +11,9 @@ import { lstat, mkdir, open, readdir, rmdir, unlink, type FileHandle } from 'nod
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 
-/** The path of `name` inside the held directory `dir`. */
-export const inDir = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
+/** The path of `name` inside the held directory `dir`. Through /proc/<our pid> rather
+ * than /proc/self, so that a child process (mkfifo) resolves it the same way. */
+export const inDir = (dir: FileHandle, name: string): string => `/proc/${process.pid}/fd/${dir.fd}/${name}`;
 
 /** A component below the start is a symlink or not a directory; `depth` = how many
  * components of the walk were fine before it. */
