@@ -1,7 +1,7 @@
 // What every command shares: options, config + Docker set-up, output and exit codes.
 import { loadConfig, type Config } from '../config/load.ts';
 import { prepareStateDir } from '../config/state-dir.ts';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
 import { ExitCode, SnapError } from '../errors.ts';
@@ -39,7 +39,8 @@ function transferMode(t: 'auto' | 'fifo' | 'attach', pipeDir: string): Transfer 
   if (t !== 'auto') return t;
   try {
     mkdirSync(pipeDir, { recursive: true, mode: 0o700 });
-    const mine = statSync(pipeDir);
+    const real = realpathSync(pipeDir);
+    const mine = statSync(real);
     for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
       let comm = '';
       try {
@@ -47,14 +48,37 @@ function transferMode(t: 'auto' | 'fifo' | 'attach', pipeDir: string): Transfer 
       } catch {
         continue;
       }
-      if (comm !== 'dockerd') continue;
-      const theirs = statSync(`/proc/${pid}/root${pipeDir}`);
-      if (theirs.dev === mine.dev && theirs.ino === mine.ino) return 'fifo';
+      if (comm === 'dockerd' && sameDirIn(pid, real, mine)) return 'fifo';
     }
   } catch {
     // not visible or not permitted: the API path always works
   }
   return 'attach';
+}
+
+// Whether `dir`, walked from the root of process `pid` one component at a time without
+// following a link, is the directory `mine`. Any process may call itself "dockerd" (one
+// in a container too): a link in its filesystem must not lead the walk to a host path.
+function sameDirIn(pid: string, dir: string, mine: Stats): boolean {
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY); // procfs's magic link: followed on purpose
+  } catch {
+    return false;
+  }
+  try {
+    for (const part of dir.split('/').filter(Boolean)) {
+      const next = openSync(`/proc/${process.pid}/fd/${fd}/${part}`, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      closeSync(fd);
+      fd = next;
+    }
+    const theirs = fstatSync(fd);
+    return theirs.dev === mine.dev && theirs.ino === mine.ino;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function openSession(opts: GlobalOptions): Session {
