@@ -7,12 +7,12 @@
 // keyspace's table...) is refused before the first statement runs.
 import { RefusedError } from '../../agent/errors.ts';
 import { splitStatements } from './cql.ts';
+import { KEYSPACE, TABLE } from './names.ts';
 import { SYSTEM_KEYSPACES } from './options.ts';
 
 /** A statement of the backup's schema that a restore must not run; nothing was changed. */
 export class UnsafeSchemaError extends RefusedError {}
 
-const NAME = /^[A-Za-z0-9_]{1,48}$/;
 const ID = String.raw`([A-Za-z0-9_]+|"(?:[^"]|"")+")`;
 const INE = String.raw`(?:IF\s+NOT\s+EXISTS\s+)?`;
 const FORMS = {
@@ -38,8 +38,8 @@ function refuse(what: string, statement: string): never {
 /** Keyspace and table names the manifest lists: plain names, no system keyspace. */
 export function checkNames(backed: Record<string, { tables: Record<string, unknown> }>): void {
   for (const [ks, v] of Object.entries(backed)) {
-    if (!NAME.test(ks) || SYSTEM_KEYSPACES.includes(ks.toLowerCase())) throw new UnsafeSchemaError(`the backup lists keyspace "${ks.slice(0, 60)}", which a restore never writes; nothing was changed`);
-    for (const t of Object.keys(v.tables ?? {})) if (!NAME.test(t)) throw new UnsafeSchemaError(`the backup lists table "${ks}.${t.slice(0, 60)}", not a plain table name; nothing was changed`);
+    if (!KEYSPACE.test(ks) || SYSTEM_KEYSPACES.includes(ks.toLowerCase())) throw new UnsafeSchemaError(`the backup lists keyspace "${ks.slice(0, 60)}", which a restore never writes; nothing was changed`);
+    for (const t of Object.keys(v.tables ?? {})) if (!TABLE.test(t)) throw new UnsafeSchemaError(`the backup lists table "${ks}.${t.slice(0, 60)}", not a plain table name; nothing was changed`);
   }
 }
 
