@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, SnapError } from './errors.ts';
 import { log, redact } from './log.ts';
-import { startProcess } from './recovery.ts';
+import { startProcess } from './runtime/recovery.ts';
 import { VERSION } from './version.ts';
 import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';

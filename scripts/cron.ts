@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../agent/config/load.ts';
 import { SnapError } from '../agent/errors.ts';
-import { describePolicy } from '../agent/retention.ts';
+import { describePolicy } from '../agent/catalog/retention.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const MARKER = '# snapagent cron file: written by `make install-cron`, removed by `make uninstall-cron`';

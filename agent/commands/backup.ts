@@ -3,14 +3,14 @@
 // catch-up all go through it, so what follows a run (retention, then the run state,
 // metrics and notifications) is in one place.
 import { ExitCode, UsageError } from '../errors.ts';
-import { jobSlots } from '../job-slots.ts';
+import { jobSlots } from '../runtime/job-slots.ts';
 import { log } from '../log.ts';
 import { reportRun } from '../observe/report.ts';
-import { backupJob, type BackupResult } from '../pipeline/backup-job.ts';
+import { backupJob, type BackupResult } from '../backup/backup-job.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
-import { buildPlan, selectJobs, type PlanProblem } from '../plan.ts';
-import type { Job } from '../plugin.ts';
-import { slotAt } from '../schedule.ts';
+import { buildPlan, selectJobs, type PlanProblem } from '../plan/plan.ts';
+import type { Job } from '../plugin/contract.ts';
+import { slotAt } from '../plan/schedule.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
 import { openSession, output, setExit, table, type GlobalOptions, type Session } from './common.ts';

@@ -3,7 +3,7 @@
 // the host has none yet, as its first backup would.
 import { loadConfig } from '../config/load.ts';
 import { log } from '../log.ts';
-import { hostKey } from '../signing.ts';
+import { hostKey } from '../catalog/signing.ts';
 import { output, type GlobalOptions } from './common.ts';
 
 export async function keyCommand(opts: GlobalOptions): Promise<void> {

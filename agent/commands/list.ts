@@ -1,7 +1,7 @@
 // snapagent list: committed backups, read from the targets alone (no local state).
 import { IntegrityError } from '../errors.ts';
-import { IMPLAUSIBLE, readCatalog, type Catalog, type Listed } from '../manifest.ts';
-import { catalogTrust } from '../trust.ts';
+import { IMPLAUSIBLE, readCatalog, type Catalog, type Listed } from '../catalog/manifest.ts';
+import { catalogTrust } from '../catalog/trust.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Config } from '../config/load.ts';

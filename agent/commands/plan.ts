@@ -1,8 +1,8 @@
 // snapagent plan: what would be backed up, to where, and why.
 import { ExitCode } from '../errors.ts';
-import { buildPlan } from '../plan.ts';
-import { describePolicy } from '../retention.ts';
-import { nextRun } from '../schedule.ts';
+import { buildPlan } from '../plan/plan.ts';
+import { describePolicy } from '../catalog/retention.ts';
+import { nextRun } from '../plan/schedule.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 import { keepFor } from './prune.ts';
 

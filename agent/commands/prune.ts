@@ -1,4 +1,4 @@
-// snapagent prune: applies each job's retention policy (agent/retention.ts) to what the
+// snapagent prune: applies each job's retention policy (agent/catalog/retention.ts) to what the
 // targets hold for this host, per job and per target, on committed backups only. Never
 // removed: the newest committed backup, anything without a valid snapagent manifest, and
 // anything of a job whose newest backup failed its latest verify or drill. Manifests not
@@ -8,11 +8,11 @@
 import type { Config } from '../config/load.ts';
 import type { KeepPolicy } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
-import { lockJob } from '../lock.ts';
+import { lockJob } from '../runtime/lock.ts';
 import { log } from '../log.ts';
-import { failedCheck, MANIFEST_FILE, newer, readCatalog, untrusted, type Listed } from '../manifest.ts';
-import { catalogTrust } from '../trust.ts';
-import { applyPolicy, describePolicy } from '../retention.ts';
+import { failedCheck, MANIFEST_FILE, newer, readCatalog, untrusted, type Listed } from '../catalog/manifest.ts';
+import { catalogTrust } from '../catalog/trust.ts';
+import { applyPolicy, describePolicy } from '../catalog/retention.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
 import { ExitCode, openSession, output, setExit, table, type GlobalOptions } from './common.ts';

@@ -8,13 +8,13 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { runDrills } from '../drill.ts';
+import { runDrills } from '../restore/drill.ts';
 import { errorMessage } from '../errors.ts';
 import { log, redactedJson } from '../log.ts';
-import { readCatalog } from '../manifest.ts';
-import { catalogTrust } from '../trust.ts';
+import { readCatalog } from '../catalog/manifest.ts';
+import { catalogTrust } from '../catalog/trust.ts';
 import { refreshMetrics } from '../observe/report.ts';
-import { nextRun, slotAt } from '../schedule.ts';
+import { nextRun, slotAt } from '../plan/schedule.ts';
 import { selectTargets } from '../targets/index.ts';
 import { runBackups, type RunReport } from './backup.ts';
 import { openSession, type GlobalOptions, type Session } from './common.ts';

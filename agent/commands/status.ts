@@ -6,10 +6,10 @@ import { errorMessage, ExitCode } from '../errors.ts';
 import { log } from '../log.ts';
 import { gatherHealth, STALE_FACTOR, type JobHealth } from '../observe/health.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
-import { buildPlan, type Plan } from '../plan.ts';
-import { nextRun } from '../schedule.ts';
-import { interruptedRestores } from '../inflight.ts';
-import { interruptedMessage } from '../recovery.ts';
+import { buildPlan, type Plan } from '../plan/plan.ts';
+import { nextRun } from '../plan/schedule.ts';
+import { interruptedRestores } from '../runtime/inflight.ts';
+import { interruptedMessage } from '../runtime/recovery.ts';
 import type { Config } from '../config/load.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 

@@ -4,9 +4,9 @@
 import { refreshMetrics } from '../observe/report.ts';
 import { UsageError } from '../errors.ts';
 import { log } from '../log.ts';
-import { drillBackup } from '../drill.ts';
+import { drillBackup } from '../restore/drill.ts';
 import { humanDuration } from '../pipeline/progress.ts';
-import { chooseBackups, verifyBackup, type CheckResult } from '../verify.ts';
+import { chooseBackups, verifyBackup, type CheckResult } from '../catalog/verify.ts';
 import { listCatalog, refusedByName } from './list.ts';
 import { ExitCode, openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { scheduleError } from '../schedule.ts';
+import { scheduleError } from '../plan/schedule.ts';
 import { credentialFlags, inlineRemoteCredentials } from './inline-credentials.ts';
 import { defaultStateDir } from './state-dir.ts';
 import { configSchema, DEFAULT_TIERS, type ParsedConfig, type TierConfig } from './schema.ts';

@@ -1,7 +1,7 @@
 // The configuration contract (README "Configuration" documents every key).
 // Unknown keys are rejected so that a typo never silently disables a backup.
 import { z } from 'zod';
-import { isPublicKey, PUBLIC_KEY_EXPECTED } from '../signing.ts';
+import { isPublicKey, PUBLIC_KEY_EXPECTED } from '../catalog/signing.ts';
 
 const name = z
   .string()

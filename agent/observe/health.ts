@@ -5,9 +5,9 @@
 import type { Config } from '../config/load.ts';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
-import { catalogTrust } from '../trust.ts';
-import { readCatalog, type CheckRecord, type Listed } from '../manifest.ts';
-import { expectedIntervalSeconds } from '../schedule.ts';
+import { catalogTrust } from '../catalog/trust.ts';
+import { readCatalog, type CheckRecord, type Listed } from '../catalog/manifest.ts';
+import { expectedIntervalSeconds } from '../plan/schedule.ts';
 import { makeTarget } from '../targets/index.ts';
 import { readRunStates, type JobState } from './run-state.ts';
 

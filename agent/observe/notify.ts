@@ -7,7 +7,7 @@ import type { Config } from '../config/load.ts';
 import type { NotificationsConfig } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { log, redact, registerSecret } from '../log.ts';
-import type { BackupResult } from '../pipeline/backup-job.ts';
+import type { BackupResult } from '../backup/backup-job.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 
 export const EVENT_FORMAT = 'snapagent.event/1';

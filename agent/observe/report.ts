@@ -4,7 +4,7 @@
 import type { Config } from '../config/load.ts';
 import { errorMessage } from '../errors.ts';
 import { log, runId } from '../log.ts';
-import type { BackupResult } from '../pipeline/backup-job.ts';
+import type { BackupResult } from '../backup/backup-job.ts';
 import { jobTargetNames, type KnownJob } from './health.ts';
 import { writeMetrics } from './metrics.ts';
 import { backupEvent, notify, type RunEvent } from './notify.ts';

@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { BackupResult } from '../pipeline/backup-job.ts';
+import type { BackupResult } from '../backup/backup-job.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { redactedJson } from '../log.ts';
 

@@ -11,11 +11,11 @@ import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.ts';
-import type { Artifact } from '../manifest.ts';
-import type { RawInput } from '../plugin.ts';
+import type { Artifact } from '../catalog/manifest.ts';
+import type { RawInput } from '../plugin/contract.ts';
 import type { Target } from '../targets/target.ts';
 import { ageDecrypt } from './age.ts';
-import { feedDraining } from './feed.ts';
+import { feedDraining } from '../plugin/feed.ts';
 import { RawBoundHit, zstdDecompress, zstdDecompressBounded, type FilterProcess } from './filter-process.ts';
 import { HashCounter } from './hash.ts';
 

@@ -9,12 +9,12 @@
 // then counts rows and compares them with the manifest.
 import path from 'node:path';
 import { parseSchema } from '../../agent/config/load.ts';
-import { lastLines, runIn, runningContainer, writePrivateFile } from '../../agent/datastore/access.ts';
+import { lastLines, runIn, runningContainer, writePrivateFile } from '../../agent/plugin/access.ts';
 import type { ContainerDetails, ExecRun } from '../../agent/docker/client.ts';
 import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { BACKUP_ID, backupId } from '../../agent/manifest.ts';
-import { feedDraining } from '../../agent/pipeline/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import { BACKUP_ID, backupId } from '../../agent/catalog/manifest.ts';
+import { feedDraining } from '../../agent/plugin/feed.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
 import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
 import { checkTables } from './names.ts';
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';

@@ -7,11 +7,11 @@
 // directory), registers it read-only under another name, restores the snapshot's
 // indices, waits for yellow, and compares document counts and mappings with the manifest.
 import { parseSchema } from '../../agent/config/load.ts';
-import { runningContainer } from '../../agent/datastore/access.ts';
+import { runningContainer } from '../../agent/plugin/access.ts';
 import type { ContainerDetails, HelperRun } from '../../agent/docker/client.ts';
 import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedHelper } from '../../agent/pipeline/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import { feedHelper } from '../../agent/plugin/feed.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
 import { pathRepo, place, register, registered, unregister, type RepoPlace } from './repository.ts';

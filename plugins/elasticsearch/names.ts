@@ -1,10 +1,10 @@
 // Index and data stream names read from a snapshot (the cluster's) or from a backup's
 // manifest, checked before they are joined into a multi-target expression ("a,b"),
 // where "," separates, "*"/"?" match, a leading "-" excludes and "_all" means everything
-// (agent/datastore/names.ts says why). Elasticsearch's own rule: none of
+// (agent/plugin/names.ts says why). Elasticsearch's own rule: none of
 // \ / * ? " < > | , # : or a space, no leading - _ +, not "." or "..", at most 255 bytes.
 // Path parameters (repository, snapshot) are encoded by the client itself.
-import { checkNames, type NameRule } from '../../agent/datastore/names.ts';
+import { checkNames, type NameRule } from '../../agent/plugin/names.ts';
 
 const rule: NameRule = (n) => {
   if (/[\\/*?"<>|,#: ]/.test(n)) return 'Elasticsearch allows none of \\ / * ? " < > | , # : or a space in an index name';

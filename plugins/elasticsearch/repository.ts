@@ -4,7 +4,7 @@
 import path from 'node:path/posix';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
 import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin.ts';
+import type { PluginContext } from '../../agent/plugin/contract.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
 
 export interface RepoPlace {

@@ -3,7 +3,7 @@
 // describes the snapshot exactly) and a digest of its mapping.
 import { createHash } from 'node:crypto';
 import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin.ts';
+import type { PluginContext } from '../../agent/plugin/contract.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
 
 export interface IndexFigures {

@@ -3,10 +3,10 @@
 // read inside the container), the TCP endpoint from its network mode, --port argument
 // or published port. Every piece can be overridden in the job's options.
 import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { argValue, containerSecret, endpoint as reach, secretFromOptions, type Endpoint } from '../../agent/datastore/access.ts';
+import { argValue, containerSecret, endpoint as reach, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
 import { SnapError } from '../../agent/errors.ts';
 import { registerSecret } from '../../agent/log.ts';
-import type { PluginContext } from '../../agent/plugin.ts';
+import type { PluginContext } from '../../agent/plugin/contract.ts';
 import type { MariadbOptions } from './options.ts';
 
 export type { Endpoint };

@@ -1,8 +1,8 @@
 // Restore drills: a throwaway server from the backup's image, following the official
 // image's conventions (a fresh root password in MARIADB_ROOT_PASSWORD / MYSQL_ROOT_PASSWORD,
 // extra arguments for mariadbd / mysqld), on 127.0.0.1 with a port of its own.
-import { freshPassword, runningContainer, withoutConnection } from '../../agent/datastore/access.ts';
-import type { DrillPlan, Job } from '../../agent/plugin.ts';
+import { freshPassword, runningContainer, withoutConnection } from '../../agent/plugin/access.ts';
+import type { DrillPlan, Job } from '../../agent/plugin/contract.ts';
 import { credentials, endpoint } from './connection.ts';
 import type { MariadbOptions } from './options.ts';
 import { probe } from './probe.ts';

@@ -5,11 +5,11 @@
 // container's client, then dumps the restored databases again and compares.
 import { finished } from 'node:stream/promises';
 import { parseSchema } from '../../agent/config/load.ts';
-import { lastLines, runningContainer } from '../../agent/datastore/access.ts';
+import { lastLines, runningContainer } from '../../agent/plugin/access.ts';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
 import { ExitCode, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedDraining } from '../../agent/pipeline/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
+import { feedDraining } from '../../agent/plugin/feed.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
 import { credentials, endpoint, optionFile } from './connection.ts';
 import { CHECKSUM_ALGORITHMS, compareStats, DumpCounter, type ChecksumAlgorithm, type DumpStats } from './dump-stats.ts';
 import { startTool, writeOptionFile } from './exec.ts';

@@ -5,9 +5,9 @@
 // string (password included) in a 0600 --config file, never on their command line.
 import { MongoClient, MongoServerError } from 'mongodb';
 import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { argValue, containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/datastore/access.ts';
+import { argValue, containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
 import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin.ts';
+import type { PluginContext } from '../../agent/plugin/contract.ts';
 import type { MongoOptions } from './options.ts';
 
 export interface Credentials {

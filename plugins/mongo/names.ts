@@ -1,11 +1,11 @@
 // Database and collection names read from the server (listDatabases) or from the archive
-// mongodump wrote, checked before a backup commits (agent/datastore/names.ts says why).
+// mongodump wrote, checked before a backup commits (agent/plugin/names.ts says why).
 // The agent passes names to mongodump/mongorestore only inside single "--opt=value"
 // arguments, so none can become an option; refusing them here keeps every stored name
 // one that an operator can also hand to the tools (--database, --collection) safely.
 // MongoDB's own rules: database names hold none of / \ . " $ space and are under 64
 // bytes; collection names hold no "$".
-import { checkName, type CheckOptions, type NameRule } from '../../agent/datastore/names.ts';
+import { checkName, type CheckOptions, type NameRule } from '../../agent/plugin/names.ts';
 
 const database: NameRule = (n) => (/[/\\. "$]/.test(n) ? 'MongoDB allows none of / \\ . " $ or a space in a database name' : Buffer.byteLength(n) > 63 ? 'it is longer than 63 bytes' : undefined);
 const collection: NameRule = (n) => (n.includes('$') ? 'MongoDB allows no "$" in a collection name' : undefined);

@@ -9,9 +9,9 @@ import { seconds } from '../../agent/config/schema.ts';
 import { parseSchema } from '../../agent/config/load.ts';
 import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
 import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin.ts';
-import { feedHelper } from '../../agent/pipeline/feed.ts';
-import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/quiesce.ts';
+import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
+import { feedHelper } from '../../agent/plugin/feed.ts';
+import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/plugin/quiesce.ts';
 import { recordedDriverOptions } from './driver-options.ts';
 import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
 

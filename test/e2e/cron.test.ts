@@ -8,8 +8,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { backupId } from '../../agent/manifest.ts';
-import { slotAt } from '../../agent/schedule.ts';
+import { backupId } from '../../agent/catalog/manifest.ts';
+import { slotAt } from '../../agent/plan/schedule.ts';
 import { docker, inVolume, logLines, make, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
 

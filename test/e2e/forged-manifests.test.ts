@@ -14,7 +14,7 @@ import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspa
 import { drillLeftovers } from '../helpers/leftovers.ts';
 import { startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { snapshot } from '../helpers/tree.ts';
-import { hostKey, signatureFile } from '../../agent/signing.ts';
+import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
 
 const HOST = 'forgehost';
 

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hostKey, signatureFile } from '../../agent/signing.ts';
+import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
 import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { snapshot, type Snapshot } from '../helpers/tree.ts';
 

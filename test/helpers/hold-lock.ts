@@ -2,7 +2,7 @@
 // prints "locked", and holds it until killed (SIGKILL leaves the lock behind, as a
 // killed agent would).
 //   node test/helpers/hold-lock.ts STATE_DIR HOST JOB
-import { lockJob } from '../../agent/lock.ts';
+import { lockJob } from '../../agent/runtime/lock.ts';
 import { log } from '../../agent/log.ts';
 
 const [stateDir, host, job] = process.argv.slice(2) as [string, string, string];

@@ -2,7 +2,7 @@
 // jobs that stop containers never beside each other.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JobSlots, type Release } from '../../agent/job-slots.ts';
+import { JobSlots, type Release } from '../../agent/runtime/job-slots.ts';
 
 describe('job slots', () => {
   it('lets in at most `limit` jobs, in arrival order', async () => {

@@ -3,7 +3,7 @@
 // characters, not empty), each datastore's stricter rule, and the refusal's wording.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkName, maxLength, sharedRule } from '../../agent/datastore/names.ts';
+import { checkName, maxLength, sharedRule } from '../../agent/plugin/names.ts';
 import { ExitCode, RefusedError } from '../../agent/errors.ts';
 import { checkTables } from '../../plugins/cassandra/names.ts';
 import { checkIndexNames } from '../../plugins/elasticsearch/names.ts';

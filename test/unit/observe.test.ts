@@ -15,7 +15,7 @@ import type { Health, JobHealth } from '../../agent/observe/health.ts';
 import { renderMetrics, writeMetrics } from '../../agent/observe/metrics.ts';
 import { backupEvent, notify } from '../../agent/observe/notify.ts';
 import { readJobState, recordRun } from '../../agent/observe/run-state.ts';
-import type { BackupResult } from '../../agent/pipeline/backup-job.ts';
+import type { BackupResult } from '../../agent/backup/backup-job.ts';
 import { httpSink } from '../helpers/http-sink.ts';
 import { promtool } from '../helpers/promtool.ts';
 import { ROOT } from '../helpers/harness.ts';

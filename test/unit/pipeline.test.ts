@@ -6,7 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { DockerDemux } from '../../agent/docker/demux.ts';
-import { backupId, manifestSchema } from '../../agent/manifest.ts';
+import { backupId, manifestSchema } from '../../agent/catalog/manifest.ts';
 import { HashCounter } from '../../agent/pipeline/hash.ts';
 import { humanBytes } from '../../agent/pipeline/progress.ts';
 import { parseStats, rootMtimeFrom } from '../../plugins/volume/scripts.ts';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { Artifact } from '../../agent/manifest.ts';
+import type { Artifact } from '../../agent/catalog/manifest.ts';
 import { RawSizeExceededError, rawBound, StoredInput } from '../../agent/pipeline/stored-input.ts';
 import type { Target } from '../../agent/targets/target.ts';
 

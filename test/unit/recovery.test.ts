@@ -1,4 +1,4 @@
-// Killed runs as the next start sees them: process records (agent/inflight.ts) whose
+// Killed runs as the next start sees them: process records (agent/runtime/inflight.ts) whose
 // process is gone are repaired once, even by two agents starting together; a record of
 // a live process is left alone; what needs an unreachable Docker stays for later.
 import assert from 'node:assert/strict';
@@ -9,9 +9,9 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText } from '../../agent/config/load.ts';
 import { connectDocker } from '../../agent/docker/client.ts';
-import { interruptedRestores, PROC_FORMAT, processAlive, type ProcRecord } from '../../agent/inflight.ts';
+import { interruptedRestores, PROC_FORMAT, processAlive, type ProcRecord } from '../../agent/runtime/inflight.ts';
 import { readJobState } from '../../agent/observe/run-state.ts';
-import { recoverKilledRuns } from '../../agent/recovery.ts';
+import { recoverKilledRuns } from '../../agent/runtime/recovery.ts';
 
 // A pid that no process has any more: a child that already exited.
 const deadPid = spawnSync('true').pid!;

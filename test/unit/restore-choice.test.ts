@@ -2,9 +2,9 @@
 // newest at or before a time, per job and for the whole host, and the whole-host order.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Listed } from '../../agent/manifest.ts';
-import type { Job } from '../../agent/plugin.ts';
-import { latestPerJob, parseBefore, pickOne, restoreOrder } from '../../agent/restore-choice.ts';
+import type { Listed } from '../../agent/catalog/manifest.ts';
+import type { Job } from '../../agent/plugin/contract.ts';
+import { latestPerJob, parseBefore, pickOne, restoreOrder } from '../../agent/restore/restore-choice.ts';
 
 function listed(job: string, startedAt: string, plugin = 'volume'): Listed {
   const id = `${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-critical`;

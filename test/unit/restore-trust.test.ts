@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../agent/config/load.ts';
-import type { Listed } from '../../agent/manifest.ts';
-import type { Job } from '../../agent/plugin.ts';
-import { drillImage, globMatch, jobFromManifest, UntrustedManifestError, volumeSpec } from '../../agent/restore-trust.ts';
+import type { Listed } from '../../agent/catalog/manifest.ts';
+import type { Job } from '../../agent/plugin/contract.ts';
+import { drillImage, globMatch, jobFromManifest, UntrustedManifestError, volumeSpec } from '../../agent/restore/restore-trust.ts';
 import { checkKeyspaceCql, checkNames, checkTableCql, checkTypeCql, UnsafeSchemaError } from '../../plugins/cassandra/schema-check.ts';
 
 const config = (restore = '') => parseConfigText(`host: h\n${restore}`, 'test.yml');

@@ -1,11 +1,11 @@
-// Retention (agent/retention.ts) over years of synthetic backup dates, in several host
+// Retention (agent/catalog/retention.ts) over years of synthetic backup dates, in several host
 // zones (DST changes, a fall-back hour repeated, a zone that skipped a whole day, a zone
 // whose DST changed at midnight), against an independent oracle built on Intl instead of
 // the Date getters the implementation uses.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { KeepPolicy } from '../../agent/config/schema.ts';
-import { applyPolicy, bucket, describePolicy, subtractDuration } from '../../agent/retention.ts';
+import { applyPolicy, bucket, describePolicy, subtractDuration } from '../../agent/catalog/retention.ts';
 
 const ORIGINAL_TZ = process.env.TZ;
 function inZone(tz: string): void {

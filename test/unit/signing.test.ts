@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText } from '../../agent/config/load.ts';
-import { sanityProblems, type Manifest } from '../../agent/manifest.ts';
-import { checkSignature, hostKey, hostKeyFile, makeKeyring, parsePublicKey, signatureFile, existingHostKey } from '../../agent/signing.ts';
+import { sanityProblems, type Manifest } from '../../agent/catalog/manifest.ts';
+import { checkSignature, hostKey, hostKeyFile, makeKeyring, parsePublicKey, signatureFile, existingHostKey } from '../../agent/catalog/signing.ts';
 
 const dirs: string[] = [];
 const stateDir = () => {
@@ -94,7 +94,7 @@ describe('signing', () => {
     await hostKey(broken);
     const secret = readFileSync(hostKeyFile(broken), 'utf8');
     writeFileSync(hostKeyFile(broken), secret.slice(0, 60));
-    const fresh = await import(`../../agent/signing.ts?again=${Date.now()}`); // without the first call's memo
+    const fresh = await import(`../../agent/catalog/signing.ts?again=${Date.now()}`); // without the first call's memo
     await assert.rejects(fresh.hostKey(broken), (err: Error) => /host-ed25519\.pem: not a PEM private key/.test(err.message) && !err.message.includes(secret.slice(28, 60)));
   });
 });

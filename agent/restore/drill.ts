@@ -9,21 +9,21 @@
 // A drill that cannot start (no age identity, the image is not on this host, the
 // server never answers) or is cancelled records nothing: it says nothing about the backup.
 import { createServer, type AddressInfo } from 'node:net';
-import type { Config } from './config/load.ts';
-import type { DockerClient } from './docker/client.ts';
-import { errorMessage, ExitCode, SnapError } from './errors.ts';
-import { lockJob, type Lock } from './lock.ts';
-import { log, runId } from './log.ts';
-import type { Listed } from './manifest.ts';
-import type { DrillServer, Job, PluginContext } from './plugin.ts';
-import { checkIdentity, requireIdentity } from './pipeline/age.ts';
-import { makeProgress, type Progress } from './pipeline/progress.ts';
-import { restoreBackup, type RestoreRequest } from './pipeline/restore-job.ts';
-import { buildPlan } from './plan.ts';
+import type { Config } from '../config/load.ts';
+import type { DockerClient } from '../docker/client.ts';
+import { errorMessage, ExitCode, SnapError } from '../errors.ts';
+import { lockJob, type Lock } from '../runtime/lock.ts';
+import { log, runId } from '../log.ts';
+import type { Listed } from '../catalog/manifest.ts';
+import type { DrillServer, Job, PluginContext } from '../plugin/contract.ts';
+import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
+import { makeProgress, type Progress } from '../pipeline/progress.ts';
+import { restoreBackup, type RestoreRequest } from './restore-job.ts';
+import { buildPlan } from '../plan/plan.ts';
 import { drillImage, jobFromManifest } from './restore-trust.ts';
-import { listBackups } from './commands/list.ts';
-import { plugins } from '../plugins/index.ts';
-import { checkRecord, chooseBackups, finish, notRun, round, trustGate, type CheckResult } from './verify.ts';
+import { listBackups } from '../commands/list.ts';
+import { plugins } from '../../plugins/index.ts';
+import { checkRecord, chooseBackups, finish, notRun, round, trustGate, type CheckResult } from '../catalog/verify.ts';
 
 /** Label on every container and volume a drill creates (value: the agent's run id). */
 export const DRILL_LABEL = 'snapagent.drill';

@@ -2,8 +2,8 @@
 // without a valid manifest does not exist for list, restore or retention.
 // Format "snapagent.manifest/1" (README "Manifest format").
 import { z } from 'zod';
-import type { Target } from './targets/target.ts';
-import { log } from './log.ts';
+import type { Target } from '../targets/target.ts';
+import { log } from '../log.ts';
 import { checkSignature, SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureState } from './signing.ts';
 
 export const MANIFEST_FORMAT = 'snapagent.manifest/1';

@@ -4,10 +4,10 @@
 // container to run and pass its healthcheck first.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import type { ComposeConfig } from './config/schema.ts';
-import type { DockerClient } from './docker/client.ts';
-import { SnapError } from './errors.ts';
-import type { Logger } from './log.ts';
+import type { ComposeConfig } from '../config/schema.ts';
+import type { DockerClient } from '../docker/client.ts';
+import { SnapError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 
 /** The compose command: the configured one, else `docker-compose` (v1, Debian's
  * package) when installed, else the `docker compose` plugin (v2). */

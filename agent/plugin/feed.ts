@@ -4,7 +4,7 @@
 // stored byte.
 import type { Readable, Writable } from 'node:stream';
 import type { HelperResult, HelperRun } from '../docker/client.ts';
-import type { RawInput } from '../plugin.ts';
+import type { RawInput } from './contract.ts';
 
 export function feedDraining(src: Readable, dest: Writable): void {
   const drain = () => {

@@ -1,6 +1,6 @@
 // What a killed agent leaves behind, and how the next start repairs it. Every command
 // begins with recoverKilledRuns(): for each process record whose process is gone
-// (agent/inflight.ts), it
+// (agent/runtime/inflight.ts), it
 //   - starts again the containers that run stopped for a consistent copy (warning),
 //   - records the backups it was running as failed ("killed") in their run state, and
 //     rewrites the metrics and notifies like any failed run; their partial files on the
@@ -13,17 +13,17 @@
 // for the next start.
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { openDir, removeFifoDirs } from './docker/fifo.ts';
-import { loadConfig, type Config } from './config/load.ts';
-import { prepareStateDir } from './config/state-dir.ts';
-import { connectDocker, type DockerClient } from './docker/client.ts';
-import { errorMessage } from './errors.ts';
+import { openDir, removeFifoDirs } from '../docker/fifo.ts';
+import { loadConfig, type Config } from '../config/load.ts';
+import { prepareStateDir } from '../config/state-dir.ts';
+import { connectDocker, type DockerClient } from '../docker/client.ts';
+import { errorMessage } from '../errors.ts';
 import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord } from './inflight.ts';
-import { writeFileAtomic } from './atomic-file.ts';
-import { log, redactedJson, runId } from './log.ts';
-import { reportRun } from './observe/report.ts';
-import { readJobState } from './observe/run-state.ts';
-import type { BackupResult } from './pipeline/backup-job.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
+import { log, redactedJson, runId } from '../log.ts';
+import { reportRun } from '../observe/report.ts';
+import { readJobState } from '../observe/run-state.ts';
+import type { BackupResult } from '../backup/backup-job.ts';
 
 /**
  * Runs before every command (cli.ts): records this process in the state dir and repairs

@@ -3,9 +3,9 @@
 // and manifests live once in the agent.
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { DockerClient } from './docker/client.ts';
-import type { Logger } from './log.ts';
-import type { VolumeSpec } from './restore-trust.ts';
+import type { DockerClient } from '../docker/client.ts';
+import type { Logger } from '../log.ts';
+import type { VolumeSpec } from '../restore/restore-trust.ts';
 
 /** A job as planned: where it came from and everything a plugin needs. */
 export interface Job<O = unknown> {
@@ -89,7 +89,7 @@ export interface RestoreOptions {
   force: boolean;
   /** The manifest's stats for this artifact, to compare after the restore. */
   expected: PluginStats;
-  /** The manifest's source description: data, never instructions (agent/restore-trust.ts). */
+  /** The manifest's source description: data, never instructions (agent/restore/restore-trust.ts). */
   source: Record<string, unknown>;
   /** How to create `volume` when it is missing (the config's spec, or what it allows of
    * the manifest's); throws UntrustedManifestError when the manifest asks for more. */
@@ -112,7 +112,7 @@ export interface RestoreReport {
 
 /** A throwaway server for a restore drill: started from the image the backup's manifest
  * recorded (source.image), on the host network, each of `volumes` on a fresh volume;
- * removed with them after the drill whatever happened (agent/drill.ts). */
+ * removed with them after the drill whatever happened (agent/restore/drill.ts). */
 export interface DrillServer<O = unknown> {
   /** Environment of the container (the official image's conventions; secrets are fine
    * here: they go through the Docker API, never a command line). */

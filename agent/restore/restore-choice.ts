@@ -1,9 +1,9 @@
 // Which backups a restore takes: one job's (an id, or the latest), the latest of every
 // job, each optionally at or before a point in time (--before), and in which order a
 // whole host is brought back (volumes before datastores). Pure: no I/O.
-import { UsageError } from './errors.ts';
-import { newer, type Listed } from './manifest.ts';
-import type { Job } from './plugin.ts';
+import { UsageError } from '../errors.ts';
+import { newer, type Listed } from '../catalog/manifest.ts';
+import type { Job } from '../plugin/contract.ts';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const COMPACT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z)$/i;

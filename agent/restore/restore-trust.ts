@@ -5,11 +5,11 @@
 // value the backup recorded (the volume's driver, the container's name, the drill's
 // image), it has to match an allow-list of the config (`restore:`), or the operator
 // gives it on the command line. Pure: no I/O.
-import type { Config } from './config/load.ts';
-import { RefusedError } from './errors.ts';
-import type { Listed } from './manifest.ts';
-import type { Job } from './plugin.ts';
-import { plugins } from '../plugins/index.ts';
+import type { Config } from '../config/load.ts';
+import { RefusedError } from '../errors.ts';
+import type { Listed } from '../catalog/manifest.ts';
+import type { Job } from '../plugin/contract.ts';
+import { plugins } from '../../plugins/index.ts';
 
 /** A manifest asked for something only the operator may decide; nothing was changed. */
 export class UntrustedManifestError extends RefusedError {}

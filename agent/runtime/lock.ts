@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SnapError } from './errors.ts';
+import { SnapError } from '../errors.ts';
 import { bootId, procStart, processAlive } from './inflight.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export interface Lock {
   release(): Promise<void>;

@@ -5,16 +5,16 @@
 import type { Config } from '../config/load.ts';
 import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
-import { lockJob } from '../lock.ts';
+import { lockJob } from '../runtime/lock.ts';
 import { log } from '../log.ts';
-import type { Listed } from '../manifest.ts';
-import type { Job, PluginContext } from '../plugin.ts';
-import { volumeSpec } from '../restore-trust.ts';
+import type { Listed } from '../catalog/manifest.ts';
+import type { Job, PluginContext } from '../plugin/contract.ts';
+import { volumeSpec } from './restore-trust.ts';
 import { plugins } from '../../plugins/index.ts';
-import { checkIdentity, requireIdentity } from './age.ts';
-import { StoredInput } from './stored-input.ts';
-import type { Progress } from './progress.ts';
-import { startWork } from '../inflight.ts';
+import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
+import { StoredInput } from '../pipeline/stored-input.ts';
+import type { Progress } from '../pipeline/progress.ts';
+import { startWork } from '../runtime/inflight.ts';
 import { faultPoint } from '../testing.ts';
 
 export interface RestoreRequest {

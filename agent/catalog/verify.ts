@@ -5,13 +5,13 @@
 // (verify.json, format snapagent.check/1): retention keeps every backup of a job whose
 // newest backup failed, and metrics report it.
 import { open } from 'node:fs/promises';
-import type { Config } from './config/load.ts';
-import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from './errors.ts';
-import { log, redact, redactedJson } from './log.ts';
+import type { Config } from '../config/load.ts';
+import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from '../errors.ts';
+import { log, redact, redactedJson } from '../log.ts';
 import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUSTED_HINT, writeSigned, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
 import { hostKey } from './signing.ts';
-import { checkIdentity, identityPath, requireIdentity } from './pipeline/age.ts';
-import { StoredInput } from './pipeline/stored-input.ts';
+import { checkIdentity, identityPath, requireIdentity } from '../pipeline/age.ts';
+import { StoredInput } from '../pipeline/stored-input.ts';
 
 /** One check of one backup on one target, as commands report it. */
 export interface CheckResult {

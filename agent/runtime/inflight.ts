@@ -1,5 +1,5 @@
 // What this process has under way, kept in the state dir so that a kill -9 leaves a trace
-// the next start acts on (agent/recovery.ts):
+// the next start acts on (agent/runtime/recovery.ts):
 //   <state>/procs/<run>.json   this process: who it is (pid, start time, boot id, so that
 //                              a pid reused after the kill is not mistaken for it), the
 //                              backups and restores it runs, the containers it stopped
@@ -12,8 +12,8 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from './atomic-file.ts';
-import { log, redactedJson, runId } from './log.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
+import { log, redactedJson, runId } from '../log.ts';
 
 export const PROC_FORMAT = 'snapagent.proc/1';
 export const INTERRUPTED_FORMAT = 'snapagent.interrupted-restore/1';

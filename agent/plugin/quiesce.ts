@@ -2,11 +2,11 @@
 // order. Restart is idempotent and must be called on every path (success, failure,
 // abort); a failed restart is reported, never swallowed. Each container is recorded in
 // the process record before it is stopped, so that the next start restarts it if this
-// process is killed meanwhile (agent/recovery.ts).
-import type { ContainerInfo, DockerClient } from './docker/client.ts';
-import { SnapError } from './errors.ts';
-import { noteRestarted, noteStopped } from './inflight.ts';
-import type { Logger } from './log.ts';
+// process is killed meanwhile (agent/runtime/recovery.ts).
+import type { ContainerInfo, DockerClient } from '../docker/client.ts';
+import { SnapError } from '../errors.ts';
+import { noteRestarted, noteStopped } from '../runtime/inflight.ts';
+import type { Logger } from '../log.ts';
 
 export interface Quiesced {
   /** Names of the containers that were stopped. */

@@ -1,12 +1,12 @@
 // Builds the plan: explicit jobs from the config plus jobs found from `snapagent.*`
 // labels on volumes and containers. A bad label or job becomes a problem in the plan
 // (named, with what to fix); it never stops the other jobs.
-import type { Config } from './config/load.ts';
-import type { JobConfig } from './config/schema.ts';
-import type { ContainerInfo, DockerClient, VolumeInfo } from './docker/client.ts';
-import { errorMessage } from './errors.ts';
-import type { Job } from './plugin.ts';
-import { plugins } from '../plugins/index.ts';
+import type { Config } from '../config/load.ts';
+import type { JobConfig } from '../config/schema.ts';
+import type { ContainerInfo, DockerClient, VolumeInfo } from '../docker/client.ts';
+import { errorMessage } from '../errors.ts';
+import type { Job } from '../plugin/contract.ts';
+import { plugins } from '../../plugins/index.ts';
 
 export interface PlanProblem {
   where: string;

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { ContainerDetails } from '../docker/client.ts';
 import { SnapError } from '../errors.ts';
 import { registerSecret } from '../log.ts';
-import type { PluginContext } from '../plugin.ts';
+import type { PluginContext } from './contract.ts';
 
 /** The job options every datastore plugin accepts for a secret. */
 export interface SecretOptions {

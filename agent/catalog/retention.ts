@@ -5,7 +5,7 @@
 // `within: D` every backup started less than D before the newest one. A backup is kept
 // when any rule keeps it, and the newest one is always kept. Days, weeks, months and years
 // are those of the host's local zone (process TZ), as restic and cron do. Pure: no I/O.
-import { DURATION, type KeepPolicy } from './config/schema.ts';
+import { DURATION, type KeepPolicy } from '../config/schema.ts';
 
 export interface Dated {
   id: string;
