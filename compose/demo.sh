@@ -29,6 +29,6 @@ echo "== list"; snapagent list --config snapagent.yml
 echo
 echo "Restore the data volume (the app is stopped and restarted around it):"
 echo "  make restore CONFIG=compose/snapagent.yml JOB=snapagent-demo_app-data STOP=1"
-echo "Disaster recovery (README \"Disaster recovery\"): on a host without the stack,"
+echo "Disaster recovery (docs/restore-and-disaster-recovery.md): on a host without the stack,"
 echo "  make restore CONFIG=compose/snapagent.yml"
 echo "Remove the demo: make demo-down"

@@ -1,6 +1,6 @@
 // manifest.json: the commit point of a backup, written last. A backup directory
 // without a valid manifest does not exist for list, restore or retention.
-// Format "snapagent.manifest/1" (README "Manifest format").
+// Format "snapagent.manifest/1" (docs/design.md "Manifest format").
 import { z } from 'zod';
 import type { Target } from '../targets/target.ts';
 import { log } from '../log.ts';

@@ -4,7 +4,7 @@
 // (`manifest.json.sig`) and covers the exact stored bytes together with the file's key
 // (`<host>/<job>/<id>/<file>`), so a signed file moved elsewhere no longer verifies.
 // Readers accept the host's own key and the config's `trusted_keys` (public keys only:
-// a fresh host restores without any private key). README "Signed manifests".
+// a fresh host restores without any private key). docs/design.md "Signed manifests".
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 // snapagent key: this host's public signing key, for `trusted_keys` on the hosts that
-// restore, verify or prune its backups (README "Signed manifests"). Makes the key when
+// restore, verify or prune its backups (docs/design.md "Signed manifests"). Makes the key when
 // the host has none yet, as its first backup would.
 import { loadConfig } from '../config/load.ts';
 import { log } from '../log.ts';

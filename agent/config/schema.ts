@@ -1,4 +1,4 @@
-// The configuration contract (README "Configuration" documents every key).
+// The configuration contract (docs/configuration.md "Configuration" documents every key).
 // Unknown keys are rejected so that a typo never silently disables a backup.
 import { z } from 'zod';
 import { isPublicKey, PUBLIC_KEY_EXPECTED } from '../catalog/signing.ts';
@@ -18,9 +18,9 @@ export const seconds = (min: 0 | 1 = 1) => z.int().min(min).max(MAX_SECONDS, TOO
 /** A duration for `keep.within`: "36h", "7d", "2w", "1m" (months), "1y", or sums like "1y6m". */
 export const DURATION = /^(\d+[hdwmy])+$/;
 
-// Retention, restic-style (README "Retention"): each calendar rule keeps the newest backup
-// of each of the last N days/weeks/months/years that have one; rules are ORed. A policy
-// with no rule above 0 keeps everything.
+// Retention, restic-style (docs/schedules-and-retention.md "Retention"): each calendar
+// rule keeps the newest backup of each of the last N days/weeks/months/years that have
+// one; rules are ORed. A policy with no rule above 0 keeps everything.
 export const keepSchema = z.strictObject({
   /** The N newest backups. */
   last: z.int().min(0).optional(),
@@ -145,9 +145,9 @@ export const configSchema = z.strictObject({
     .default({ helper_image: 'snapagent/helper:latest', transfer: 'auto' }),
   /** Public keys (Ed25519) whose signatures on manifests and check records are accepted
    * besides this host's own key: another host's `snapagent key`, e.g. the old host's on a
-   * fresh one (README "Signed manifests"). */
+   * fresh one (docs/design.md "Signed manifests"). */
   trusted_keys: z.array(z.string().refine(isPublicKey, PUBLIC_KEY_EXPECTED)).default([]),
-  /** Encrypt every artifact with age (after zstd): see README "Encryption". */
+  /** Encrypt every artifact with age (after zstd): see docs/encryption.md "Encryption". */
   encryption: encryptionSchema.optional(),
   /** Restore drills (`snapagent verify --drill`). */
   drill: z
@@ -156,9 +156,10 @@ export const configSchema = z.strictObject({
       startup_timeout: seconds().default(300),
     })
     .default({ startup_timeout: 300 }),
-  /** What a restore may take from a backup's manifest (README "Restore: what comes from
-   * the manifest"). The remote is data, not instructions: connection settings, credentials,
-   * destinations, images and accounts come from this config and the command line. */
+  /** What a restore may take from a backup's manifest (docs/restore-and-disaster-recovery.md
+   * "What restore takes from a manifest"). The remote is data, not instructions: connection
+   * settings, credentials, destinations, images and accounts come from this config and the
+   * command line. */
   restore: z
     .strictObject({
       /** Drivers a volume recorded in a manifest may be recreated with (glob patterns). */
@@ -183,7 +184,8 @@ export const configSchema = z.strictObject({
       drill_images: z.array(z.string().min(1)).default([]),
     })
     .default({ volume_drivers: ['local'], driver_options: false, volumes: {}, destinations: [], drill_images: [] }),
-  /** node_exporter textfile collector output (README "Metrics"); absent: no metrics file. */
+  /** node_exporter textfile collector output (docs/operations.md "Metrics"); absent: no
+   * metrics file. */
   metrics: z
     .strictObject({
       /** The collector's directory (node_exporter --collector.textfile.directory). */
@@ -192,7 +194,7 @@ export const configSchema = z.strictObject({
       file: z.string().regex(/^[A-Za-z0-9_.-]+\.prom$/, 'a file name ending in ".prom"').default('snapagent.prom'),
     })
     .optional(),
-  /** Messages after each job's run (README "Notifications"); never fail a backup. */
+  /** Messages after each job's run (docs/operations.md "Notifications"); never fail a backup. */
   notifications: z
     .strictObject({
       /** Which job outcomes are sent. */
@@ -214,8 +216,9 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   /** The host's Docker Compose stack, started by `restore --all` after the volumes are
-   * restored and before the datastores are (disaster recovery onto a fresh host; README
-   * "Disaster recovery"). Absent: the datastore containers must already run. */
+   * restored and before the datastores are (disaster recovery onto a fresh host;
+   * docs/restore-and-disaster-recovery.md "Disaster recovery"). Absent: the datastore
+   * containers must already run. */
   compose: z
     .strictObject({
       /** The compose file (relative: from the config file). */

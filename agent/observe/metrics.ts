@@ -1,7 +1,7 @@
-// The node_exporter textfile (README "Metrics"): one file for the host, rewritten whole
-// from the targets' catalogs and the run state after every run (and after prune), so a
-// run of some jobs never drops the other jobs' series. Replaced atomically: the collector
-// reads the previous file or the new one, never a part.
+// The node_exporter textfile (docs/operations.md "Metrics"): one file for the host,
+// rewritten whole from the targets' catalogs and the run state after every run (and
+// after prune), so a run of some jobs never drops the other jobs' series. Replaced
+// atomically: the collector reads the previous file or the new one, never a part.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';

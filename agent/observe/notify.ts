@@ -1,4 +1,4 @@
-// Notifications after each job's run (README "Notifications"): a Slack-compatible JSON
+// Notifications after each job's run (docs/operations.md "Notifications"): a Slack-compatible JSON
 // event POSTed to a webhook and/or given on stdin to a command. A delivery that fails or
 // times out is logged as a warning; it never changes the outcome of the backup.
 import { readFile } from 'node:fs/promises';

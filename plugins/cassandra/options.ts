@@ -1,4 +1,4 @@
-// Job options of the cassandra plugin (README "cassandra plugin").
+// Job options of the cassandra plugin (plugins/cassandra/README.md "Options and labels").
 import { z } from 'zod';
 import { seconds } from '../../agent/config/schema.ts';
 import { KEYSPACE, TABLE } from './names.ts';

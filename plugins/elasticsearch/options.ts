@@ -1,5 +1,6 @@
-// Job options of the elasticsearch plugin (README "elasticsearch plugin"). Everything is
-// optional: a container following the official image's conventions needs none.
+// Job options of the elasticsearch plugin (plugins/elasticsearch/README.md "Options and
+// labels"). Everything is optional: a container following the official image's
+// conventions needs none.
 import { z } from 'zod';
 import { seconds } from '../../agent/config/schema.ts';
 

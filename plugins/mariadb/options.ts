@@ -1,4 +1,4 @@
-// Job options of the mariadb plugin (README "mariadb plugin").
+// Job options of the mariadb plugin (plugins/mariadb/README.md "Options and labels").
 import { z } from 'zod';
 
 export const optionsSchema = z.strictObject({

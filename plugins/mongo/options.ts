@@ -1,4 +1,4 @@
-// Job options of the mongo plugin (README "mongo plugin").
+// Job options of the mongo plugin (plugins/mongo/README.md "Options and labels").
 import { z } from 'zod';
 
 export const optionsSchema = z.strictObject({

@@ -3,10 +3,10 @@
 // first Docker Engine, is filled with data and backed up to an S3 server (`rclone serve
 // s3`); then that host is gone (`docker-compose down -v`). A second Docker Engine with
 // its own data root and socket plays the fresh host: it has only the images, this
-// repo, the config and the bucket's credentials. The README's steps are followed
-// exactly: `make restore CONFIG=...` brings the volumes back, starts the stack, restores
-// every datastore into its empty server, and prints each job's recovery time. The data
-// is compared with the originals.
+// repo, the config and the bucket's credentials. The steps of
+// docs/restore-and-disaster-recovery.md are followed exactly: `make restore CONFIG=...`
+// brings the volumes back, starts the stack, restores every datastore into its empty
+// server, and prints each job's recovery time. The data is compared with the originals.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -295,8 +295,9 @@ state_dir: state
     const secrets = [MARIADB_PW, MONGO_PW, s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY!];
     assert.deepEqual(b.json.results.map((r: { job: string; status: string }) => `${r.job} ${r.status}`).sort(), JOBS.map((j) => `${j} ok`).sort());
 
-    // the DR copy of the config lists the old host's public signing key (README "Disaster
-    // recovery"): the fresh host trusts its manifests without any private key
+    // the DR copy of the config lists the old host's public signing key
+    // (docs/restore-and-disaster-recovery.md "Disaster recovery"): the fresh host trusts
+    // its manifests without any private key
     const key = await snapagent(['key', '--config', ws.config, '--json']);
     assert.equal(key.code, 0, key.stderr);
     appendFileSync(ws.config, `trusted_keys: ["${key.json.public_key}"]\n`);

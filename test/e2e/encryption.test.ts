@@ -65,7 +65,7 @@ encryption: { age_recipients: ["${key.recipient}"] }
     const manifest = JSON.parse(readFileSync(path.join(path.dirname(file), 'manifest.json'), 'utf8'));
     assert.deepEqual(manifest.artifacts[0].recipients, [key.recipient]);
     assert.equal(readFileSync(file).subarray(0, 22).toString(), 'age-encryption.org/v1\n');
-    // the README's disaster recipe, by hand
+    // the disaster recipe by hand: docs/restore-and-disaster-recovery.md "Without snapagent"
     const { stdout } = await sh('sh', ['-c', 'age -d -i "$1" "$2" | zstd -d | tar -tv', 'sh', key.identity, file]);
     assert.match(stdout, /\.\/d\/e\/a file/);
     assert.match(stdout, /1001\/1002 .*\.\/numbers/);
