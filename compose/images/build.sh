@@ -92,6 +92,19 @@ for f in "$here"/*/image.sh; do
   extra+=("$(basename "$(dirname "$f")")")
 done
 
+# The extra images at once: their costs differ in kind (Go compiles on the host's cores,
+# Maven and apt downloads, dpkg in a build container), so on a fresh machine they overlap
+# instead of queueing. Each line is prefixed with its image's name; any failure fails all.
+build_extras() {
+  local x pids=() rc=0
+  for x in "$@"; do
+    ( "build_$x" 2>&1 | sed -u "s/^/[$x] /" >&2 ) &
+    pids+=($!)
+  done
+  for x in "${pids[@]}"; do wait "$x" || rc=1; done
+  return $rc
+}
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case $t in
@@ -108,7 +121,7 @@ for t in "${targets[@]}"; do
       build_dir mariadb snapagent-test/mariadb:latest
       build_busybox
       build_dir fake-failing-tar snapagent-test/fake-failing-tar:latest snapagent/helper:latest
-      for x in "${extra[@]}"; do "build_$x"; done
+      build_extras "${extra[@]}"
       ;;
     *)
       if declare -F "build_$t" >/dev/null && [[ " ${extra[*]} " == *" $t "* ]]; then build_base; "build_$t"
