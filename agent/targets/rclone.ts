@@ -10,6 +10,7 @@
 // credentials, a missing bucket or a bad rclone config fail at once, saying what to
 // fix. A streamed upload is never retried whole: its bytes cannot be produced again.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
@@ -184,9 +185,20 @@ export class RcloneTarget implements Target {
   }
 
   async writeFile(key: string, data: Buffer): Promise<void> {
-    const name = await this.uploadName(key);
-    await this.run(`writing ${key}`, ['rcat', this.path(name)], data);
-    await this.publish(key);
+    if (!(await this.supportsMove())) {
+      // one PUT: the object appears whole or not at all
+      await this.run(`writing ${key}`, ['rcat', this.path(key)], data);
+      return;
+    }
+    // A temporary name of its own: two writers of one key must not share one.
+    const tmp = `${key}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
+    try {
+      await this.run(`writing ${key}`, ['rcat', this.path(tmp)], data);
+      await this.run(`publishing ${key}`, ['moveto', this.path(tmp), this.path(key)]);
+    } catch (err) {
+      await this.run('removing a partial upload', ['deletefile', this.path(tmp)]).catch(() => undefined);
+      throw err;
+    }
   }
 
   // Whether `key` is an empty file (`cat` said NO_FILE: an empty object, or nothing).
