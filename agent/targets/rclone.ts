@@ -156,6 +156,10 @@ export class RcloneTarget implements Target {
     await this.run('creating the target directory', ['mkdir', this.path('')]);
     await this.run('listing the target', ['lsf', '--max-depth', '1', this.path('')]);
     await this.supportsMove();
+    // A directory that exists and lists may still refuse writes: write and remove a probe.
+    const probe = `.snapagent-probe-${randomBytes(6).toString('hex')}`;
+    await this.run('writing to the target', ['rcat', this.path(probe)], Buffer.from('snapagent\n'));
+    await this.run('removing the probe file', ['deletefile', this.path(probe)]);
   }
 
   private async uploadName(key: string): Promise<string> {
