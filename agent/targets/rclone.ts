@@ -114,7 +114,9 @@ export class RcloneTarget implements Target {
     if (res.code === 'ENOENT' || /spawn rclone ENOENT/.test(res.message ?? '')) {
       return new TargetError(`target ${this.name}: rclone is not installed`, { hint: 'apt-get install rclone (or run make deps)' });
     }
-    const lines = String(res.stderr ?? '')
+    // readFile runs execa with encoding 'buffer': its stderr is bytes too
+    const stderr = res.stderr instanceof Uint8Array ? Buffer.from(res.stderr).toString('utf8') : String(res.stderr ?? '');
+    const lines = stderr
       .split('\n')
       .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim())
       .filter(Boolean);
