@@ -95,8 +95,8 @@ const s3Server = () =>
   }));
 
 after(async () => {
-  await (await sftp)?.stop();
-  await (await s3)?.stop();
+  await (await sftp?.catch(() => undefined))?.stop();
+  await (await s3?.catch(() => undefined))?.stop();
   remove(base);
 });
 
