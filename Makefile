@@ -97,7 +97,7 @@ typecheck: node-deps
 test: deps images typecheck
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/e2e/*.test.ts
 
-test-unit: node-deps
+test-unit: node-deps system-deps
 	$(NODE) --test test/unit/*.test.ts
 
 test-e2e: deps images

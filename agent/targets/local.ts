@@ -41,8 +41,8 @@ export class LocalTarget implements Target {
     const hint =
       e.code === 'ENOSPC'
         ? 'the target filesystem is full: free space or point the target elsewhere'
-        : e.code === 'EACCES' || e.code === 'EROFS'
-          ? `make ${this.root} writable for this user`
+        : e.code === 'EACCES' || e.code === 'EROFS' || e.code === 'EPERM'
+          ? `make ${this.root} writable for this user (permissions, a read-only mount, or the immutable attribute: lsattr)`
           : undefined;
     return new TargetError(`target ${this.name} (${this.description}): ${what}: ${e.code ?? ''} ${e.message}`.trim(), { hint, cause: err });
   }
@@ -135,7 +135,9 @@ export class LocalTarget implements Target {
     let dir: FileHandle | undefined;
     try {
       dir = await this.dir(parts, true);
-      await writeFileAtomic(inDir(dir, name), data, { tmp: inDir(dir, name + PARTIAL_SUFFIX) });
+      // A temporary name of its own: two writers of one key must not share (and unlink or
+      // rename) each other's. It ends in .partial, as a killed writer's leftover should.
+      await writeFileAtomic(inDir(dir, name), data, { tmp: inDir(dir, `${name}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`) });
     } catch (err) {
       throw this.fail(`writing ${key}`, err);
     } finally {

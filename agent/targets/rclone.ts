@@ -9,8 +9,10 @@
 // it can be: listings, reads, moves, deletes, the manifest's small write. Refused
 // credentials, a missing bucket or a bad rclone config fail at once, saying what to
 // fix. A streamed upload is never retried whole: its bytes cannot be produced again.
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import pRetry from 'p-retry';
 import { errorMessage, TargetError } from '../errors.ts';
@@ -35,14 +37,22 @@ const BASE_FLAGS = ['--contimeout', '10s', '--low-level-retries', '3', '--retrie
 // What rclone says when trying again cannot help.
 const REFUSED = /status code: 40[13]\b|SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|\bForbidden\b|\bUnauthorized\b|unable to authenticate|authentication failed|permission denied/i;
 const MISSING = /NoSuchBucket|bucket does not exist|directory not found|object not found|not found|doesn't exist|no such file/i;
+// `rclone cat` of a path that is no file reads it as a directory: on a bucket remote (S3)
+// a missing key is an empty directory, and cat exits 0 having written nothing. With this
+// flag it exits NO_FILE instead (also for an empty object, told apart by a stat).
+const NO_FILE_FLAG = '--error-on-no-transfer';
+const NO_FILE = 9;
 const MISCONFIGURED = /didn't find section in config file|unknown flag|couldn't find type|unknown command|unknown backend/i;
 
 /** A failed rclone call; `transient` when the same call may succeed later. */
 class RcloneFailure extends TargetError {
   readonly transient: boolean;
-  constructor(message: string, hint: string, transient: boolean) {
+  /** `cat` read no file (see NO_FILE). */
+  readonly noFile: boolean;
+  constructor(message: string, hint: string, transient: boolean, noFile = false) {
     super(message, { hint });
     this.transient = transient;
+    this.noFile = noFile;
   }
 }
 
@@ -104,10 +114,13 @@ export class RcloneTarget implements Target {
     if (res.code === 'ENOENT' || /spawn rclone ENOENT/.test(res.message ?? '')) {
       return new TargetError(`target ${this.name}: rclone is not installed`, { hint: 'apt-get install rclone (or run make deps)' });
     }
-    const lines = String(res.stderr ?? '')
+    // readFile runs execa with encoding 'buffer': its stderr is bytes too
+    const stderr = res.stderr instanceof Uint8Array ? Buffer.from(res.stderr).toString('utf8') : String(res.stderr ?? '');
+    const lines = stderr
       .split('\n')
       .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim())
       .filter(Boolean);
+    if (res.exitCode === NO_FILE) lines.push('no such file');
     const why = res.timedOut ? `timed out after ${this.o.timeoutSeconds}s` : (lines.slice(-2).join('; ') || `rclone exit code ${res.exitCode}`);
     const message = `target ${this.name} (${this.description}): ${what} failed: ${why}`;
     const said = lines.join('\n');
@@ -115,7 +128,7 @@ export class RcloneTarget implements Target {
     if (res.timedOut) return new RcloneFailure(message, this.hint(), false);
     if (REFUSED.test(said)) return new RcloneFailure(message, this.refusedHint(), false);
     if (MISCONFIGURED.test(said)) return new RcloneFailure(message, `fix the rclone configuration of ${this.remoteName()} (rclone.conf or RCLONE_CONFIG_${this.remoteName().toUpperCase()}_* env vars) or the target's flags`, false);
-    if (MISSING.test(said)) return new RcloneFailure(message, `the bucket or directory (or file) does not exist on the remote: create the bucket, or fix the target's remote "${this.o.remote}"; \`rclone lsd ${this.remoteName()}:\` lists what there is`, false);
+    if (MISSING.test(said)) return new RcloneFailure(message, `the bucket or directory (or file) does not exist on the remote: create the bucket, or fix the target's remote "${this.o.remote}"; \`rclone lsd ${this.remoteName()}:\` lists what there is`, false, res.exitCode === NO_FILE);
     return new RcloneFailure(message, this.hint(), true);
   }
 
@@ -145,6 +158,10 @@ export class RcloneTarget implements Target {
     await this.run('creating the target directory', ['mkdir', this.path('')]);
     await this.run('listing the target', ['lsf', '--max-depth', '1', this.path('')]);
     await this.supportsMove();
+    // A directory that exists and lists may still refuse writes: write and remove a probe.
+    const probe = `.snapagent-probe-${randomBytes(6).toString('hex')}`;
+    await this.run('writing to the target', ['rcat', this.path(probe)], Buffer.from('snapagent\n'));
+    await this.run('removing the probe file', ['deletefile', this.path(probe)]);
   }
 
   private async uploadName(key: string): Promise<string> {
@@ -174,22 +191,64 @@ export class RcloneTarget implements Target {
   }
 
   async writeFile(key: string, data: Buffer): Promise<void> {
-    const name = await this.uploadName(key);
-    await this.run(`writing ${key}`, ['rcat', this.path(name)], data);
-    await this.publish(key);
+    if (!(await this.supportsMove())) {
+      // one PUT: the object appears whole or not at all
+      await this.run(`writing ${key}`, ['rcat', this.path(key)], data);
+      return;
+    }
+    // A temporary name of its own: two writers of one key must not share one.
+    const tmp = `${key}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
+    try {
+      await this.run(`writing ${key}`, ['rcat', this.path(tmp)], data);
+      await this.run(`publishing ${key}`, ['moveto', this.path(tmp), this.path(key)]);
+    } catch (err) {
+      await this.run('removing a partial upload', ['deletefile', this.path(tmp)]).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // Whether `key` is an empty file (`cat` said NO_FILE: an empty object, or nothing).
+  private async isEmptyFile(key: string): Promise<boolean> {
+    const out = await this.run(`reading ${key}`, ['lsjson', '--stat', '--no-mimetype', '--no-modtime', this.path(key)]).catch(() => '{}');
+    const st = JSON.parse(out || '{}') as { IsDir?: boolean; Size?: number };
+    return st.IsDir === false && st.Size === 0;
   }
 
   async readFile(key: string): Promise<Buffer> {
-    return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', this.path(key)]), { encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: this.o.timeoutSeconds * 1000 })));
+    try {
+      return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', NO_FILE_FLAG, this.path(key)]), { encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: this.o.timeoutSeconds * 1000 })));
+    } catch (err) {
+      if (err instanceof RcloneFailure && err.noFile && (await this.isEmptyFile(key))) return Buffer.alloc(0);
+      throw err;
+    }
   }
 
+  // The stream ends only once `rclone cat` exited 0: a failure (or an abort) that cuts
+  // the file short is an error on the stream, never a clean short end.
   open(key: string, signal: AbortSignal): Readable {
-    const cat = startFilter(`target ${this.name}: reading ${key}`, 'rclone', this.args(['cat', this.path(key)]), signal);
-    cat.stdin!.end();
-    cat.done.catch((err: unknown) => {
-      if (!signal.aborted) cat.stdout.destroy(new TargetError(`target ${this.name} (${this.description}): ${errorMessage(err)}`, { hint: this.hint() }));
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const cat = spawn('rclone', this.args(['cat', NO_FILE_FLAG, this.path(key)]), { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+    let stderr = '';
+    cat.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4096)));
+    let spawnError: NodeJS.ErrnoException | undefined;
+    let killedBy: string | null = null;
+    const exited = new Promise<number | null>((resolve) => {
+      cat.on('error', (err: NodeJS.ErrnoException) => (spawnError = err));
+      cat.on('close', (code, sig) => resolve(((killedBy = sig), code)));
     });
-    return cat.stdout;
+    cat.stdout.pipe(out, { end: false });
+    // a consumer that stopped early: rclone must not wait on a full pipe for ever
+    out.on('close', () => cat.exitCode === null && cat.kill('SIGKILL'));
+    Promise.all([exited, finished(cat.stdout).catch(() => undefined)])
+      .then(async ([code]) => {
+        if (signal.aborted) throw signal.reason ?? new Error('aborted');
+        if (code === 0) return out.end();
+        const err = this.fail(`reading ${key}`, { stderr: stderr || (killedBy ? `rclone was killed by ${killedBy}` : ''), exitCode: code ?? undefined, code: spawnError?.code, message: spawnError?.message });
+        if (code === NO_FILE && (await this.isEmptyFile(key))) return out.end();
+        throw err;
+      })
+      .catch((err: unknown) => out.destroy(err as Error));
+    return out;
   }
 
   async list(prefix: string): Promise<StoredFile[]> {
