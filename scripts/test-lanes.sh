@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs test files that need Docker in two lanes at once, each lane one file at a time:
+# the files that start JVM servers (they import test/helpers/cassandra.ts or
+# elasticsearch.ts) in one lane, so the machine never holds more than one Elasticsearch
+# and two Cassandra JVMs; every other file in the other. Most of an end-to-end test's time
+# is waiting (servers starting, containers, fsync), so the lanes overlap well even on two
+# cores. Each line of output is prefixed with its lane; the run fails if either lane fails.
+#   scripts/test-lanes.sh <node> <test file>...      TEST_LANES=1: one lane (debugging)
+set -uo pipefail
+node=$1
+shift
+jvm=() rest=()
+for f in "$@"; do
+  if [ "${TEST_LANES:-2}" != 1 ] && grep -qE "helpers/(cassandra|elasticsearch)\.ts" "$f"; then jvm+=("$f"); else rest+=("$f"); fi
+done
+lane() {
+  local name=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  "$node" --test --test-concurrency=1 --test-reporter=spec "$@" 2>&1 | sed -u "s/^/[$name] /"
+  return "${PIPESTATUS[0]}"
+}
+start=$(date +%s)
+lane jvm "${jvm[@]}" & a=$!
+lane main "${rest[@]}" & b=$!
+wait $a; ra=$?
+wait $b; rb=$?
+echo "[lanes] jvm lane exit $ra (${#jvm[@]} files), main lane exit $rb (${#rest[@]} files), $(( $(date +%s) - start )) s"
+[ "$ra" = 0 ] && [ "$rb" = 0 ]
