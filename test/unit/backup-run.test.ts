@@ -156,9 +156,10 @@ describe('backup run (in-memory plugin, local targets)', () => {
     const { plugin, calls } = memoryPlugin({
       beforeChunk: async (i) => {
         if (i !== 2) return;
-        await new Promise((r) => setTimeout(r, 50)); // let the first chunks reach the targets
         const t = s.targets[0]!;
-        seen = { partial: (await t.list('h1/')).some((f) => f.key.endsWith(PARTIAL_SUFFIX)), listed: (await readCatalog(t, 'h1/', await trust(s.config))).backups.length };
+        const partial = async () => (await t.list('h1/')).some((f) => f.key.endsWith(PARTIAL_SUFFIX));
+        for (let waited = 0; !(await partial()) && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10)); // the upload has begun
+        seen = { partial: await partial(), listed: (await readCatalog(t, 'h1/', await trust(s.config))).backups.length };
         cancel.abort(new SnapError('cancelled by the test'));
       },
     });
