@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Target } from '../targets/target.ts';
 import { log } from '../log.ts';
+import { VERSION } from '../version.ts';
 import { checkSignature, SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureState } from './signing.ts';
 
 export const MANIFEST_FORMAT = 'snapagent.manifest/1';
@@ -77,6 +78,68 @@ export function backupId(at: Date, tier: string): string {
 
 export function backupDir(host: string, job: string, id: string): string {
   return `${host}/${job}/${id}`;
+}
+
+/** The stored artifact's file name: the plugin's stem and format, then what the agent
+ * did to the bytes (always zstd, age when encrypting), e.g. "volume.tar.zst.age". */
+export function artifactFileName(stem: string, format: string, encrypted: boolean): string {
+  return `${stem}.${format}.zst${encrypted ? '.age' : ''}`;
+}
+
+/** What a finished backup run knows, for its manifest. */
+export interface ManifestFacts {
+  id: string;
+  host: string;
+  job: { name: string; plugin: string; tier: string; options: unknown };
+  started: Date;
+  finished: Date;
+  /** The plugin's description of the source and its counts. */
+  source: Record<string, unknown>;
+  stats: Record<string, unknown>;
+  artifact: {
+    name: string;
+    format: string;
+    /** Stored (compressed, maybe encrypted) bytes and their sha256. */
+    size: number;
+    sha256: string;
+    rawSize: number;
+    /** age: the public recipients it was encrypted to; absent when not encrypted. */
+    recipients?: readonly string[];
+  };
+  timings: NonNullable<Manifest['timings']>;
+}
+
+/** The manifest of one backup (pure: no clock, no I/O). */
+export function buildManifest(f: ManifestFacts): Manifest {
+  const a = f.artifact;
+  return {
+    format: MANIFEST_FORMAT,
+    id: f.id,
+    host: f.host,
+    job: f.job.name,
+    plugin: f.job.plugin,
+    tier: f.job.tier,
+    started_at: f.started.toISOString(),
+    finished_at: f.finished.toISOString(),
+    duration_seconds: (f.finished.getTime() - f.started.getTime()) / 1000,
+    agent: { name: 'snapagent', version: VERSION },
+    source: f.source,
+    options: f.job.options as Record<string, unknown>,
+    artifacts: [
+      {
+        name: a.name,
+        format: a.format,
+        compression: 'zstd',
+        encryption: a.recipients ? 'age' : 'none',
+        size: a.size,
+        sha256: a.sha256,
+        raw_size: a.rawSize,
+        ...(a.recipients ? { recipients: [...a.recipients] } : {}),
+      },
+    ],
+    stats: f.stats,
+    timings: f.timings,
+  };
 }
 
 export interface Listed {

@@ -7,6 +7,7 @@ import { jobSlots } from '../runtime/job-slots.ts';
 import { log } from '../log.ts';
 import { reportRun } from '../observe/report.ts';
 import { backupJob, type BackupResult } from '../backup/backup-job.ts';
+import { plugins } from '../../plugins/index.ts';
 import { humanBytes, humanDuration } from '../pipeline/progress.ts';
 import { buildPlan, selectJobs, type PlanProblem } from '../plan/plan.ts';
 import type { Job } from '../plugin/contract.ts';
@@ -69,7 +70,7 @@ export async function runBackups(s: Session, req: RunRequest): Promise<RunReport
     const release = await slots.acquire(job.stop);
     try {
       if (s.signal.aborted) return undefined;
-      const r: JobRun = await backupJob(config, s.docker, job, targets, s.progress, s.signal, { slot: req.slot });
+      const r: JobRun = await backupJob({ config, docker: s.docker, registry: plugins, progress: s.progress, signal: s.signal }, job, targets, { slot: req.slot });
       if (r.status === 'ok') log.info({ job: r.job, id: r.id, size: r.size, raw: r.raw_size, seconds: r.duration_seconds }, 'backup ok');
       else log.error({ job: r.job, hint: r.hint }, `backup failed: ${r.error}`);
       if (r.status === 'ok' || r.targets.some((t) => t.status === 'ok')) r.retention = await retainAfterBackup(s, job, targets, r);
