@@ -118,7 +118,7 @@ async function prepareTargets(config: Config, job: Job, targets: Target[], resul
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
-      const cat = await readCatalog(t, `${config.host}/${job.name}`, await catalogTrust(config));
+      const cat = await readCatalog(t, `${config.host}/${job.name}`, await catalogTrust({ config, registry: plugins }));
       for (const dir of cat.incomplete) {
         log.warn({ job: job.name, target: t.name, dir }, 'removing an incomplete backup left by an interrupted run');
         await t.removeDir(dir);
