@@ -10,27 +10,13 @@ import { ExitCode, UsageError } from '../errors.ts';
 import type { Listed } from '../catalog/manifest.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { parseBefore, pickOne, type HostChoice } from '../restore/restore-choice.ts';
-import { restoreBackups, type Outcome } from '../restore/run.ts';
+import { restoreBackups, type Outcome, type RestoreSelection } from '../restore/run.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
-export interface RestoreOptions extends GlobalOptions {
-  job?: string;
-  id?: string;
-  target?: string;
-  host?: string;
+export interface RestoreOptions extends GlobalOptions, Omit<RestoreSelection, 'before' | 'pick' | 't0'> {
+  /** ISO 8601; without a zone: local time. */
   before?: string;
-  toVolume?: string;
-  toContainer?: string;
-  database?: string;
-  collection?: string;
-  renameTo?: string;
-  stop?: boolean;
-  force?: boolean;
-  all?: boolean;
   pick?: boolean;
-  restoreUsers?: boolean;
-  /** Accept backups whose manifest has no signature (made before signing), with a warning. */
-  insecureUnsigned?: boolean;
 }
 
 export async function restoreCommand(opts: RestoreOptions): Promise<void> {

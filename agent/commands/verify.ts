@@ -3,23 +3,15 @@
 // (drill.json), through agent/catalog/check.ts. Default: the latest backup of every job on
 // every target.
 import { humanDuration } from '../pipeline/progress.ts';
-import { checkBackups } from '../catalog/check.ts';
+import { checkBackups, type CheckRequest } from '../catalog/check.ts';
 import { ExitCode, openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
-export interface VerifyOptions extends GlobalOptions {
-  job?: string;
-  id?: string;
-  tier?: string;
-  target?: string;
-  host?: string;
-  drill?: boolean;
-  image?: string;
-  insecureUnsigned?: boolean;
-}
+export interface VerifyOptions extends GlobalOptions, CheckRequest {}
 
 export async function verifyCommand(opts: VerifyOptions): Promise<void> {
   const s = openSession(opts);
-  const { ok, results } = await checkBackups(s, { job: opts.job, id: opts.id, tier: opts.tier, target: opts.target, host: opts.host, drill: opts.drill, image: opts.image, insecureUnsigned: opts.insecureUnsigned });
+  const { job, id, tier, target, host, drill, image, insecureUnsigned } = opts;
+  const { ok, results } = await checkBackups(s, { job, id, tier, target, host, drill, image, insecureUnsigned });
   output(s.json, { ok, results }, () =>
     table([
       ['TARGET', 'JOB', 'ID', 'CHECK', 'STATUS', 'TIME', 'RTO', 'DETAIL'],
