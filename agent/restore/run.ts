@@ -114,7 +114,7 @@ async function bringUpStack(ctx: Context, plan: Plan): Promise<{ stack: { second
   }
 }
 
-async function restoreOne(ctx: Context, l: Listed, plan: Plan, opts: RestoreSelection, stackError: SnapError | undefined, t0: number): Promise<Outcome> {
+async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelection, stackError: SnapError | undefined, t0: number): Promise<Outcome> {
   const m = l.manifest;
   const finish = (r: RestoreResult): Outcome => ({ ...r, plugin: m.plugin, rto_seconds: round((performance.now() - t0) / 1000) });
   const failed = (err: SnapError): Outcome => {
@@ -122,7 +122,7 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, opts: RestoreSele
     return finish({ job: m.job, id: m.id, target: l.target.name, status: 'failed', duration_seconds: 0, error: err.message, hint: err.hint, exitCode: err.exitCode });
   };
   // a manifest anyone with access to the target could have written gives no instructions
-  const why = untrusted(l, opts.insecureUnsigned);
+  const why = untrusted(l, sel.insecureUnsigned);
   if (why) return failed(new IntegrityError(`not restored: ${why}`, UNTRUSTED_HINT));
   if (l.signature.state === 'unsigned') log.warn({ job: m.job, id: m.id, target: l.target.name }, `--insecure-unsigned: trusting the unsigned manifest of backup ${m.job}/${m.id}`);
   if (stackError) return failed(new SnapError(`not restored: ${stackError.message}`, { hint: stackError.hint }));
@@ -130,11 +130,11 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, opts: RestoreSele
   if (contested) return failed(new SnapError(`not restored: ${contested.message}`, { hint: `claimants: ${contested.where}`, exitCode: ExitCode.usage }));
   let job;
   try {
-    job = jobFromManifest(ctx, l, plan.jobs.find((j) => j.name === m.job), { toVolume: opts.toVolume, toContainer: opts.toContainer });
+    job = jobFromManifest(ctx, l, plan.jobs.find((j) => j.name === m.job), { toVolume: sel.toVolume, toContainer: sel.toContainer });
   } catch (err) {
     return failed(err instanceof SnapError ? err : new SnapError(errorMessage(err)));
   }
-  const container = opts.toContainer ?? job.container;
+  const container = sel.toContainer ?? job.container;
   if (container && m.plugin !== 'volume') {
     try {
       await waitReady(ctx.docker, container, ctx.config.compose?.wait_seconds ?? 600, log.child({ job: job.name }), ctx.signal);
@@ -143,7 +143,7 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, opts: RestoreSele
     }
   }
   log.info({ job: job.name, id: m.id, target: l.target.name }, 'restore started');
-  const r = await restoreBackup(ctx, l, job, { toVolume: opts.toVolume, toContainer: opts.toContainer, database: opts.database, collection: opts.collection, renameTo: opts.renameTo, stop: Boolean(opts.stop), force: Boolean(opts.force), restoreUsers: Boolean(opts.restoreUsers) });
+  const r = await restoreBackup(ctx, l, job, { toVolume: sel.toVolume, toContainer: sel.toContainer, database: sel.database, collection: sel.collection, renameTo: sel.renameTo, stop: Boolean(sel.stop), force: Boolean(sel.force), restoreUsers: Boolean(sel.restoreUsers) });
   if (r.status === 'ok') log.info({ job: r.job, id: r.id, destination: r.destination, seconds: r.duration_seconds }, 'restore ok');
   else log.error({ job: r.job, id: r.id, hint: r.hint }, `restore failed: ${r.error}`);
   return finish(r);
