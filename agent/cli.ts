@@ -14,6 +14,7 @@ import { statusCommand } from './commands/status.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { keyCommand } from './commands/key.ts';
 import { runCommand } from './commands/run.ts';
+import { registry } from './commands/common.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -30,7 +31,7 @@ export function buildCli(): Command {
     .exitOverride()
     .showHelpAfterError()
     // every command first repairs what a killed run left (stopped containers, ...)
-    .hook('preAction', (_program, action) => startProcess(action.opts().config as string | undefined, process.argv.slice(2).join(' ')));
+    .hook('preAction', (_program, action) => startProcess(action.opts().config as string | undefined, process.argv.slice(2).join(' '), registry));
 
   globals(program.command('plan').description('show what would be backed up, to where, and why')).action((o) => planCommand(o));
 

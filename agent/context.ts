@@ -13,3 +13,6 @@ export interface Context {
   progress: Progress;
   signal: AbortSignal;
 }
+
+/** The part of a Context that reading catalogs, planning and reporting need: no Docker. */
+export type ConfigContext = Pick<Context, 'config' | 'registry'>;

@@ -3,7 +3,8 @@
 // interrupted runs, the id is chosen, and the encryption recipients and the signing key
 // are ready, so that a run that cannot succeed fails here, having written nothing.
 import { backupDir, backupId, readCatalog } from '../catalog/manifest.ts';
-import { existingHostKey, hostKey, makeKeyring } from '../catalog/signing.ts';
+import { hostKey } from '../catalog/signing.ts';
+import { catalogTrust } from '../catalog/trust.ts';
 import { errorMessage, SnapError } from '../errors.ts';
 import { log } from '../log.ts';
 import { recipientsFor } from '../pipeline/age.ts';
@@ -49,16 +50,14 @@ export async function prepare(run: BackupRun, targets: Target[], o: PrepareOptio
 // job's lock, so none of them is in progress) and collects the ids already used. When
 // every target failed, the job fails with their reasons and the first one's hint.
 async function prepareTargets(run: BackupRun, targets: Target[]): Promise<{ list: Target[]; existing: Set<string> }> {
-  const { config, registry } = run.ctx;
+  const { config } = run.ctx;
   const { job, result } = run;
   const list: Target[] = [];
   const existing = new Set<string>();
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
-      // what catalog/trust.ts gives other readers, with the plugins this run was handed
-      const trust = { keys: makeKeyring(config.trusted_keys, await existingHostKey(config.stateDir)), plugins: Object.keys(registry) };
-      const cat = await readCatalog(t, `${config.host}/${job.name}`, trust);
+      const cat = await readCatalog(t, `${config.host}/${job.name}`, await catalogTrust(run.ctx));
       for (const dir of cat.incomplete) {
         log.warn({ job: job.name, target: t.name, dir }, 'removing an incomplete backup left by an interrupted run');
         await t.removeDir(dir);

@@ -5,6 +5,7 @@
 // `within: D` every backup started less than D before the newest one. A backup is kept
 // when any rule keeps it, and the newest one is always kept. Days, weeks, months and years
 // are those of the host's local zone (process TZ), as restic and cron do. Pure: no I/O.
+import type { Config } from '../config/load.ts';
 import { DURATION, type KeepPolicy } from '../config/schema.ts';
 
 export interface Dated {
@@ -102,4 +103,12 @@ export function applyPolicy<T extends Dated>(items: T[], keep: KeepPolicy): Deci
     if (reasons.length > 0) return { item, keep: true, reasons };
     return { item, keep: false, reasons: [`kept by no rule (${describePolicy(keep)})`] };
   });
+}
+
+/** The job's policy: its own `keep` in the config, else its tier's (config job, else `tier`). */
+export function keepFor(config: Config, job: string, tier: string | undefined): { keep?: KeepPolicy; tier?: string } {
+  const j = config.jobs.find((x) => x.name === job);
+  if (j?.keep) return { keep: j.keep, tier: j.tier };
+  const t = j?.tier ?? tier;
+  return { keep: t ? config.tiers[t]?.keep : undefined, tier: t };
 }

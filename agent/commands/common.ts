@@ -1,24 +1,30 @@
 // What every command shares: options, config + Docker set-up, output and exit codes.
-import { loadConfig, type Config } from '../config/load.ts';
+// The CLI's wiring: the one place that picks the plugins (plugins/index.ts) and hands
+// them to the core in a Context.
+import { loadConfig } from '../config/load.ts';
+import type { Context } from '../context.ts';
 import { prepareStateDir } from '../config/state-dir.ts';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { connectDocker, type DockerClient, type Transfer } from '../docker/client.ts';
+import { connectDocker, type Transfer } from '../docker/client.ts';
 import { ExitCode, SnapError } from '../errors.ts';
 import { log, redact, redactedJson, registerEnvSecrets } from '../log.ts';
-import { makeProgress, type Progress } from '../pipeline/progress.ts';
+import { makeProgress } from '../pipeline/progress.ts';
+import type { PluginRegistry } from '../plugin/contract.ts';
+import { plugins } from '../../plugins/index.ts';
 
 export interface GlobalOptions {
   config?: string;
   json?: boolean;
 }
 
-export interface Session {
-  config: Config;
-  docker: DockerClient;
-  progress: Progress;
+/** The plugins this agent has. */
+export const registry: PluginRegistry = plugins;
+
+/** A command's Context, and how it prints its result. Commands pass it to the core as
+ * the Context it is; the core never sees `json`. */
+export interface Session extends Context {
   json: boolean;
-  signal: AbortSignal;
 }
 
 const controller = new AbortController();
@@ -90,6 +96,7 @@ export function openSession(opts: GlobalOptions): Session {
   return {
     config,
     docker: connectDocker({ socket: config.docker.socket, transfer: transferMode(config.docker.transfer, pipeDir), pipeDir }),
+    registry,
     progress: makeProgress(!json && Boolean(process.stderr.isTTY)),
     json,
     signal: controller.signal,

@@ -1,34 +1,13 @@
 // snapagent list: committed backups, read from the targets alone (no local state).
-import { IntegrityError } from '../errors.ts';
-import { IMPLAUSIBLE, readCatalog, type Catalog, type Listed } from '../catalog/manifest.ts';
-import { catalogTrust } from '../catalog/trust.ts';
+import type { Listed } from '../catalog/manifest.ts';
+import { listBackups } from '../catalog/list.ts';
 import { humanBytes } from '../pipeline/progress.ts';
-import { selectTargets } from '../targets/index.ts';
-import type { Config } from '../config/load.ts';
 import { openSession, output, table, type GlobalOptions } from './common.ts';
 
 export interface ListOptions extends GlobalOptions {
   job?: string;
   target?: string;
   host?: string;
-}
-
-/** Committed backups of `host` (optionally one job) on the chosen targets, oldest first. */
-export async function listBackups(config: Config, o: { job?: string; target?: string; host?: string }): Promise<Listed[]> {
-  return (await listCatalog(config, o)).backups;
-}
-
-/** listBackups, with the manifests that were refused (unreadable, not ours, implausible). */
-export async function listCatalog(config: Config, o: { job?: string; target?: string; host?: string }): Promise<Pick<Catalog, 'backups' | 'invalid'>> {
-  const host = o.host ?? config.host;
-  const out: Pick<Catalog, 'backups' | 'invalid'> = { backups: [], invalid: [] };
-  const trust = await catalogTrust(config);
-  for (const t of selectTargets(config, o.target)) {
-    const cat = await readCatalog(t, o.job ? `${host}/${o.job}` : host, trust);
-    out.backups.push(...cat.backups);
-    out.invalid.push(...cat.invalid.map((i) => ({ ...i, key: `${t.name}:${i.key}` })));
-  }
-  return out;
 }
 
 export function describe(l: Listed) {
@@ -59,7 +38,7 @@ export function describe(l: Listed) {
 
 export async function listCommand(opts: ListOptions): Promise<void> {
   const s = openSession(opts);
-  const backups = await listBackups(s.config, opts);
+  const backups = await listBackups(s, opts);
   output(s.json, { host: opts.host ?? s.config.host, backups: backups.map(describe) }, () =>
     backups.length === 0
       ? `no committed backups of host ${opts.host ?? s.config.host}${opts.job ? `, job ${opts.job}` : ''} on ${opts.target ?? 'any target'}`
@@ -68,16 +47,4 @@ export async function listCommand(opts: ListOptions): Promise<void> {
           ...backups.map(describe).map((b) => [b.target, b.job, b.id, b.plugin, humanBytes(b.size), humanBytes(b.raw_size), b.finished_at, b.signature.state === 'bad' ? `bad: ${b.signature.reason}` : b.signature.state]),
         ]),
   );
-}
-
-/** A refused manifest that `id` (of `job`, if given) names, as an exit-3 error: the
- * operator asked for it by name, so "no such backup" would hide what happened. */
-export function refusedByName(invalid: Catalog['invalid'], id: string | undefined, job?: string): IntegrityError | undefined {
-  if (!id || id === 'latest' || id === 'all') return undefined;
-  // only snapagent manifests that failed the sanity checks: another file is "no such backup"
-  const hit = invalid.find((i) => {
-    const [, j, bid] = i.key.split(':').slice(1).join(':').split('/');
-    return bid === id && (job === undefined || j === job) && i.reason.startsWith(IMPLAUSIBLE);
-  });
-  return hit && new IntegrityError(`backup ${hit.key.replace(/\/manifest\.json$/, '')} is refused: ${hit.reason}`, 'its manifest is not one this agent would have written; see the warnings above, and pick another backup (`snapagent list`)');
 }

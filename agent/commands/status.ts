@@ -2,103 +2,10 @@
 // success (the least fresh copy among its targets), state, size trend, next scheduled run.
 // Exit 0 when every job is fresh, 1 when one is stale, failing or never backed up (or a
 // label is wrong): usable as a monitoring or cron check.
-import { errorMessage, ExitCode } from '../errors.ts';
-import { log } from '../log.ts';
-import { gatherHealth, STALE_FACTOR, type JobHealth } from '../observe/health.ts';
-import { humanBytes, humanDuration } from '../pipeline/progress.ts';
-import { buildPlan, type Plan } from '../plan/plan.ts';
-import { nextRun } from '../plan/schedule.ts';
-import { interruptedRestores } from '../runtime/inflight.ts';
-import { interruptedMessage } from '../runtime/recovery.ts';
-import type { Config } from '../config/load.ts';
+import { ExitCode } from '../errors.ts';
+import { hostStatus, humanAge, type JobStatus } from '../observe/status.ts';
+import { humanBytes } from '../pipeline/progress.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
-
-export type JobState = 'ok' | 'failed' | 'stale' | 'never';
-
-export interface JobStatus {
-  job: string;
-  plugin: string;
-  tier: string;
-  status: JobState;
-  /** Why the status is not ok, in words. */
-  reason?: string;
-  /** The newest backup's end time on the least fresh target. */
-  last_success_at?: string;
-  last_success_age_seconds?: number;
-  expected_interval_seconds?: number;
-  stale_after_seconds?: number;
-  last_attempt_at?: string;
-  last_run_status?: 'ok' | 'failed';
-  last_error?: string;
-  last_hint?: string;
-  failures_in_a_row: number;
-  size?: number;
-  previous_size?: number;
-  /** (size - previous_size) / previous_size, e.g. -0.6 for a 60% drop. */
-  size_change?: number;
-  next_run?: string;
-  targets: { target: string; reachable: boolean; backups?: number; last_success_at?: string; last_id?: string; size?: number; error?: string }[];
-}
-
-/** The status of one job at `now` (pure: the unit tests drive it). */
-export function jobStatus(j: JobHealth, config: Config, now: Date): JobStatus {
-  const ages = j.targets.map((t) => ({ t, at: t.last_success_at ? Date.parse(t.last_success_at) : undefined }));
-  const have = ages.filter((a) => a.at !== undefined);
-  const oldest = have.sort((a, b) => a.at! - b.at!)[0];
-  const sized = j.targets.find((t) => t.size !== undefined);
-  const interval = j.expected_interval_seconds;
-  const staleAfter = interval !== undefined ? interval * STALE_FACTOR : undefined;
-  const age = oldest ? Math.max(0, (now.getTime() - oldest.at!) / 1000) : undefined;
-  const schedule = config.tiers[j.tier]?.schedule;
-  let next: string | undefined;
-  try {
-    next = schedule ? nextRun(schedule, now).toISOString() : undefined;
-  } catch {
-    next = undefined;
-  }
-  const missing = ages.filter((a) => a.at === undefined).map((a) => a.t.target);
-  let status: JobState = 'ok';
-  let reason: string | undefined;
-  if (j.state?.last_status === 'failed') {
-    status = 'failed';
-    reason = `the last run (${j.state.last_attempt_at}) failed: ${j.state.last_error ?? 'unknown error'}`;
-  } else if (have.length === 0) {
-    status = 'never';
-    reason = j.targets.length ? 'no committed backup on any target' : 'none of its targets is configured';
-  } else if (missing.length) {
-    status = 'stale';
-    reason = `no committed backup on ${missing.join(', ')}`;
-  } else if (staleAfter !== undefined && age! > staleAfter) {
-    status = 'stale';
-    reason = `the last success is ${humanAge(age!)} old, more than ${STALE_FACTOR} × the tier's interval (${humanAge(interval!)})`;
-  }
-  return {
-    job: j.job,
-    plugin: j.plugin,
-    tier: j.tier,
-    status,
-    reason,
-    last_success_at: oldest && new Date(oldest.at!).toISOString(),
-    last_success_age_seconds: age,
-    expected_interval_seconds: interval,
-    stale_after_seconds: staleAfter,
-    last_attempt_at: j.state?.last_attempt_at,
-    last_run_status: j.state?.last_status,
-    last_error: j.state?.last_error,
-    last_hint: j.state?.last_hint,
-    failures_in_a_row: j.state?.failures_in_a_row ?? 0,
-    size: sized?.size,
-    previous_size: sized?.previous_size,
-    size_change: sized?.size !== undefined && sized.previous_size ? (sized.size - sized.previous_size) / sized.previous_size : undefined,
-    next_run: next,
-    targets: j.targets.map((t) => ({ target: t.target, reachable: t.reachable, backups: t.backups, last_success_at: t.last_success_at, last_id: t.last_id, size: t.size, error: t.error })),
-  };
-}
-
-export function humanAge(seconds: number): string {
-  if (seconds < 48 * 3600) return humanDuration(seconds);
-  return `${Math.floor(seconds / 86400)}d${String(Math.floor((seconds % 86400) / 3600)).padStart(2, '0')}h`;
-}
 
 function sizeText(s: JobStatus): string {
   if (s.size === undefined) return '-';
@@ -107,29 +14,12 @@ function sizeText(s: JobStatus): string {
   return `${humanBytes(s.size)} (${pct >= 0 ? '+' : ''}${pct}%)`;
 }
 
-// Label jobs come from Docker; without it, status still answers for the config's jobs
-// and those with a recorded run.
-async function planOrConfig(s: ReturnType<typeof openSession>): Promise<Plan> {
-  try {
-    await s.docker.ping();
-    return await buildPlan(s.config, s.docker);
-  } catch (err) {
-    log.warn(`Docker is not reachable, label jobs that never ran are not shown: ${errorMessage(err)}`);
-    return buildPlan(s.config, undefined);
-  }
-}
-
 export async function statusCommand(opts: GlobalOptions): Promise<void> {
   const s = openSession(opts);
-  const plan = await planOrConfig(s);
-  const health = await gatherHealth(s.config, plan.jobs);
-  const now = new Date();
-  const jobs = health.jobs.map((j) => jobStatus(j, s.config, now));
-  // restores a killed run left unfinished: the data there may be half restored
-  const interrupted = (await interruptedRestores(s.config.stateDir, s.config.host)).map((r) => ({ where: `restore of job ${r.job}`, message: interruptedMessage(r) }));
-  const problems = [...plan.problems, ...interrupted];
-  const ok = jobs.every((j) => j.status === 'ok') && problems.length === 0;
-  output(s.json, { ok, host: s.config.host, now: now.toISOString(), stale_factor: STALE_FACTOR, jobs, targets: health.targets, problems }, () => {
+  const report = await hostStatus(s);
+  const { ok, jobs, targets, problems } = report;
+  const now = new Date(report.now);
+  output(s.json, report, () => {
     const lines: string[] = [];
     if (jobs.length === 0) lines.push('no jobs: add jobs to the config or label volumes/containers (see `snapagent plan`)');
     else {
@@ -148,7 +38,7 @@ export async function statusCommand(opts: GlobalOptions): Promise<void> {
       );
     }
     for (const j of jobs.filter((j) => j.reason)) lines.push(`${j.job}: ${j.reason}${j.last_hint ? ` (next: ${j.last_hint})` : ''}`);
-    for (const t of health.targets.filter((t) => !t.reachable)) lines.push(`target ${t.name} could not be listed: ${t.error}`);
+    for (const t of targets.filter((t) => !t.reachable)) lines.push(`target ${t.name} could not be listed: ${t.error}`);
     for (const p of problems) lines.push(`problem: ${p.where}: ${p.message}`);
     return lines.join('\n');
   });

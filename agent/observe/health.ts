@@ -3,6 +3,7 @@
 // the job's last run from the state dir (attempt, failure). A target that cannot be read
 // falls back to the last success this agent recorded for it.
 import type { Config } from '../config/load.ts';
+import type { ConfigContext } from '../context.ts';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
 import { catalogTrust } from '../catalog/trust.ts';
@@ -69,13 +70,14 @@ export function jobTargetNames(config: Config, job: string): string[] {
  * job with a recorded run, sorted by name; one listing per target. Backups of jobs that
  * are none of these (retired jobs, another install) are not reported.
  */
-export async function gatherHealth(config: Config, known: KnownJob[] = []): Promise<Health> {
+export async function gatherHealth(ctx: ConfigContext, known: KnownJob[] = []): Promise<Health> {
+  const { config } = ctx;
   const states = await readRunStates(config.stateDir, config.host);
   const byTarget = new Map<string, { backups: Map<string, Listed[]> } | { error: string }>();
   await Promise.all(
     config.targets.map(async (tc) => {
       try {
-        const cat = await readCatalog(makeTarget(tc), config.host, await catalogTrust(config));
+        const cat = await readCatalog(makeTarget(tc), config.host, await catalogTrust(ctx));
         const backups = new Map<string, Listed[]>();
         // only signed backups count: a manifest anyone could write proves no success
         for (const b of cat.backups.filter((x) => x.signature.state === 'signed')) backups.set(b.manifest.job, [...(backups.get(b.manifest.job) ?? []), b]);

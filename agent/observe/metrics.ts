@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
+import type { ConfigContext } from '../context.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { redact } from '../log.ts';
 import { gatherHealth, type Health, type KnownJob } from './health.ts';
@@ -71,10 +72,10 @@ export function metricsFile(config: Config): string | undefined {
  * Rewrites the metrics file from the targets and the run state alone (after backup,
  * prune, verify...). Returns its path, or undefined when metrics are not configured.
  */
-export async function writeMetrics(config: Config, known: KnownJob[] = []): Promise<string | undefined> {
-  const file = metricsFile(config);
+export async function writeMetrics(ctx: ConfigContext, known: KnownJob[] = []): Promise<string | undefined> {
+  const file = metricsFile(ctx.config);
   if (!file) return undefined;
-  const text = await renderMetrics(await gatherHealth(config, known));
+  const text = await renderMetrics(await gatherHealth(ctx, known));
   await mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, redact(text), { mode: 0o644 });
   return file;

@@ -2,11 +2,11 @@
 // labels on volumes and containers. A bad label or job becomes a problem in the plan
 // (named, with what to fix); it never stops the other jobs.
 import type { Config } from '../config/load.ts';
+import type { ConfigContext } from '../context.ts';
 import type { JobConfig } from '../config/schema.ts';
 import type { ContainerInfo, DockerClient, VolumeInfo } from '../docker/client.ts';
 import { errorMessage } from '../errors.ts';
-import type { Job } from '../plugin/contract.ts';
-import { plugins } from '../../plugins/index.ts';
+import type { Job, PluginRegistry } from '../plugin/contract.ts';
 
 export interface PlanProblem {
   where: string;
@@ -22,7 +22,9 @@ export interface Plan {
 
 const ANONYMOUS = /^[0-9a-f]{64}$/;
 
-export async function buildPlan(config: Config, docker: DockerClient | undefined): Promise<Plan> {
+/** `docker` undefined: the config's jobs only (no label discovery). */
+export async function buildPlan(ctx: ConfigContext, docker: DockerClient | undefined): Promise<Plan> {
+  const { config, registry } = ctx;
   // Every claim on a job name, in the order found. A name claimed by two sources (the
   // config, a volume's labels, a container's labels, discovery) belongs to none of them:
   // any container on the host may set labels, so a label must never be able to take over
@@ -33,7 +35,7 @@ export async function buildPlan(config: Config, docker: DockerClient | undefined
 
   config.jobs.forEach((j, i) => {
     try {
-      add(fromConfig(config, j, `${config.source}: jobs[${i}]`));
+      add(fromConfig(config, registry, j, `${config.source}: jobs[${i}]`));
     } catch (err) {
       problems.push({ where: `${config.source}: jobs[${i}]`, message: errorMessage(err) });
     }
@@ -47,19 +49,19 @@ export async function buildPlan(config: Config, docker: DockerClient | undefined
     if (config.discovery.labels) {
       for (const v of volumes) {
         if (!hasSnapLabels(v.labels)) continue;
-        tryAdd(() => fromVolumeLabels(config, v), `volume ${v.name}`, problems, add, covered, v.name);
+        tryAdd(() => fromVolumeLabels(config, registry, v), `volume ${v.name}`, problems, add, covered, v.name);
       }
       for (const c of containers) {
         const plugin = c.labels['snapagent.plugin'];
         if (!plugin || configured.has(`${plugin} ${c.name}`) || configured.has(`${plugin} ${c.id}`)) continue;
-        for (const job of safe(() => fromContainerLabels(config, c, covered), `container ${c.name}`, problems)) add(job);
+        for (const job of safe(() => fromContainerLabels(config, registry, c, covered), `container ${c.name}`, problems)) add(job);
       }
     }
     if (config.discovery.all_volumes) {
       for (const v of volumes) {
         if (covered.has(v.name) || ANONYMOUS.test(v.name) || hasSnapLabels(v.labels)) continue;
         covered.add(v.name);
-        add(volumeJob(config, v.name, v.name, config.discovery.default_tier, false, 0, 'discovery.all_volumes: unlabelled named volume'));
+        add(volumeJob(config, registry, v.name, v.name, config.discovery.default_tier, false, 0, 'discovery.all_volumes: unlabelled named volume'));
       }
     }
   }
@@ -102,9 +104,9 @@ function safe(make: () => Job[], where: string, problems: PlanProblem[]): Job[] 
   }
 }
 
-function fromConfig(config: Config, j: JobConfig, where: string): Job {
-  const plugin = plugins[j.plugin];
-  if (!plugin) throw new Error(`plugin: unknown plugin "${j.plugin}", expected one of ${Object.keys(plugins).join(', ')}`);
+function fromConfig(config: Config, registry: PluginRegistry, j: JobConfig, where: string): Job {
+  const plugin = registry[j.plugin];
+  if (!plugin) throw new Error(`plugin: unknown plugin "${j.plugin}", expected one of ${Object.keys(registry).join(', ')}`);
   return {
     name: j.name,
     plugin: j.plugin,
@@ -133,19 +135,19 @@ function labelValues(config: Config, labels: Record<string, string>) {
   return { tier, stop: /^(true|1|yes)$/i.test(stopRaw ?? ''), order: Number(orderRaw ?? 0), job };
 }
 
-function fromVolumeLabels(config: Config, v: VolumeInfo): Job {
+function fromVolumeLabels(config: Config, registry: PluginRegistry, v: VolumeInfo): Job {
   const plugin = v.labels['snapagent.plugin'] ?? 'volume';
   if (plugin !== 'volume') throw new Error(`label snapagent.plugin="${plugin}" on a volume: expected "volume" (datastore plugins are set on containers)`);
   const l = labelValues(config, v.labels);
-  return volumeJob(config, l.job ?? v.name, v.name, l.tier, l.stop, l.order, `volume ${v.name} (labels)`);
+  return volumeJob(config, registry, l.job ?? v.name, v.name, l.tier, l.stop, l.order, `volume ${v.name} (labels)`);
 }
 
-function fromContainerLabels(config: Config, c: ContainerInfo, covered: Set<string>): Job[] {
+function fromContainerLabels(config: Config, registry: PluginRegistry, c: ContainerInfo, covered: Set<string>): Job[] {
   const plugin = c.labels['snapagent.plugin']!;
-  if (!plugins[plugin]) throw new Error(`label snapagent.plugin="${plugin}": expected one of ${Object.keys(plugins).join(', ')}`);
+  if (!registry[plugin]) throw new Error(`label snapagent.plugin="${plugin}": expected one of ${Object.keys(registry).join(', ')}`);
   const l = labelValues(config, c.labels);
   if (plugin !== 'volume') {
-    const p = plugins[plugin]!;
+    const p = registry[plugin]!;
     return [
       {
         name: l.job ?? c.name,
@@ -166,11 +168,11 @@ function fromContainerLabels(config: Config, c: ContainerInfo, covered: Set<stri
   return vols.map((m) => {
     covered.add(m.name!);
     const name = l.job && vols.length === 1 ? l.job : m.name!;
-    return volumeJob(config, name, m.name!, l.tier, l.stop, l.order, `container ${c.name} (labels), mount ${m.destination}`);
+    return volumeJob(config, registry, name, m.name!, l.tier, l.stop, l.order, `container ${c.name} (labels), mount ${m.destination}`);
   });
 }
 
-function volumeJob(config: Config, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string): Job {
+function volumeJob(config: Config, registry: PluginRegistry, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string): Job {
   return {
     name,
     plugin: 'volume',
@@ -181,7 +183,7 @@ function volumeJob(config: Config, name: string, volume: string, tier: string, s
     stop,
     order,
     targets: config.targets.map((t) => t.name),
-    options: plugins.volume!.parseOptions({}, reason),
+    options: registry.volume!.parseOptions({}, reason),
   };
 }
 

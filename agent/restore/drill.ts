@@ -10,6 +10,7 @@
 // server never answers) or is cancelled records nothing: it says nothing about the backup.
 import { createServer, type AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
+import type { Context } from '../context.ts';
 import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, ExitCode, SnapError } from '../errors.ts';
 import { lockJob, type Lock } from '../runtime/lock.ts';
@@ -17,12 +18,11 @@ import { log, runId } from '../log.ts';
 import type { Listed } from '../catalog/manifest.ts';
 import type { DrillServer, Job, PluginContext } from '../plugin/contract.ts';
 import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
-import { makeProgress, type Progress } from '../pipeline/progress.ts';
+import { makeProgress } from '../pipeline/progress.ts';
 import { restoreBackup, type RestoreRequest } from './restore-job.ts';
 import { buildPlan } from '../plan/plan.ts';
 import { drillImage, jobFromManifest } from './restore-trust.ts';
-import { listBackups } from '../commands/list.ts';
-import { plugins } from '../../plugins/index.ts';
+import { listBackups } from '../catalog/list.ts';
 import { checkRecord, chooseBackups, finish, notRun, round, trustGate, type CheckResult } from '../catalog/verify.ts';
 
 /** Label on every container and volume a drill creates (value: the agent's run id). */
@@ -39,20 +39,23 @@ export interface DrillSelection {
   image?: string;
 }
 
-/** Drills the chosen backups one after the other (the daemon calls this per tier). */
-export async function runDrills(config: Config, docker: DockerClient, sel: DrillSelection, progress: Progress = makeProgress(false), signal = new AbortController().signal): Promise<CheckResult[]> {
-  const chosen = chooseBackups(await listBackups(config, sel), sel.id, sel.tier);
+/** Drills the chosen backups one after the other (the daemon calls this per tier).
+ * Without progress or signal: no progress bars, not cancellable. */
+export async function runDrills(ctx: Pick<Context, 'config' | 'docker' | 'registry'> & Partial<Context>, sel: DrillSelection): Promise<CheckResult[]> {
+  const full: Context = { progress: makeProgress(false), signal: new AbortController().signal, ...ctx };
+  const chosen = chooseBackups(await listBackups(full, sel), sel.id, sel.tier);
   const results: CheckResult[] = [];
   for (const l of chosen) {
-    if (signal.aborted) break;
-    results.push(await drillBackup(config, docker, l, progress, signal, sel.image));
+    if (full.signal.aborted) break;
+    results.push(await drillBackup(full, l, sel.image));
   }
   return results;
 }
 
 let seq = 0;
 
-export async function drillBackup(config: Config, docker: DockerClient, l: Listed, progress: Progress, signal: AbortSignal, image?: string, insecureUnsigned = false): Promise<CheckResult> {
+export async function drillBackup(ctx: Context, l: Listed, image?: string, insecureUnsigned = false): Promise<CheckResult> {
+  const { config, docker, signal } = ctx;
   // a manifest anyone could have written must not choose an image to start
   const refused = trustGate(l, 'drill', insecureUnsigned);
   if (refused) return refused;
@@ -84,14 +87,14 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
     try {
       const artifact = m.artifacts[0]!;
       if (artifact.encryption === 'age') await checkIdentity(l.target, `${l.dir}/${artifact.name}`, await requireIdentity(config, `backup ${m.job}/${m.id}`), signal);
-      job = jobFromManifest(config, l, undefined, { drill: true });
-      const plan = await plugins[m.plugin]!.drill(job, ports(), m.source);
+      job = jobFromManifest(ctx, l, undefined, { drill: true });
+      const plan = await ctx.registry[m.plugin]!.drill(job, ports(), m.source);
       if (plan.kind === 'volume') {
         made.volume = name;
         Object.assign(details, { kind: 'volume', volume: name, startup_seconds: 0 });
         req = { toVolume: name, stop: false, force: false, locked: true, drill: true };
       } else {
-        const from = drillImage(config, m.source.image, await ownImage(config, docker, m.job), image, `backup ${m.job}/${m.id}`);
+        const from = drillImage(config, m.source.image, await ownImage(ctx, m.job), image, `backup ${m.job}/${m.id}`);
         const t0 = performance.now();
         details.kind = 'server';
         await startServer(config, docker, { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host }, name, from, plan.server, made, details);
@@ -104,7 +107,7 @@ export async function drillBackup(config: Config, docker: DockerClient, l: Liste
       return notRun(l, 'drill', started, err);
     }
     jlog.info({ into: details.volume ?? details.container }, 'drill: restoring');
-    const r = await restoreBackup(config, docker, l, job, req, progress, signal);
+    const r = await restoreBackup(ctx, l, job, req);
     if (signal.aborted) return notRun(l, 'drill', started, signal.reason); // a cancelled drill proves nothing
     Object.assign(details, { restore_seconds: round(r.duration_seconds), bytes: r.bytes, destination: r.destination });
     const errors = r.status === 'ok' ? [] : [`${r.error}${r.hint ? ` (${r.hint})` : ''}`];
@@ -165,8 +168,9 @@ async function startServer(config: Config, docker: DockerClient, ctx: PluginCont
 
 // The image of the job's own container on this host, if the plan has one running: the
 // operator already runs it, so a drill may start it whatever the manifest says.
-async function ownImage(config: Config, docker: DockerClient, job: string): Promise<string | undefined> {
-  const planned = (await buildPlan(config, docker)).jobs.find((j) => j.name === job);
+async function ownImage(ctx: Context, job: string): Promise<string | undefined> {
+  const { docker } = ctx;
+  const planned = (await buildPlan(ctx, docker)).jobs.find((j) => j.name === job);
   return planned?.container ? (await docker.inspectContainer(planned.container))?.image : undefined;
 }
 

@@ -2,18 +2,15 @@
 // age -d when encrypted, zstd -d) and stages the data; it only replaces live data once `integrity` resolved:
 // every stored byte was read, matched the manifest's size and sha256, and zstd verified
 // its frame checksums.
-import type { Config } from '../config/load.ts';
-import type { DockerClient } from '../docker/client.ts';
+import type { Context } from '../context.ts';
 import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
 import { lockJob } from '../runtime/lock.ts';
 import { log } from '../log.ts';
 import type { Listed } from '../catalog/manifest.ts';
 import type { Job, PluginContext } from '../plugin/contract.ts';
 import { volumeSpec } from './restore-trust.ts';
-import { plugins } from '../../plugins/index.ts';
 import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
 import { StoredInput } from '../pipeline/stored-input.ts';
-import type { Progress } from '../pipeline/progress.ts';
 import { startWork } from '../runtime/inflight.ts';
 import { faultPoint } from '../testing.ts';
 
@@ -48,15 +45,8 @@ export interface RestoreResult {
   exitCode?: number;
 }
 
-export async function restoreBackup(
-  config: Config,
-  docker: DockerClient,
-  listed: Listed,
-  job: Job,
-  req: RestoreRequest,
-  progress: Progress,
-  signal: AbortSignal,
-): Promise<RestoreResult> {
+export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req: RestoreRequest): Promise<RestoreResult> {
+  const { config, docker, progress, signal } = ctx;
   const m = listed.manifest;
   const started = Date.now();
   const result: RestoreResult = { job: m.job, id: m.id, target: listed.target.name, status: 'failed', duration_seconds: 0 };
@@ -79,13 +69,13 @@ export async function restoreBackup(
       await checkIdentity(listed.target, key, identity, abort.signal);
     }
     if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log, { waitSeconds: config.lock_wait_seconds, signal });
-    const ctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
+    const pctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
     input.hash.on('data', () => (bar.update(input.hash.bytes), faultPoint('restore-stream', input.hash.bytes)));
     const integrity = input.integrity;
-    const plugin = plugins[job.plugin]!;
+    const plugin = ctx.registry[job.plugin]!;
     try {
-      const report = await plugin.restore(ctx, job, input, {
+      const report = await plugin.restore(pctx, job, input, {
         id: m.id,
         toVolume: req.toVolume,
         toContainer: req.toContainer,

@@ -6,10 +6,10 @@
 // image), it has to match an allow-list of the config (`restore:`), or the operator
 // gives it on the command line. Pure: no I/O.
 import type { Config } from '../config/load.ts';
+import type { ConfigContext } from '../context.ts';
 import { RefusedError } from '../errors.ts';
 import type { Listed } from '../catalog/manifest.ts';
 import type { Job } from '../plugin/contract.ts';
-import { plugins } from '../../plugins/index.ts';
 
 /** A manifest asked for something only the operator may decide; nothing was changed. */
 export class UntrustedManifestError extends RefusedError {}
@@ -33,9 +33,10 @@ export interface Given {
  * rebuilt from the manifest with only what the backup holds (the plugin's
  * `recordedOptions`), and a destination from the command line, or the recorded one when
  * `restore.destinations` allows it. */
-export function jobFromManifest(config: Config, listed: Listed, planned: Job | undefined, given: Given = {}): Job {
+export function jobFromManifest(ctx: ConfigContext, listed: Listed, planned: Job | undefined, given: Given = {}): Job {
+  const { config } = ctx;
   const m = listed.manifest;
-  const plugin = plugins[m.plugin];
+  const plugin = ctx.registry[m.plugin];
   const where = `backup ${m.job}/${m.id}`;
   if (!plugin) throw new UntrustedManifestError(`${where} was made by plugin "${m.plugin}", which this agent does not have; nothing was changed`);
   if (planned) {

@@ -24,6 +24,8 @@ import { log, redactedJson, runId } from '../log.ts';
 import { reportRun } from '../observe/report.ts';
 import { readJobState } from '../observe/run-state.ts';
 import type { BackupResult } from '../backup/backup-job.ts';
+import type { Context } from '../context.ts';
+import type { PluginRegistry } from '../plugin/contract.ts';
 
 /**
  * Runs before every command (cli.ts): records this process in the state dir and repairs
@@ -31,7 +33,7 @@ import type { BackupResult } from '../backup/backup-job.ts';
  * (config/state-dir.ts), is left to the command to report (openSession checks it again);
  * a repair that fails is logged, never fatal.
  */
-export async function startProcess(configFile: string | undefined, command: string): Promise<void> {
+export async function startProcess(configFile: string | undefined, command: string, registry: PluginRegistry): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(configFile);
@@ -41,10 +43,11 @@ export async function startProcess(configFile: string | undefined, command: stri
   }
   openProcessRecord(config.stateDir, config.host, command);
   const docker = connectDocker({ socket: config.docker.socket, transfer: 'attach', pipeDir: path.join(config.stateDir, 'pipes') });
-  await recoverKilledRuns(config, docker).catch((err: unknown) => log.warn(`repairing after killed runs: ${errorMessage(err)}`));
+  await recoverKilledRuns({ config, docker, registry }).catch((err: unknown) => log.warn(`repairing after killed runs: ${errorMessage(err)}`));
 }
 
-export async function recoverKilledRuns(config: Config, docker: DockerClient): Promise<void> {
+export async function recoverKilledRuns(ctx: Pick<Context, 'config' | 'docker' | 'registry'>): Promise<void> {
+  const { config } = ctx;
   for (const { file, record } of await otherRecords(config.stateDir)) {
     if (!record) {
       log.warn({ file }, 'removing an unreadable process record');
@@ -53,7 +56,7 @@ export async function recoverKilledRuns(config: Config, docker: DockerClient): P
     }
     if (processAlive(record)) continue;
     const claimed = await claim(config.stateDir, file);
-    if (claimed) await repair(config, docker, record, claimed);
+    if (claimed) await repair(ctx, record, claimed);
   }
   for (const r of await interruptedRestores(config.stateDir, config.host)) {
     log.warn({ job: r.job, id: r.id, destination: r.destination, since: r.since }, interruptedMessage(r));
@@ -81,7 +84,8 @@ async function claim(stateDir: string, file: string): Promise<string | undefined
   }
 }
 
-async function repair(config: Config, docker: DockerClient, rec: ProcRecord, claimed: string): Promise<void> {
+async function repair(ctx: Pick<Context, 'config' | 'docker' | 'registry'>, rec: ProcRecord, claimed: string): Promise<void> {
+  const { config, docker } = ctx;
   const who = `pid ${rec.pid}, run ${rec.run}`;
   log.warn({ killed_run: rec.run, pid: rec.pid, command: rec.command, since: rec.since }, `an earlier agent run was killed (${who}, \`snapagent ${rec.command}\` started ${rec.since}): repairing what it left`);
   const left = await restartStopped(docker, rec, who);
@@ -94,7 +98,7 @@ async function repair(config: Config, docker: DockerClient, rec: ProcRecord, cla
     log.error({ job: w.job, id: w.id }, `backup of ${w.job}: ${error}`);
     results.push({ job: w.job, plugin: w.plugin, tier: w.tier, status: 'failed', started_at: w.since, finished_at: w.since, duration_seconds: 0, id: w.id, targets: [], error, hint: 'its partial files are removed by the next backup of this job: run it again' });
   }
-  if (results.length) await reportRun({ ...config, host: rec.host }, results, [], rec.run);
+  if (results.length) await reportRun({ config: { ...config, host: rec.host }, registry: ctx.registry }, results, [], rec.run);
   for (const w of rec.work.filter((w) => w.kind === 'restore')) {
     const note = { format: 'snapagent.interrupted-restore/1' as const, host: rec.host, job: w.job, id: w.id, destination: w.destination, since: w.since, run: rec.run, pid: rec.pid, found_at: new Date().toISOString() };
     await writeInterrupted(config.stateDir, note).catch((err: unknown) => log.error({ job: w.job }, `cannot record the interrupted restore: ${errorMessage(err)}`));

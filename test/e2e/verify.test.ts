@@ -16,6 +16,7 @@ import { failedCheck, readCatalog } from '../../agent/catalog/manifest.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
 import { catalogTrust } from '../../agent/catalog/trust.ts';
 import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
+import { plugins } from '../../plugins/index.ts';
 import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -103,9 +104,9 @@ describe('verify and drills: volume plugin', () => {
 
   it('runDrills (the daemon\'s entry point) drills the latest backups of a tier', async () => {
     const config = loadConfig(ws.config);
-    const results = await runDrills(config, connectDocker({ transfer: 'attach', pipeDir: path.join(ws.dir, 'pipes') }), { tier: 'critical' });
+    const results = await runDrills({ config, docker: connectDocker({ transfer: 'attach', pipeDir: path.join(ws.dir, 'pipes') }), registry: plugins }, { tier: 'critical' });
     assert.deepEqual(results.map((r) => [r.job, r.status, r.recorded]), [[job, 'ok', true]]);
-    assert.deepEqual(await runDrills(config, connectDocker({ transfer: 'attach', pipeDir: ws.dir }), { tier: 'low' }), []);
+    assert.deepEqual(await runDrills({ config, docker: connectDocker({ transfer: 'attach', pipeDir: ws.dir }), registry: plugins }, { tier: 'low' }), []);
   });
 
   it('a flipped byte: verify exits 3 and records it, the drill fails and leaves nothing, retention sees it', async () => {
@@ -121,7 +122,7 @@ describe('verify and drills: volume plugin', () => {
     assert.equal(record(dirs[2]!, 'drill').rto_seconds, undefined);
     await assertNothingLeft(job, d.json.results[0].details);
     const host = path.basename(path.dirname(path.dirname(dirs[2]!)));
-    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`, await catalogTrust(loadConfig(ws.config)));
+    const cat = await readCatalog(new LocalTarget('local', ws.backups), `${host}/${job}`, await catalogTrust({ config: loadConfig(ws.config), registry: plugins }));
     const newest = cat.backups[cat.backups.length - 1]!;
     assert.equal(failedCheck(newest)?.status, 'failed', 'retention must not prune this job');
   });

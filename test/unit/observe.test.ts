@@ -10,12 +10,13 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText, type Config } from '../../agent/config/load.ts';
 import { ConfigError } from '../../agent/errors.ts';
-import { jobStatus } from '../../agent/commands/status.ts';
+import { jobStatus } from '../../agent/observe/status.ts';
 import type { Health, JobHealth } from '../../agent/observe/health.ts';
 import { renderMetrics, writeMetrics } from '../../agent/observe/metrics.ts';
 import { backupEvent, notify } from '../../agent/observe/notify.ts';
 import { readJobState, recordRun } from '../../agent/observe/run-state.ts';
 import type { BackupResult } from '../../agent/backup/backup-job.ts';
+import { plugins } from '../../plugins/index.ts';
 import { httpSink } from '../helpers/http-sink.ts';
 import { promtool } from '../helpers/promtool.ts';
 import { ROOT } from '../helpers/harness.ts';
@@ -121,9 +122,9 @@ describe('metrics textfile', () => {
     const dir = tmp();
     const small = config(dir, '', 1);
     const large = config(dir, '', 60);
-    const file = (await writeMetrics(small))!;
+    const file = (await writeMetrics({ config: small, registry: plugins }))!;
     const versions = new Set<string>([readFileSync(file, 'utf8')]);
-    versions.add(readFileSync((await writeMetrics(large))!, 'utf8'));
+    versions.add(readFileSync((await writeMetrics({ config: large, registry: plugins }))!, 'utf8'));
     assert.ok([...versions].every((v) => v.length > 0) && versions.size === 2);
     // a separate process reads the file as fast as it can and reports every distinct content
     const reader = spawn(
@@ -135,7 +136,7 @@ describe('metrics textfile', () => {
     );
     let out = '';
     reader.stdout.on('data', (c) => (out += c));
-    for (let i = 0; i < 60; i++) await writeMetrics(i % 2 ? small : large);
+    for (let i = 0; i < 60; i++) await writeMetrics({ config: i % 2 ? small : large, registry: plugins });
     reader.stdin.end('stop');
     await new Promise((r) => reader.on('close', r));
     const seen = JSON.parse(out) as [string, number][];
@@ -149,7 +150,7 @@ describe('metrics textfile', () => {
   it('is not written when metrics are not configured', async () => {
     const dir = tmp();
     const c = parseConfigText(`targets: [{ name: l, type: local, path: ${dir}/b }]\nstate_dir: ${dir}/s\n`, 'f.yml', dir);
-    assert.equal(await writeMetrics(c), undefined);
+    assert.equal(await writeMetrics({ config: c, registry: plugins }), undefined);
   });
 
   it('config: the file name must end in .prom; paths resolve against the config file', () => {

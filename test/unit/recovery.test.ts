@@ -12,6 +12,7 @@ import { connectDocker } from '../../agent/docker/client.ts';
 import { interruptedRestores, PROC_FORMAT, processAlive, type ProcRecord } from '../../agent/runtime/inflight.ts';
 import { readJobState } from '../../agent/observe/run-state.ts';
 import { recoverKilledRuns } from '../../agent/runtime/recovery.ts';
+import { plugins } from '../../plugins/index.ts';
 
 // A pid that no process has any more: a child that already exited.
 const deadPid = spawnSync('true').pid!;
@@ -59,7 +60,7 @@ describe('recovery after killed runs', () => {
         ],
       }),
     );
-    await Promise.all([recoverKilledRuns(s.config, s.docker), recoverKilledRuns(s.config, s.docker)]);
+    await Promise.all([recoverKilledRuns({ config: s.config, docker: s.docker, registry: plugins }), recoverKilledRuns({ config: s.config, docker: s.docker, registry: plugins })]);
     const st = await readJobState(s.config.stateDir, 'h1', 'db');
     assert.equal(st?.last_status, 'failed');
     assert.equal(st?.run, 'deadbeef');
@@ -70,7 +71,7 @@ describe('recovery after killed runs', () => {
     assert.deepEqual(notes.map((n) => [n.job, n.id, n.destination, n.pid]), [['files', '20251231T020000Z-critical', 'volume files', deadPid]]);
     assert.deepEqual(readdirSync(s.procs), []);
 
-    await recoverKilledRuns(s.config, s.docker);
+    await recoverKilledRuns({ config: s.config, docker: s.docker, registry: plugins });
     assert.equal((await readJobState(s.config.stateDir, 'h1', 'db'))?.failures_in_a_row, 1, 'nothing left to repair');
   });
 
@@ -81,7 +82,7 @@ describe('recovery after killed runs', () => {
     const later = { format: 'snapagent.run-state/1', host: 'h1', job: 'db', plugin: 'mariadb', tier: 'critical', run: 'cafe0001', last_attempt_at: '2026-01-02T02:00:00.000Z', last_status: 'ok', last_duration_seconds: 3, failures_in_a_row: 0, targets: {} };
     writeFileSync(path.join(s.config.stateDir, 'runs', 'h1--db.json'), JSON.stringify(later));
     s.write(s.record({ work: [{ kind: 'backup', job: 'db', plugin: 'mariadb', tier: 'critical', since: '2026-01-01T02:00:01.000Z', targets: [] }] }));
-    await recoverKilledRuns(s.config, s.docker);
+    await recoverKilledRuns({ config: s.config, docker: s.docker, registry: plugins });
     assert.equal((await readJobState(s.config.stateDir, 'h1', 'db'))?.last_status, 'ok');
   });
 
@@ -90,7 +91,7 @@ describe('recovery after killed runs', () => {
     spaces.push(s);
     s.write(s.record({ run: 'a11ve000', pid: process.pid, work: [{ kind: 'backup', job: 'x', plugin: 'volume', tier: 'critical', since: '2026-01-01T02:00:00.000Z', targets: [] }] }));
     s.write(s.record({ stopped: [{ id: 'c0ffee', name: 'app', at: '2026-01-01T02:00:03.000Z' }] }));
-    await recoverKilledRuns(s.config, s.docker);
+    await recoverKilledRuns({ config: s.config, docker: s.docker, registry: plugins });
     assert.deepEqual(readdirSync(s.procs).sort(), ['a11ve000.json', 'deadbeef.json']);
     const kept = JSON.parse(readFileSync(path.join(s.procs, 'deadbeef.json'), 'utf8')) as ProcRecord;
     assert.deepEqual(kept.stopped.map((c) => c.name), ['app'], 'to restart once Docker answers');

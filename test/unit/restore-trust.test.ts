@@ -7,9 +7,11 @@ import { parseConfigText } from '../../agent/config/load.ts';
 import type { Listed } from '../../agent/catalog/manifest.ts';
 import type { Job } from '../../agent/plugin/contract.ts';
 import { drillImage, globMatch, jobFromManifest, UntrustedManifestError, volumeSpec } from '../../agent/restore/restore-trust.ts';
+import { plugins } from '../../plugins/index.ts';
 import { checkKeyspaceCql, checkNames, checkTableCql, checkTypeCql, UnsafeSchemaError } from '../../plugins/cassandra/schema-check.ts';
 
 const config = (restore = '') => parseConfigText(`host: h\n${restore}`, 'test.yml');
+const ctx = (restore = '') => ({ config: config(restore), registry: plugins });
 
 function listed(plugin: string, options: Record<string, unknown>, source: Record<string, unknown>): Listed {
   return {
@@ -26,31 +28,31 @@ describe('a job rebuilt from a manifest', () => {
   const forged = { host: '127.0.0.1', port: 9, password_file: '/etc/shadow', password_env: 'AWS_SECRET_ACCESS_KEY', user: 'root', databases: ['shop'] };
 
   it('takes only what was backed up: no host, port, credentials, tool settings or accounts', () => {
-    const job = jobFromManifest(config(), listed('mariadb', forged, { container: 'db' }), undefined, { toContainer: 'db2' });
+    const job = jobFromManifest(ctx(), listed('mariadb', forged, { container: 'db' }), undefined, { toContainer: 'db2' });
     assert.deepEqual(job.options, { databases: ['shop'], non_transactional: 'warn' });
-    const mongo = jobFromManifest(config(), listed('mongo', { ...forged, database: 'app', restore_users: true, auth_source: 'evil' }, {}), undefined, { toContainer: 'm' });
+    const mongo = jobFromManifest(ctx(), listed('mongo', { ...forged, database: 'app', restore_users: true, auth_source: 'evil' }, {}), undefined, { toContainer: 'm' });
     assert.deepEqual(mongo.options, { database: 'app', auth_source: 'admin', oplog: 'auto', restore_users: false });
-    const es = jobFromManifest(config(), listed('elasticsearch', { restore: { existing: 'delete' }, repository: 'x', location: '/etc', scheme: 'http', indices: ['a'] }, {}), undefined, { toContainer: 'e' });
+    const es = jobFromManifest(ctx(), listed('elasticsearch', { restore: { existing: 'delete' }, repository: 'x', location: '/etc', scheme: 'http', indices: ['a'] }, {}), undefined, { toContainer: 'e' });
     assert.equal((es.options as { restore: { existing: string } }).restore.existing, 'fail');
     assert.equal((es.options as { repository: string }).repository, 'snapagent');
-    const cass = jobFromManifest(config(), listed('cassandra', { data_dir: '/etc', keyspaces: ['k'] }, {}), undefined, { toContainer: 'c' });
+    const cass = jobFromManifest(ctx(), listed('cassandra', { data_dir: '/etc', keyspaces: ['k'] }, {}), undefined, { toContainer: 'c' });
     assert.equal((cass.options as { data_dir: string }).data_dir, '/var/lib/cassandra/data');
   });
 
   it('uses the planned job whatever the manifest says, and refuses a plugin that differs', () => {
     const planned = { name: 'j', plugin: 'mariadb', container: 'mine', options: { host: 'db.local' } } as unknown as Job;
-    assert.equal(jobFromManifest(config(), listed('mariadb', forged, { container: 'other' }), planned), planned);
-    assert.throws(() => jobFromManifest(config(), listed('volume', {}, { volume: 'x' }), planned), untrusted(/says plugin volume, this host's job j is a mariadb job/));
-    assert.throws(() => jobFromManifest(config(), listed('nosuch', {}, {}), planned), untrusted(/plugin "nosuch", which this agent does not have/));
+    assert.equal(jobFromManifest(ctx(), listed('mariadb', forged, { container: 'other' }), planned), planned);
+    assert.throws(() => jobFromManifest(ctx(), listed('volume', {}, { volume: 'x' }), planned), untrusted(/says plugin volume, this host's job j is a mariadb job/));
+    assert.throws(() => jobFromManifest(ctx(), listed('nosuch', {}, {}), planned), untrusted(/plugin "nosuch", which this agent does not have/));
   });
 
   it('restores into a recorded destination only when the config allows it or the command line names it', () => {
     const l = listed('volume', {}, { volume: 'victim' });
-    assert.throws(() => jobFromManifest(config(), l, undefined), untrusted(/destination volume "victim" is not in restore.destinations/));
-    assert.equal(jobFromManifest(config('restore: { destinations: ["vic*"] }'), l, undefined).volume, 'victim');
-    assert.equal(jobFromManifest(config(), l, undefined, { toVolume: 'new' }).volume, undefined);
-    assert.throws(() => jobFromManifest(config(), listed('mariadb', {}, { container: 'prod-db' }), undefined), untrusted(/destination container "prod-db"/));
-    assert.equal(jobFromManifest(config(), l, undefined, { drill: true }).volume, undefined);
+    assert.throws(() => jobFromManifest(ctx(), l, undefined), untrusted(/destination volume "victim" is not in restore.destinations/));
+    assert.equal(jobFromManifest(ctx('restore: { destinations: ["vic*"] }'), l, undefined).volume, 'victim');
+    assert.equal(jobFromManifest(ctx(), l, undefined, { toVolume: 'new' }).volume, undefined);
+    assert.throws(() => jobFromManifest(ctx(), listed('mariadb', {}, { container: 'prod-db' }), undefined), untrusted(/destination container "prod-db"/));
+    assert.equal(jobFromManifest(ctx(), l, undefined, { drill: true }).volume, undefined);
   });
 });
 
