@@ -8,13 +8,7 @@
 // keyspaces/tables from the shipped schema, loads each table with `nodetool import`,
 // then counts rows and compares them with the manifest.
 import path from 'node:path';
-import { parseSchema } from '../../agent/config/load.ts';
-import { lastLines, runIn, runningContainer, writePrivateFile } from '../../agent/plugin/access.ts';
-import type { ContainerDetails, ExecRun } from '../../agent/docker/client.ts';
-import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { BACKUP_ID, backupId } from '../../agent/catalog/manifest.ts';
-import { feedDraining } from '../../agent/plugin/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, PluginStats, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
+import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type DatastorePlugin, type ExecRun, ExitCode, feedDraining, type Job, lastLines, noteLiveChange, noteStage, parseSchema, type PluginContext, type PluginStats, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runIn, runningContainer, SnapError, UsageError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { connectNode, countRows, nodeInfo, readSchema, splitStatements, type Node, type Schema, type TableRef } from './cql.ts';
 import { checkTables } from './names.ts';
 import { optionsSchema, SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
@@ -270,7 +264,9 @@ async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>, src: 
     }
     const stage = `${path.posix.dirname(o.data_dir)}/snapagent-restore-${opts.id}`;
     try {
+      await noteStage(job.name, { kind: 'container', container: c.name, path: stage });
       await extract(ctx, c, src, opts, stage, o.data_dir, wanted);
+      await noteLiveChange(job.name);
       const created = await createSchema(ctx, node, c, live, backed, keyspaces, wanted, stage);
       await importTables(ctx, c, stage, wanted);
       ctx.log.info({ container: c.name, tables: wanted.length, created }, 'SSTables imported');

@@ -6,16 +6,11 @@
 // job. Restore puts the repository back into the target's path.repo volume (a fresh
 // directory), registers it read-only under another name, restores the snapshot's
 // indices, waits for yellow, and compares document counts and mappings with the manifest.
-import { parseSchema } from '../../agent/config/load.ts';
-import { runningContainer } from '../../agent/plugin/access.ts';
-import type { ContainerDetails, HelperRun } from '../../agent/docker/client.ts';
-import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedHelper } from '../../agent/plugin/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
+import { type BackupStream, type ContainerDetails, type DatastorePlugin, ExitCode, feedHelper, type HelperRun, type Job, parseSchema, parseStats, type PluginContext, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runningContainer, SnapError, toolMessages, UsageError } from '../../agent/plugin/index.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
 import { pathRepo, place, register, registered, unregister, type RepoPlace } from './repository.ts';
-import { EXTRACT, parseStats, REMOVE, SHIP, toolMessages } from './scripts.ts';
+import { EXTRACT, REMOVE, SHIP } from './scripts.ts';
 import { allSnapshots, getSnapshot, indexFigures, jobSnapshots, takeSnapshot, type IndexFigures } from './snapshot.ts';
 import { drillServer } from './drill.ts';
 import { checkIndexNames } from './names.ts';

@@ -34,5 +34,3 @@ ${STATS}`;
 /** $1: the volume's mount point, $2: the directory to remove (relative to $1). */
 export const REMOVE = `rm -rf -- "$1/$2"`;
 
-// The helper's stats line and tar's messages read the same as the volume plugin's.
-export { parseStats, toolMessages } from '../volume/scripts.ts';

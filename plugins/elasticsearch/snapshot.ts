@@ -2,8 +2,7 @@
 // (top-level documents, counted before and after the snapshot: equal means the count
 // describes the snapshot exactly) and a digest of its mapping.
 import { createHash } from 'node:crypto';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type PluginContext, SnapError } from '../../agent/plugin/index.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
 
 export interface IndexFigures {

@@ -4,12 +4,7 @@
 // counted from the dump stream itself (dump-stats.ts); a restore feeds the dump to the
 // container's client, then dumps the restored databases again and compares.
 import { finished } from 'node:stream/promises';
-import { parseSchema } from '../../agent/config/load.ts';
-import { lastLines, runningContainer } from '../../agent/plugin/access.ts';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { ExitCode, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedDraining } from '../../agent/plugin/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
+import { type BackupStream, type ContainerDetails, type DatastorePlugin, ExitCode, feedDraining, type Job, lastLines, parseSchema, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport, runningContainer, SnapError, UsageError } from '../../agent/plugin/index.ts';
 import { credentials, endpoint, optionFile } from './connection.ts';
 import { CHECKSUM_ALGORITHMS, compareStats, DumpCounter, type ChecksumAlgorithm, type DumpStats } from './dump-stats.ts';
 import { startTool, writeOptionFile } from './exec.ts';

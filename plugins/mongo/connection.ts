@@ -4,10 +4,7 @@
 // or through the published port. The tools inside the container get the connection
 // string (password included) in a 0600 --config file, never on their command line.
 import { MongoClient, MongoServerError } from 'mongodb';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { argValue, containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { argValue, type ContainerDetails, containerSecret, endpoint, type Endpoint, type PluginContext, secretFromOptions, SnapError } from '../../agent/plugin/index.ts';
 import type { MongoOptions } from './options.ts';
 
 export interface Credentials {

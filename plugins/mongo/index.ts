@@ -7,12 +7,7 @@
 // compares counts and indexes with the driver.
 import { finished } from 'node:stream/promises';
 import type { MongoClient } from 'mongodb';
-import { parseSchema } from '../../agent/config/load.ts';
-import { lastLines, runningContainer, writePrivateFile } from '../../agent/plugin/access.ts';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { ExitCode, RefusedError, SnapError, UsageError } from '../../agent/errors.ts';
-import { feedDraining } from '../../agent/plugin/feed.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
+import { type BackupStream, type ContainerDetails, type DatastorePlugin, ExitCode, feedDraining, type Job, lastLines, parseSchema, type PluginContext, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runningContainer, SnapError, UsageError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { ArchiveCounter, compareCollections, indexSpec, type ArchiveStats, type ArchiveSummary } from './archive.ts';
 import { agentEndpoint, connect, credentials, toolConfig, type Credentials } from './connection.ts';
 import { checkArchiveNames, checkDatabase } from './names.ts';

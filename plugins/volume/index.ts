@@ -5,15 +5,9 @@
 // extracts into a staging dir inside the target volume, and replaces the live content
 // only after the archive's sha256 and the entry counts matched the manifest.
 import { z } from 'zod';
-import { seconds } from '../../agent/config/schema.ts';
-import { parseSchema } from '../../agent/config/load.ts';
-import type { HelperRun, VolumeInfo } from '../../agent/docker/client.ts';
-import { IntegrityError, RefusedError, SnapError } from '../../agent/errors.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext, RawInput, RestoreOptions, RestoreReport } from '../../agent/plugin/contract.ts';
-import { feedHelper } from '../../agent/plugin/feed.ts';
-import { stopInOrder, volumeUsers, type Quiesced } from '../../agent/plugin/quiesce.ts';
+import { type BackupStream, type DatastorePlugin, feedHelper, type HelperRun, IntegrityError, type Job, noteLiveChange, noteStage, parseSchema, parseStats, type PluginContext, type Quiesced, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, seconds, SnapError, stopInOrder, toolMessages, type VolumeInfo, volumeUsers } from '../../agent/plugin/index.ts';
 import { recordedDriverOptions } from './driver-options.ts';
-import { BACKUP, DISCARD, EXTRACT, parseStats, rootMtimeFrom, STAGE_PREFIX, SWAP, toolMessages } from './scripts.ts';
+import { BACKUP, DISCARD, EXTRACT, rootMtimeFrom, STAGE_PREFIX, SWAP } from './scripts.ts';
 
 const optionsSchema = z.strictObject({
   /** tar --exclude patterns, relative to the volume root (e.g. "./cache"). */
@@ -133,6 +127,7 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
   try {
     let stats: Record<string, number>;
     try {
+      if (stage) await noteStage(job.name, { kind: 'volume', volume, dir: stage });
       stats = await extract(ctx, src, opts, mounts, stage, (m) => (rootMtime = m));
       const diff = COUNTED.filter((k) => opts.expected[k] !== undefined && stats[k] !== opts.expected[k]);
       if (diff.length) {
@@ -144,7 +139,10 @@ async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>, src: R
       await discard();
       throw err;
     }
-    if (stage) await runScript(ctx, 'volume-swap', SWAP, [MOUNT, stage], mounts);
+    if (stage) {
+      await noteLiveChange(job.name);
+      await runScript(ctx, 'volume-swap', SWAP, [MOUNT, stage], mounts);
+    }
     return { destination: `volume ${volume}`, stats, restarted: quiesced?.stopped ?? [] };
   } finally {
     await quiesced?.restart();
