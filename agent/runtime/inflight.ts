@@ -23,7 +23,7 @@ export const INTERRUPTED_FORMAT = 'snapagent.interrupted-restore/1';
 // removes). In a volume (`dir`, a name in its root), removed by a helper container; or a
 // path inside a container's filesystem, removed by a command run in that container.
 const STAGE_NAME = /^\.?snapagent-restore-[A-Za-z0-9_.:-]+$/;
-const stageSchema = z.discriminatedUnion('kind', [
+export const stageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('volume'), volume: z.string().min(1), dir: z.string().regex(STAGE_NAME) }),
   z.object({
     kind: z.literal('container'),
