@@ -1,6 +1,9 @@
 // Shell run inside the helper container (GNU tar, coreutils, findutils). Paths and
 // patterns are passed as positional arguments ("$@"), never spliced into the script.
 
+/** Where helper containers mount the volume. */
+export const MOUNT = '/snapagent/volume';
+
 /** Prefix of the staging directory a restore extracts into, inside the volume. */
 export const STAGE_PREFIX = '.snapagent-restore-';
 
