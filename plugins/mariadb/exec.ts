@@ -32,3 +32,7 @@ fi
 export function startTool(ctx: PluginContext, container: string, optionFile: string, kind: 'dump' | 'client', args: string[]): Promise<ExecRun> {
   return ctx.docker.exec(container, { cmd: ['sh', '-c', TOOL, 'snapagent', optionFile, kind, ...args], stdin: kind === 'client', bulk: kind === 'client' ? 'stdin' : 'stdout' });
 }
+
+// The same text options for the backup dump and the verification dump, so that both
+// print every row identically.
+export const FORMAT = ['--routines', '--events', '--triggers', '--hex-blob', '--add-drop-database', '--default-character-set=utf8mb4', '--skip-dump-date'];
