@@ -1,6 +1,9 @@
 // Shell run inside the helper container (GNU tar, coreutils, findutils). Paths come as
 // positional arguments ("$@"), never spliced into the script.
 
+/** Where helper containers mount the repository's volume. */
+export const MOUNT = '/snapagent/repo-volume';
+
 /** Stats of a repository directory (the current directory), printed on stderr. */
 const STATS = `find . -type f -printf '%s\\n' | awk '{n++; b+=$1} END {printf "snapagent-stats files=%.0f bytes=%.0f\\n", n, b}' >&2`;
 
