@@ -158,6 +158,6 @@ export interface DatastorePlugin<O = unknown> {
   drill(job: Job<O>, port: () => Promise<number>, source: Record<string, unknown>): Promise<DrillPlan<O>>;
 }
 
-/** The plugins an agent has, by kind. The core is handed one (agent/cli.ts builds it
+/** The plugins an agent has, by kind. The core is handed one (agent/commands/common.ts builds it
  * from plugins/index.ts; tests build their own) and never imports the concrete list. */
 export type PluginRegistry = Readonly<Record<string, DatastorePlugin<any>>>;
