@@ -46,7 +46,7 @@ runPluginSuite({
     await executeConcurrent(node.client, 'INSERT INTO metrics.readings (sensor, day, ts, value) VALUES (?, ?, ?, ?)', readings);
     return { 'shop.customers': 50, 'shop.orders': 200, 'shop.visits': 5, 'metrics.readings': 100, 'metrics.spare': 0 };
   },
-  manifestCounts: (s) => Object.fromEntries(TABLES.map((t) => [t, s.keyspaces[t.split('.')[0]!].tables[t.split('.')[1]!].rows])),
+  manifestCounts: (m) => Object.fromEntries(TABLES.map((t) => [t, m.stats.keyspaces[t.split('.')[0]!].tables[t.split('.')[1]!].rows])),
   liveCounts: async () => Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, (await run(`SELECT COUNT(*) FROM ${t}`)).first()!.count.toNumber()]))),
   // every row of every table, and the secondary index answering
   fingerprint: async () => {

@@ -51,7 +51,7 @@ runPluginSuite({
     }
     return Object.fromEntries(NAMES.map((n) => [n, INDICES[n]!.docs]));
   },
-  manifestCounts: (s) => Object.fromEntries(NAMES.map((n) => [n, s.indices[n].docs])),
+  manifestCounts: (m) => Object.fromEntries(NAMES.map((n) => [n, m.stats.indices[n].docs])),
   liveCounts: counts,
   // counts, mappings, nested matches and the alias
   fingerprint: async () => {

@@ -37,7 +37,7 @@ runPluginSuite({
     await db.sql(SCHEMA);
     return { customers: 3, orders: 200, legacy: 2, audit: 200 };
   },
-  manifestCounts: (s) => Object.fromEntries(TABLES.map((t) => [t, s.databases.shop[t].rows])),
+  manifestCounts: (m) => Object.fromEntries(TABLES.map((t) => [t, m.stats.databases.shop[t].rows])),
   liveCounts: async () => Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, Number(await db.sql(`SELECT COUNT(*) FROM shop.${t}`))]))),
   // tables, routines, triggers, events and the view, in a comparable form
   fingerprint: async () =>

@@ -40,7 +40,7 @@ runPluginSuite({
     await coll('blog.posts').insertMany(Array.from({ length: 20 }, (_, i) => ({ title: `Post ${i}`, body: 'lorem '.repeat(i), votes: i % 13 })));
     return { 'shop.events': 300, 'shop.users': 50, 'blog.posts': 20 };
   },
-  manifestCounts: (s) => Object.fromEntries(NS.map((ns) => [ns, s.databases[ns.split('.')[0]!][ns.split('.')[1]!].documents])),
+  manifestCounts: (m) => Object.fromEntries(NS.map((ns) => [ns, m.stats.databases[ns.split('.')[0]!][ns.split('.')[1]!].documents])),
   liveCounts: async () => Object.fromEntries(await Promise.all(NS.map(async (ns) => [ns, await coll(ns).countDocuments({})]))),
   // counts, index names and every document (canonical Extended JSON)
   fingerprint: async () => {

@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { runUntil } from '../helpers/faults.ts';
 import { docker, flipByte, requireDocker, snapagent, uniq, workspace, type CliResult, type Workspace } from '../helpers/harness.ts';
 import { LeakScan } from '../helpers/leak-scan.ts';
-import { drillLeftovers } from '../helpers/leftovers.ts';
+import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 
 /** Counts a seed wrote, and the same figures as a manifest or the live server has them. */
 export type Counts = Record<string, number>;
@@ -37,8 +37,8 @@ export interface PluginAdapter<F = unknown> {
   container?(): string;
   /** Writes a small data set into the server; resolves to what it wrote, counted. */
   seed(): Promise<Counts>;
-  /** The same counts as the manifest's `stats` records them. */
-  manifestCounts(stats: any): Counts;
+  /** The same counts as the manifest records them (`list --json`'s entry: `stats`, `size`...). */
+  manifestCounts(listed: any): Counts;
   /** The same counts as the live server has them now. */
   liveCounts(): Promise<Counts>;
   /** Everything the backup should bring back, in a comparable form. */
@@ -159,7 +159,7 @@ state_dir: \${STATE}
       const m = l.json.backups[0];
       assert.equal(m.plugin, a.name);
       assert.equal(m.signature.state, 'signed');
-      assert.deepEqual(a.manifestCounts(m.stats), seeded);
+      assert.deepEqual(a.manifestCounts(m), seeded);
     });
 
     it('drop: the data is gone', async () => {
@@ -188,7 +188,7 @@ state_dir: \${STATE}
       assert.equal(r.json.results[0].status, 'ok');
       assert.deepEqual(await a.fingerprint(), source);
       const m = (await cli('list', ['list', '--json'])).json.backups[0];
-      assert.deepEqual(await a.liveCounts(), a.manifestCounts(m.stats));
+      assert.deepEqual(await a.liveCounts(), a.manifestCounts(m));
     });
 
     it('a restore drill passes and leaves nothing', async () => {
@@ -204,6 +204,13 @@ state_dir: \${STATE}
       const rec = record('drill');
       assert.equal(rec.status, 'ok');
       assert.ok(rec.rto_seconds > 0, JSON.stringify(rec));
+      const d = rec.details;
+      if (d.image) {
+        // a throwaway server, from the image the manifest recorded
+        assert.ok(a.images.includes(d.image), d.image);
+        assert.ok(d.startup_seconds > 0, JSON.stringify(rec));
+      }
+      for (const name of [d.volume, d.container, ...(d.volumes ?? [])].filter(Boolean)) assert.equal(await exists(name), false, `${name} was removed`);
       assert.deepEqual(await drillLeftovers(JOB), []);
       assert.deepEqual(await a.fingerprint(), source, 'the live data was not touched');
     });
