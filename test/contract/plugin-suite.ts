@@ -45,7 +45,7 @@ export interface PluginAdapter<F = unknown> {
   fingerprint(): Promise<F>;
   /** Removes the seeded data (drop the databases, remove the volume). */
   drop(): Promise<void>;
-  /** Makes a restore be refused (exit 4) with `refused` in its error, and undoes it; or
+  /** Makes a restore be refused (exit 4) with `refused` in its error and hint, and undoes it; or
    * why the plugin refuses nothing. */
   inUse: { make(): Promise<void>; undo(): Promise<void>; refused: RegExp } | { skip: string };
   /** Restore flags that replace the live data the restore finds (e.g. --force). */
@@ -174,8 +174,9 @@ state_dir: \${STATE}
         const live = await a.fingerprint();
         const r = await cli('refused restore', ['restore', '--job', JOB, '--json']);
         assert.equal(r.code, 4, r.stdout + r.stderr);
-        assert.match(r.json.results[0].error, inUse.refused);
-        assert.ok(r.json.results[0].hint, 'the refusal says what to do');
+        const { error, hint } = r.json.results[0];
+        assert.ok(hint, 'the refusal says what to do');
+        assert.match(`${error}\n${hint}`, inUse.refused);
         assert.deepEqual(await a.fingerprint(), live, 'nothing changed');
       } finally {
         await inUse.undo();

@@ -34,7 +34,7 @@ runPluginSuite({
   inUse: {
     make: async () => void (await docker('run', '-d', '--name', user, '--network', 'none', '-v', `${vol}:/data`, HELPER, ...SLEEPER)),
     undo: () => removeContainer(user),
-    refused: /in use by running container/,
+    refused: /in use by running container.*--stop/s,
   },
   secrets: { skip: 'the volume plugin takes no credentials' },
   stop: async () => {
