@@ -93,15 +93,15 @@ agent-image: docker
 typecheck: node-deps
 	tsc -p .
 
-## test: the whole suite (unit + end to end against the real Docker Engine); fails without Docker
+## test: the whole suite (unit, the plugin contract suite and end to end against the real Docker Engine); fails without Docker
 test: deps images typecheck
-	$(NODE) --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/e2e/*.test.ts
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/contract/*.test.ts test/e2e/*.test.ts
 
 test-unit: node-deps system-deps
 	$(NODE) --test test/unit/*.test.ts
 
 test-e2e: deps images
-	$(NODE) --test --test-concurrency=1 test/e2e/*.test.ts
+	$(NODE) --test --test-concurrency=1 test/contract/*.test.ts test/e2e/*.test.ts
 
 ## bench: each plugin against its raw pipeline, measured in the same run (BENCH=volume,mariadb,... to choose; BENCH_JSON=dir)
 BENCH ?= $(patsubst bench/%-bench.ts,%,$(wildcard bench/*-bench.ts))
