@@ -9,7 +9,11 @@ import { stringify } from 'yaml';
 import type { RawConfig } from '../../agent/config/schema.ts';
 import { workspace, type Workspace } from './harness.ts';
 
-type Job = RawConfig['jobs'] extends (infer J)[] | undefined ? J : never;
+/** One job, one target, as a config states them. */
+export type Job = NonNullable<RawConfig['jobs']>[number];
+export type Target = NonNullable<RawConfig['targets']>[number];
+/** An rclone target's settings besides its name and remote. */
+export type RcloneSettings = Omit<Extract<Target, { type: 'rclone' }>, 'name' | 'type' | 'remote'>;
 
 /** A config as the agent reads it; unset keys get the tests' defaults (see `configText`). */
 export type TestConfig = RawConfig;

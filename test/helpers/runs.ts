@@ -28,6 +28,13 @@ export function byJob(r: CliResult): Record<string, JobResult> {
   return Object.fromEntries((r.json?.results ?? []).map((x: JobResult) => [x.job, x]));
 }
 
+/** The result of `job` in a `--json` backup or restore (fails when there is none). */
+export function jobResult(r: CliResult, job: string): JobResult {
+  const x = byJob(r)[job];
+  assert.ok(x, `no result for job ${job}:\n${r.stdout}`);
+  return x;
+}
+
 /** "<job> <status>" for each result, in the order printed. */
 export function statuses(r: CliResult): string[] {
   return (r.json?.results ?? []).map((x: JobResult) => `${x.job} ${x.status}`);
