@@ -4,8 +4,9 @@
 // another node with authentication on, a wrong password and a failed upload:
 // test/e2e/cassandra.test.ts; a two-node ring: test/e2e/cassandra-ring.test.ts.
 import cassandra from 'cassandra-driver';
-import { docker, HELPER } from '../helpers/harness.ts';
-import { CASSANDRA_IMAGE, startCassandra, tableDigest, type CassandraNode } from '../helpers/cassandra.ts';
+import { CASSANDRA_IMAGE, startCassandra, type CassandraNode } from '../helpers/cassandra.ts';
+import { cassandraFingerprint } from '../helpers/fingerprints.ts';
+import { docker } from '../helpers/harness.ts';
 import { runPluginSuite } from './plugin-suite.ts';
 
 const TABLES = ['shop.customers', 'shop.orders', 'shop.visits', 'metrics.readings', 'metrics.spare'];
@@ -27,7 +28,7 @@ const run = (cql: string, params: unknown[] = []) => node.client.execute(cql, pa
 
 runPluginSuite({
   name: 'cassandra',
-  images: [CASSANDRA_IMAGE, HELPER],
+  images: [CASSANDRA_IMAGE],
   start: async () => void (node = await startCassandra()),
   job: () => ({ container: node.name }),
   container: () => node.name,
@@ -50,8 +51,7 @@ runPluginSuite({
   liveCounts: async () => Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, (await run(`SELECT COUNT(*) FROM ${t}`)).first()!.count.toNumber()]))),
   // every row of every table, and the secondary index answering
   fingerprint: async () => {
-    const out: Record<string, string> = {};
-    for (const t of TABLES) out[t] = await tableDigest(node.client, t);
+    const out = await cassandraFingerprint(node.client, TABLES);
     out.index = await run("SELECT id FROM shop.customers WHERE name = 'customer 1'").then((r) => String(r.rowLength), () => 'no index');
     return out;
   },

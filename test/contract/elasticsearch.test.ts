@@ -5,7 +5,9 @@
 // pruning, a snapshot taken by another node's agent, --force, --rename-to, another
 // cluster, missing path.repo, an unwritable repository, a wrong password and an
 // unreachable server: test/e2e/elasticsearch.test.ts.
-import { docker, HELPER } from '../helpers/harness.ts';
+import { esFingerprint } from '../helpers/fingerprints.ts';
+import { docker } from '../helpers/harness.ts';
+import { waitForServer } from '../helpers/wait.ts';
 import { ES_IMAGE, startEs, type EsServer } from '../helpers/elasticsearch.ts';
 import { runPluginSuite } from './plugin-suite.ts';
 
@@ -38,7 +40,7 @@ const counts = async () => Object.fromEntries(await Promise.all(NAMES.map(async 
 
 runPluginSuite({
   name: 'elasticsearch',
-  images: [ES_IMAGE, HELPER],
+  images: [ES_IMAGE],
   start: async () => void (es = await startEs({ password: SECRET, pathRepo: REPO })),
   job: () => ({ container: es.name }),
   container: () => es.name,
@@ -53,19 +55,8 @@ runPluginSuite({
   },
   manifestCounts: (m) => Object.fromEntries(NAMES.map((n) => [n, m.stats.indices[n].docs])),
   liveCounts: counts,
-  // counts, mappings, nested matches and the alias
-  fingerprint: async () => {
-    const present = await es.client.indices.exists({ index: NAMES.join(','), allow_no_indices: false });
-    if (!present) return 'missing indices';
-    await es.client.indices.refresh({ index: NAMES.join(',') });
-    const mappings = await es.client.indices.getMapping({ index: NAMES.join(',') });
-    return {
-      counts: await counts(),
-      mappings: Object.fromEntries(NAMES.map((n) => [n, mappings[n]!.mappings])),
-      nested: (await es.client.count({ index: 'products', query: { nested: { path: 'reviews', query: { term: { 'reviews.stars': 5 } } } } })).count,
-      aliases: Object.keys(await es.client.indices.getAlias({ name: 'events-current' }).catch(() => ({}))),
-    };
-  },
+  // counts, mappings, every document and the alias; a missing index: what the server says
+  fingerprint: () => esFingerprint(es.client, NAMES, { aliases: ['events-current'] }).catch((err: Error) => `missing: ${err.message}`),
   drop: async () => void (await es.client.indices.delete({ index: NAMES.join(',') })),
   inUse: {
     make: async () => void (await es.client.index({ index: 'products', id: 'new', document: { sku: 'NEW' }, refresh: true })),
@@ -78,12 +69,10 @@ runPluginSuite({
     stop: async () => void (await docker('stop', es.name)),
     start: async () => {
       await docker('start', es.name);
-      for (const deadline = Date.now() + 180_000; ; await new Promise((r) => setTimeout(r, 1000))) {
-        const h = await es.client.cluster.health({ wait_for_status: 'yellow', timeout: '5s' }).catch((err: unknown) => {
-          if (Date.now() > deadline) throw err;
-        });
-        if (h && !h.timed_out) break;
-      }
+      await waitForServer(es.name, 'Elasticsearch', async () => {
+        const h = await es.client.cluster.health({ wait_for_status: 'yellow', timeout: '5s' });
+        if (h.timed_out) throw new Error(`cluster health ${h.status}`);
+      }, { timeoutMs: 180_000, intervalMs: 1000 });
     },
   },
   // a staged repository (<location>-restore-<id>) or a restore repository left registered

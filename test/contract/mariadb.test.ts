@@ -2,7 +2,7 @@
 // against a real MariaDB, zero configuration (the root password from the container's
 // environment). A hot dump under writes, one database, --to-container, a wrong password
 // and the dump tool killed: test/e2e/mariadb.test.ts.
-import { HELPER } from '../helpers/harness.ts';
+import { mariadbFingerprint } from '../helpers/fingerprints.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { runPluginSuite } from './plugin-suite.ts';
 
@@ -29,7 +29,7 @@ CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE 
 
 runPluginSuite({
   name: 'mariadb',
-  images: [MARIADB_IMAGE, HELPER],
+  images: [MARIADB_IMAGE],
   start: async () => void (db = await startMariaDb(SECRET)),
   job: () => ({ container: db.name }),
   container: () => db.name,
@@ -43,14 +43,10 @@ runPluginSuite({
   fingerprint: async () =>
     (await db.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")).trim() === '0'
       ? 'no database'
-      : [
-          await db.sql('CHECKSUM TABLE shop.customers, shop.orders, shop.legacy, shop.audit EXTENDED'),
-          await db.sql("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'shop' ORDER BY 1"),
-          await db.sql("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'shop'"),
-          await db.sql("SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'shop'"),
-          await db.sql('SELECT customer, spent FROM shop.big_spenders ORDER BY 1'),
-          await db.sql('SELECT name, HEX(photo) FROM shop.customers ORDER BY id'),
-        ].join('\n'),
+      : mariadbFingerprint(db.sql, TABLES.map((t) => `shop.${t}`), {
+          schemas: ['shop'],
+          queries: ['SELECT customer, spent FROM shop.big_spenders ORDER BY 1', 'SELECT name, HEX(photo) FROM shop.customers ORDER BY id'],
+        }),
   drop: async () => void (await db.sql('DROP DATABASE shop')),
   inUse: { skip: 'a dump restore replaces the databases it holds: nothing is refused' },
   secrets: { 'root password': SECRET },

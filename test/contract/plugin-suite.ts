@@ -17,7 +17,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runUntil } from '../helpers/faults.ts';
-import { docker, flipByte, requireDocker, snapagent, uniq, workspace, type CliResult, type Workspace } from '../helpers/harness.ts';
+import { jobConfig, type ConfigWorkspace, type Job } from '../helpers/config.ts';
+import { docker, flipByte, requireDocker, snapagent, uniq, type CliResult } from '../helpers/harness.ts';
 import { LeakScan } from '../helpers/leak-scan.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 
@@ -31,8 +32,8 @@ export interface PluginAdapter<F = unknown> {
   images: string[];
   /** Starts the one server the whole file shares. */
   start(): Promise<void>;
-  /** The job's YAML fields besides its name: `container:` or `volume:`, `options:`. */
-  job(): Record<string, unknown>;
+  /** The job besides its name and plugin: `container` or `volume`, `options`. */
+  job(): Omit<Job, 'name' | 'plugin'>;
   /** The datastore's container, whose /tmp must hold nothing of the agent's afterwards. */
   container?(): string;
   /** Writes a small data set into the server; resolves to what it wrote, counted. */
@@ -84,7 +85,7 @@ async function engineNames(): Promise<{ containers: string[]; volumes: string[] 
 
 export function runPluginSuite<F>(a: PluginAdapter<F>): void {
   describe(`plugin contract: ${a.name}`, { concurrency: 1 }, () => {
-    let ws: Workspace;
+    let ws: ConfigWorkspace;
     let seeded: Counts;
     let source: F;
     let id: string;
@@ -108,7 +109,7 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
     async function leftovers(): Promise<string[]> {
       const state = STATE_TRANSIENT.flatMap((d) => {
         try {
-          return readdirSync(path.join(ws.dir, 'state', d)).map((n) => `state/${d}/${n}`);
+          return readdirSync(path.join(ws.state, d)).map((n) => `state/${d}/${n}`);
         } catch {
           return [];
         }
@@ -122,21 +123,11 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
     const needs = (what: { skip: string } | object) => ('skip' in what ? { skip: `${a.name}: ${what.skip}` } : {});
 
     before(async () => {
-      await requireDocker();
-      for (const image of a.images) {
-        await docker('image', 'inspect', image).catch(() => {
-          throw new Error(`image ${image} is missing: run \`make images\``);
-        });
-      }
+      await requireDocker(...a.images);
       await a.start();
       seeded = await a.seed();
       source = await a.fingerprint();
-      ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [${JSON.stringify({ name: JOB, plugin: a.name, ...a.job() })}]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+      ws = jobConfig({ name: JOB, plugin: a.name, ...a.job() });
       baseline = await engineNames();
     });
 

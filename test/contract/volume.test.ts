@@ -1,8 +1,8 @@
 // The volume plugin runs the plugin contract suite (test/contract/plugin-suite.ts) on a
 // tiny volume (its archive is smaller than a pipe buffer); awkward trees, transfer modes
 // and --stop are in test/e2e/volume-roundtrip.test.ts.
+import { filledVolume, snapshot } from '../helpers/fingerprints.ts';
 import { docker, HELPER, inVolume, removeContainer, removeVolume, SLEEPER } from '../helpers/harness.ts';
-import { snapshot } from '../helpers/tree.ts';
 import { contractName, runPluginSuite } from './plugin-suite.ts';
 
 const vol = contractName('vol');
@@ -11,11 +11,11 @@ const exists = () => docker('volume', 'inspect', vol).then(() => true, () => fal
 
 runPluginSuite({
   name: 'volume',
-  images: [HELPER],
-  start: async () => void (await docker('volume', 'create', '--label', 'app=contract', vol)),
+  images: [],
+  start: async () => {},
   job: () => ({ volume: vol }),
   seed: async () => {
-    await inVolume(vol, "mkdir -p /v/d/e; echo hi > /v/a; printf 'ü' > '/v/d/b c'; : > /v/d/e/empty; ln -s a /v/link; mkfifo /v/fifo");
+    await filledVolume(vol, "mkdir -p /v/d/e; echo hi > /v/a; printf 'ü' > '/v/d/b c'; : > /v/d/e/empty; ln -s a /v/link; mkfifo /v/fifo", ['--label', 'app=contract']);
     return { files: 3, dirs: 3, symlinks: 1, other: 1, tiny: 1 }; // its archive is smaller than a pipe buffer
   },
   manifestCounts: (m) => ({ files: m.stats.files, dirs: m.stats.dirs, symlinks: m.stats.symlinks, other: m.stats.other, tiny: Number(m.size < 65536) }),
