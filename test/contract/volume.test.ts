@@ -1,7 +1,7 @@
 // The volume plugin runs the plugin contract suite (test/contract/plugin-suite.ts) on a
 // tiny volume (its archive is smaller than a pipe buffer); awkward trees, transfer modes
 // and --stop are in test/e2e/volume-roundtrip.test.ts.
-import { filledVolume, snapshot } from '../helpers/fingerprints.ts';
+import { filledVolume, snapshot } from '../helpers/tree.ts';
 import { docker, HELPER, inVolume, removeContainer, removeVolume, SLEEPER } from '../helpers/harness.ts';
 import { contractName, runPluginSuite } from './plugin-suite.ts';
 
