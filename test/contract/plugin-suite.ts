@@ -62,7 +62,7 @@ export interface PluginAdapter<F = unknown> {
 }
 
 const JOB = 'contract';
-const STATE_TRANSIENT = ['pipes', 'procs']; // emptied when every run is over or repaired
+const STATE_TRANSIENT = ['pipes', 'procs', 'tmp']; // emptied when every run is over or repaired
 
 const killedRunOf = (stderr: string) => /"killed_run":"([0-9a-f]{8})"/.exec(stderr)?.[1];
 
