@@ -1,5 +1,5 @@
 // Every datastore plugin, listed by hand.
-import type { DatastorePlugin } from '../agent/plugin/contract.ts';
+import type { DatastorePlugin } from '../agent/plugin/index.ts';
 import { cassandraPlugin } from './cassandra/index.ts';
 import { elasticsearchPlugin } from './elasticsearch/index.ts';
 import { mariadbPlugin } from './mariadb/index.ts';

@@ -5,7 +5,6 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DockerClient } from '../docker/client.ts';
 import type { Logger } from '../log.ts';
-import type { VolumeSpec } from '../restore/restore-trust.ts';
 
 /** A job as planned: where it came from and everything a plugin needs. */
 export interface Job<O = unknown> {
@@ -99,6 +98,13 @@ export interface RestoreOptions {
   /** Resolves once every byte of `src` matched the manifest's size and sha256; rejects
    * otherwise. A plugin must not alter live data before it resolves. */
   integrity: Promise<void>;
+}
+
+/** How a missing volume is created (agent/restore/restore-trust.ts decides it). */
+export interface VolumeSpec {
+  driver: string;
+  options: Record<string, string>;
+  labels: Record<string, string>;
 }
 
 export interface RestoreReport {

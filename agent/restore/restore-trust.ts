@@ -8,7 +8,7 @@
 import type { Config } from '../config/load.ts';
 import { RefusedError } from '../errors.ts';
 import type { Listed } from '../catalog/manifest.ts';
-import type { Job } from '../plugin/contract.ts';
+import type { Job, VolumeSpec } from '../plugin/contract.ts';
 import { plugins } from '../../plugins/index.ts';
 
 /** A manifest asked for something only the operator may decide; nothing was changed. */
@@ -66,13 +66,6 @@ export function jobFromManifest(config: Config, listed: Listed, planned: Job | u
     `${where}: job ${m.job} is not in this host's plan, and its manifest's destination ${kind} ${recorded ? `"${recorded}"` : '(none)'} is not in restore.destinations; nothing was changed`,
     `name the destination (--to-${kind} NAME), add the job to the config, or allow the recorded name in restore.destinations`,
   );
-}
-
-/** How a missing volume is created. */
-export interface VolumeSpec {
-  driver: string;
-  options: Record<string, string>;
-  labels: Record<string, string>;
 }
 
 const REDACTED = /^(\*+|<?\[?redacted\]?>?)$/i;

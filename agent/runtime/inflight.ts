@@ -18,6 +18,21 @@ import { log, redactedJson, runId } from '../log.ts';
 export const PROC_FORMAT = 'snapagent.proc/1';
 export const INTERRUPTED_FORMAT = 'snapagent.interrupted-restore/1';
 
+// A restore's staging place: a directory the restore extracts into before it changes
+// live data, named "<...>snapagent-restore-<backup id>" (the only names the next start
+// removes). In a volume (`dir`, a name in its root), removed by a helper container; or a
+// path inside a container's filesystem, removed by a command run in that container.
+const STAGE_NAME = /^\.?snapagent-restore-[A-Za-z0-9_.:-]+$/;
+export const stageSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('volume'), volume: z.string().min(1), dir: z.string().regex(STAGE_NAME) }),
+  z.object({
+    kind: z.literal('container'),
+    container: z.string().min(1),
+    path: z.string().refine((p) => p.startsWith('/') && !p.split('/').some((s) => s === '..' || s === '.') && STAGE_NAME.test(path.posix.basename(p)), 'an absolute path ending in a snapagent-restore- directory'),
+  }),
+]);
+export type Stage = z.infer<typeof stageSchema>;
+
 const workSchema = z.object({
   kind: z.enum(['backup', 'restore']),
   job: z.string(),
@@ -29,6 +44,11 @@ const workSchema = z.object({
   /** Restores: where the data goes, e.g. "volume app-data". */
   destination: z.string().optional(),
   targets: z.array(z.string()).default([]),
+  /** Restores: where the plugin stages the data (noteStage), and whether it began to
+   * change live data (noteLiveChange). A restore killed with a stage and before any
+   * live change left the live data as it was. */
+  stage: stageSchema.optional(),
+  live: z.boolean().optional(),
 });
 export type Work = z.infer<typeof workSchema>;
 
@@ -57,6 +77,9 @@ export const interruptedSchema = z.object({
   run: z.string(),
   pid: z.int(),
   found_at: z.string(),
+  /** The restore was killed before it changed live data, and its staging directory was
+   * removed: the data is as it was before the restore. */
+  untouched: z.boolean().optional(),
 });
 export type InterruptedRestore = z.infer<typeof interruptedSchema>;
 
@@ -147,6 +170,25 @@ export async function workId(job: string, id: string): Promise<void> {
   const w = mine?.record.work.find((x) => x.job === job);
   if (!w) return;
   w.id = id;
+  await save();
+}
+
+/** A restore of `job` stages its data at `stage` (call before the staging directory is
+ * created): if the process is killed before noteLiveChange, the next start removes it. */
+export async function noteStage(job: string, stage: Stage): Promise<void> {
+  const w = mine?.record.work.find((x) => x.kind === 'restore' && x.job === job);
+  if (!w) return;
+  const parsed = stageSchema.safeParse(stage);
+  if (!parsed.success) return log.warn({ job, stage }, 'not a staging place the next start may remove: it is not recorded');
+  w.stage = parsed.data;
+  await save();
+}
+
+/** A restore of `job` is about to change live data (call before the first change). */
+export async function noteLiveChange(job: string): Promise<void> {
+  const w = mine?.record.work.find((x) => x.kind === 'restore' && x.job === job);
+  if (!w) return;
+  w.live = true;
   await save();
 }
 

@@ -5,9 +5,14 @@
 //   - records the backups it was running as failed ("killed") in their run state, and
 //     rewrites the metrics and notifies like any failed run; their partial files on the
 //     targets were never listed (no manifest) and go with the job's next backup,
+//   - removes its helper and drill containers, drill volumes and temporary files (first:
+//     a restore's helper may still be writing),
+//   - removes the staging directory of each restore killed before it changed live data
+//     (through a helper container, or a command in the datastore's container: never a
+//     path opened from the host), before the containers stopped for it start again,
 //   - leaves a note for each restore it was running, which `status` reports until the
-//     job's next successful restore,
-//   - removes its helper and drill containers, drill volumes and temporary files.
+//     job's next successful restore: that the live data is as it was (staging removed),
+//     or that it may be partly restored.
 // A record is claimed (renamed) before it is acted on: two agents starting at once never
 // repair the same run twice. What cannot be done now (Docker unreachable) stays recorded
 // for the next start.
@@ -18,7 +23,7 @@ import { loadConfig, type Config } from '../config/load.ts';
 import { prepareStateDir } from '../config/state-dir.ts';
 import { connectDocker, type DockerClient } from '../docker/client.ts';
 import { errorMessage } from '../errors.ts';
-import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord } from './inflight.ts';
+import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord, type Stage, type Work } from './inflight.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { log, redactedJson, runId } from '../log.ts';
 import { reportRun } from '../observe/report.ts';
@@ -60,8 +65,11 @@ export async function recoverKilledRuns(config: Config, docker: DockerClient): P
   }
 }
 
-export function interruptedMessage(r: { job: string; id?: string; destination?: string; since: string; pid: number }): string {
-  return `the restore of job ${r.job}${r.id ? ` (backup ${r.id})` : ''} into ${r.destination ?? 'its datastore'}, started ${r.since}, was interrupted (agent pid ${r.pid} killed): the data there may be partly restored; run \`snapagent restore --job ${r.job}${r.id ? ` --id ${r.id}` : ''}\` again`;
+export function interruptedMessage(r: { job: string; id?: string; destination?: string; since: string; pid: number; untouched?: boolean }): string {
+  const what = r.untouched
+    ? 'before it changed the data there (its staging directory was removed): the data is as it was before the restore'
+    : 'the data there may be partly restored';
+  return `the restore of job ${r.job}${r.id ? ` (backup ${r.id})` : ''} into ${r.destination ?? 'its datastore'}, started ${r.since}, was interrupted (agent pid ${r.pid} killed): ${what}; run \`snapagent restore --job ${r.job}${r.id ? ` --id ${r.id}` : ''}\` again`;
 }
 
 // "<run>.json" (or an abandoned "<run>.json.recovering-<other>") becomes
@@ -84,6 +92,10 @@ async function claim(stateDir: string, file: string): Promise<string | undefined
 async function repair(config: Config, docker: DockerClient, rec: ProcRecord, claimed: string): Promise<void> {
   const who = `pid ${rec.pid}, run ${rec.run}`;
   log.warn({ killed_run: rec.run, pid: rec.pid, command: rec.command, since: rec.since }, `an earlier agent run was killed (${who}, \`snapagent ${rec.command}\` started ${rec.since}): repairing what it left`);
+  await removeLeftovers(config, docker, rec.run);
+  const restores = rec.work.filter((w) => w.kind === 'restore');
+  const staged = new Map<Work, boolean>();
+  for (const w of restores) if (w.stage && !w.live) staged.set(w, await removeStage(config, docker, w, w.stage));
   const left = await restartStopped(docker, rec, who);
   const backups = rec.work.filter((w) => w.kind === 'backup');
   const results: BackupResult[] = [];
@@ -95,14 +107,15 @@ async function repair(config: Config, docker: DockerClient, rec: ProcRecord, cla
     results.push({ job: w.job, plugin: w.plugin, tier: w.tier, status: 'failed', started_at: w.since, finished_at: w.since, duration_seconds: 0, id: w.id, targets: [], error, hint: 'its partial files are removed by the next backup of this job: run it again' });
   }
   if (results.length) await reportRun({ ...config, host: rec.host }, results, [], rec.run);
-  for (const w of rec.work.filter((w) => w.kind === 'restore')) {
-    const note = { format: 'snapagent.interrupted-restore/1' as const, host: rec.host, job: w.job, id: w.id, destination: w.destination, since: w.since, run: rec.run, pid: rec.pid, found_at: new Date().toISOString() };
+  for (const w of restores) {
+    const untouched = staged.get(w) === true;
+    const note = { format: 'snapagent.interrupted-restore/1' as const, host: rec.host, job: w.job, id: w.id, destination: w.destination, since: w.since, run: rec.run, pid: rec.pid, found_at: new Date().toISOString(), ...(untouched ? { untouched } : {}) };
     await writeInterrupted(config.stateDir, note).catch((err: unknown) => log.error({ job: w.job }, `cannot record the interrupted restore: ${errorMessage(err)}`));
   }
-  await removeLeftovers(config, docker, rec.run);
-  if (left.length) {
+  const unstaged = restores.filter((w) => staged.get(w) === false);
+  if (left.length || unstaged.length) {
     // Docker did not answer: keep what is still to do for the next start.
-    const rest: ProcRecord = procSchema.parse({ ...rec, work: [], stopped: left });
+    const rest: ProcRecord = procSchema.parse({ ...rec, work: unstaged, stopped: left });
     await writeFileAtomic(path.join(procsDir(config.stateDir), `${rec.run}.json`), redactedJson(rest));
   }
   await rm(claimed, { force: true });
@@ -126,6 +139,50 @@ async function restartStopped(docker: DockerClient, rec: ProcRecord, who: string
     }
   }
   return left.reverse();
+}
+
+const STAGE_MOUNT = '/snapagent/volume';
+
+// $1: the mounted volume, $2: the staging directory's name in its root. The root's mtime
+// is kept: the restore's extract script set it back after creating the directory.
+const REMOVE_STAGE = `set -eu
+[ -e "$1/$2" ] || exit 0
+mtime=$(stat -c %y -- "$1")
+rm -rf -- "$1/$2"
+touch -d "$mtime" -- "$1"`;
+
+// Removes the staging directory of a restore killed before it changed live data. True
+// when it is gone (or its volume or container is), false when it could not be removed
+// now (Docker unreachable, the container stopped): the next start tries again.
+async function removeStage(config: Config, docker: DockerClient, w: Work, stage: Stage): Promise<boolean> {
+  const where = stage.kind === 'volume' ? `${stage.dir} in volume ${stage.volume}` : `${stage.path} in container ${stage.container}`;
+  try {
+    let res;
+    if (stage.kind === 'volume') {
+      if (!(await docker.inspectVolume(stage.volume))) return true;
+      const helper = await docker.runHelper({
+        image: config.docker.helper_image,
+        purpose: 'restore-stage-cleanup',
+        cmd: ['sh', '-c', REMOVE_STAGE, 'snapagent', STAGE_MOUNT, stage.dir],
+        mounts: [{ volume: stage.volume, target: STAGE_MOUNT, readOnly: false }],
+      });
+      helper.stdout.resume();
+      res = await helper.done;
+    } else {
+      const c = await docker.inspectContainer(stage.container);
+      if (!c) return true;
+      if (!c.running) throw new Error(`container ${stage.container} is not running`);
+      const run = await docker.exec(stage.container, { cmd: ['rm', '-rf', '--', stage.path] });
+      run.stdout.resume();
+      res = await run.done;
+    }
+    if (res.exitCode !== 0) throw new Error(`exit code ${res.exitCode}: ${res.stderr.trim().split('\n').slice(-3).join('; ')}`);
+    log.warn({ job: w.job, id: w.id, stage: where }, `removed the staging directory ${where} of the killed restore of job ${w.job}: it was killed before it changed the live data, which is as it was`);
+    return true;
+  } catch (err) {
+    log.error({ job: w.job, stage: where }, `could not remove the staging directory ${where} of the killed restore of job ${w.job} now: ${errorMessage(err)} (the next start tries again)`);
+    return false;
+  }
 }
 
 // Helper and drill containers, drill volumes, named pipes and temporary files of `run`.

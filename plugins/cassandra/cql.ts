@@ -4,10 +4,7 @@
 // and running the schema statements a restore needs.
 import { isIP } from 'node:net';
 import cassandra from 'cassandra-driver';
-import { containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type ContainerDetails, containerSecret, endpoint, type Endpoint, type PluginContext, secretFromOptions, SnapError } from '../../agent/plugin/index.ts';
 import { SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
 
 export interface Node {

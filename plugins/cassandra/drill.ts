@@ -2,8 +2,7 @@
 // datacenter and rack (so that its keyspaces' replication finds a replica), listening on
 // 127.0.0.1 with ports of its own (CASSANDRA_NATIVE_PORT / _STORAGE_PORT / _JMX_PORT, as
 // the snapagent-test image reads them), in a cluster of its own, without authentication.
-import { runningContainer, withoutConnection } from '../../agent/plugin/access.ts';
-import type { DrillPlan, Job } from '../../agent/plugin/contract.ts';
+import { type DrillPlan, type Job, runningContainer, withoutConnection } from '../../agent/plugin/index.ts';
 import { connectNode } from './cql.ts';
 import type { CassandraOptions } from './options.ts';
 

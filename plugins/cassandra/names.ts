@@ -3,7 +3,7 @@
 // path on the node (agent/plugin/names.ts says why). Cassandra's own rule: letters,
 // digits and "_" only (Java's \w), keyspaces up to 48 characters, tables up to 222
 // (CASSANDRA-20389; 4.0-5.0 set no length limit of their own).
-import { checkName, patternRule, type CheckOptions } from '../../agent/plugin/names.ts';
+import { checkName, type CheckOptions, patternRule } from '../../agent/plugin/index.ts';
 
 export const KEYSPACE = /^[A-Za-z0-9_]{1,48}$/;
 export const TABLE = /^[A-Za-z0-9_]{1,222}$/;

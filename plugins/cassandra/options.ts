@@ -1,6 +1,6 @@
 // Job options of the cassandra plugin (plugins/cassandra/README.md "Options and labels").
 import { z } from 'zod';
-import { seconds } from '../../agent/config/schema.ts';
+import { seconds } from '../../agent/plugin/index.ts';
 import { KEYSPACE, TABLE } from './names.ts';
 
 export const optionsSchema = z

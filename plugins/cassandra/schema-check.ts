@@ -5,7 +5,7 @@
 // <ks>.<table>, ALTER TABLE <ks>.<table> ADD/DROP (dropped columns), CREATE [CUSTOM]
 // INDEX ... ON <ks>.<table>. Anything else (DROP, CREATE ROLE, GRANT, a function, another
 // keyspace's table...) is refused before the first statement runs.
-import { RefusedError } from '../../agent/errors.ts';
+import { RefusedError } from '../../agent/plugin/index.ts';
 import { splitStatements } from './cql.ts';
 import { KEYSPACE, TABLE } from './names.ts';
 import { SYSTEM_KEYSPACES } from './options.ts';

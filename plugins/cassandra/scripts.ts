@@ -3,6 +3,8 @@
 // the script, and reach each tool after "--" (tar: --add-file=), so that none can be read
 // as an option; the names themselves are checked first (names.ts). nodetool starts a
 // JVM per call (1-1.5 s): each script calls it as few times as it can.
+import { runIn, type PluginContext } from '../../agent/plugin/index.ts';
+import type { TableRef } from './cql.ts';
 
 /** $1: snapshot tag, then nodetool snapshot's selection ("--" and keyspaces, or -kt ks.t,...).
  * `nodetool snapshot` flushes the memtables of what it snapshots first (no --skip-flush). */
@@ -76,3 +78,25 @@ export const TABLESTATS = `exec nodetool tablestats -F json -- "$@"`;
 
 /** $1: staging dir. */
 export const DISCARD = `rm -rf -- "$1"`;
+
+/** Runs one of these scripts in the container with its positional arguments. */
+export async function sh(ctx: PluginContext, c: string, script: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return runIn(ctx, c, ['sh', '-c', script, 'snapagent', ...args]);
+}
+
+/** A table's directory under the data dir: <keyspace>/<table>-<id without dashes>. */
+export const dirOf = (t: TableRef) => `${t.keyspace}/${t.table}-${t.id.replaceAll('-', '')}`;
+
+/** The "snapagent-dir"/"snapagent-stale" lines of a LIST output, and each schema.cql by
+ * its dir (LIST and SCHEMAS print it base64-encoded on one line). */
+export function parseSections(out: string): { lines: string[]; schemas: Map<string, string> } {
+  const lines: string[] = [];
+  const schemas = new Map<string, string>();
+  for (const l of out.split('\n')) {
+    const m = /^snapagent-schema (.+) ([A-Za-z0-9+/=]*)$/.exec(l);
+    if (m) {
+      if (!schemas.has(m[1]!)) schemas.set(m[1]!, Buffer.from(m[2]!, 'base64').toString('utf8'));
+    } else if (/^snapagent-(dir|stale) /.test(l)) lines.push(l);
+  }
+  return { lines, schemas };
+}

@@ -10,10 +10,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { containerSecret, endpoint, runIn, secretFromOptions } from '../../agent/plugin/access.ts';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type ContainerDetails, containerSecret, endpoint, type PluginContext, runIn, secretFromOptions, SnapError } from '../../agent/plugin/index.ts';
 import type { EsOptions } from './options.ts';
 
 export interface Es {

@@ -2,8 +2,7 @@
 // through env settings like the official image (security off: it only ever listens on
 // 127.0.0.1, on ports of its own), with path.repo on a fresh volume for the staged
 // repository. Started as root so that the entrypoint gives its directories to uid 1000.
-import { runningContainer } from '../../agent/plugin/access.ts';
-import type { DrillPlan, Job } from '../../agent/plugin/contract.ts';
+import { type DrillPlan, type Job, runningContainer } from '../../agent/plugin/index.ts';
 import { connect } from './connect.ts';
 import type { EsOptions } from './options.ts';
 

@@ -4,7 +4,7 @@
 // (agent/plugin/names.ts says why). Elasticsearch's own rule: none of
 // \ / * ? " < > | , # : or a space, no leading - _ +, not "." or "..", at most 255 bytes.
 // Path parameters (repository, snapshot) are encoded by the client itself.
-import { checkNames, type NameRule } from '../../agent/plugin/names.ts';
+import { checkNames, type NameRule } from '../../agent/plugin/index.ts';
 
 const rule: NameRule = (n) => {
   if (/[\\/*?"<>|,#: ]/.test(n)) return 'Elasticsearch allows none of \\ / * ? " < > | , # : or a space in an index name';

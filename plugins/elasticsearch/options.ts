@@ -2,7 +2,7 @@
 // labels"). Everything is optional: a container following the official image's
 // conventions needs none.
 import { z } from 'zod';
-import { seconds } from '../../agent/config/schema.ts';
+import { seconds } from '../../agent/plugin/index.ts';
 
 const restoreSchema = z.strictObject({
   /** Indices (names or wildcards) to restore; default: every index of the snapshot

@@ -2,9 +2,7 @@
 // and on a Docker volume of the container (so a helper container can ship it, and a
 // restore can put one back), and is registered by the agent when missing.
 import path from 'node:path/posix';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type ContainerDetails, type PluginContext, SnapError } from '../../agent/plugin/index.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
 
 export interface RepoPlace {

@@ -1,6 +1,9 @@
 // Shell run inside the helper container (GNU tar, coreutils, findutils). Paths come as
 // positional arguments ("$@"), never spliced into the script.
 
+/** Where helper containers mount the repository's volume. */
+export const MOUNT = '/snapagent/repo-volume';
+
 /** Stats of a repository directory (the current directory), printed on stderr. */
 const STATS = `find . -type f -printf '%s\\n' | awk '{n++; b+=$1} END {printf "snapagent-stats files=%.0f bytes=%.0f\\n", n, b}' >&2`;
 
@@ -34,5 +37,3 @@ ${STATS}`;
 /** $1: the volume's mount point, $2: the directory to remove (relative to $1). */
 export const REMOVE = `rm -rf -- "$1/$2"`;
 
-// The helper's stats line and tar's messages read the same as the volume plugin's.
-export { parseStats, toolMessages } from '../volume/scripts.ts';

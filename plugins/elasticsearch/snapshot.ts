@@ -2,9 +2,23 @@
 // (top-level documents, counted before and after the snapshot: equal means the count
 // describes the snapshot exactly) and a digest of its mapping.
 import { createHash } from 'node:crypto';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type PluginContext, SnapError } from '../../agent/plugin/index.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
+
+/** What the manifest records per index. `docs`/`mapping_sha256` are exact for the
+ * snapshot when the index did not change while it was taken; otherwise `changed` is set
+ * and both counts are kept. */
+export interface IndexStats {
+  docs?: number;
+  mapping_sha256?: string;
+  changed?: boolean;
+  docs_before?: number;
+}
+
+/** Snapshot names must be lowercase: `<job>-<backup id>`. */
+export function snapshotName(job: string, id: string): string {
+  return `${job}-${id}`.toLowerCase();
+}
 
 export interface IndexFigures {
   docs: number;

@@ -2,11 +2,7 @@
 // images' conventions: credentials from its own MARIADB_*/MYSQL_* env (or *_FILE,
 // read inside the container), the TCP endpoint from its network mode, --port argument
 // or published port. Every piece can be overridden in the job's options.
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { argValue, containerSecret, endpoint as reach, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
-import { SnapError } from '../../agent/errors.ts';
-import { registerSecret } from '../../agent/log.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { argValue, type ContainerDetails, containerSecret, type Endpoint, endpoint as reach, type PluginContext, registerSecret, secretFromOptions, SnapError } from '../../agent/plugin/index.ts';
 import type { MariadbOptions } from './options.ts';
 
 export type { Endpoint };

@@ -1,8 +1,7 @@
 // Restore drills: a throwaway server from the backup's image, following the official
 // image's conventions (a fresh root password in MARIADB_ROOT_PASSWORD / MYSQL_ROOT_PASSWORD,
 // extra arguments for mariadbd / mysqld), on 127.0.0.1 with a port of its own.
-import { freshPassword, runningContainer, withoutConnection } from '../../agent/plugin/access.ts';
-import type { DrillPlan, Job } from '../../agent/plugin/contract.ts';
+import { type DrillPlan, freshPassword, type Job, runningContainer, withoutConnection } from '../../agent/plugin/index.ts';
 import { credentials, endpoint } from './connection.ts';
 import type { MariadbOptions } from './options.ts';
 import { probe } from './probe.ts';

@@ -1,9 +1,7 @@
 // Running the datastore's own tools inside its container, with the credentials in an
 // option file the container writes for itself (0600, removed afterwards): passwords
 // never appear on a command line.
-import { writePrivateFile } from '../../agent/plugin/access.ts';
-import type { ExecRun } from '../../agent/docker/client.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { type ExecRun, type PluginContext, writePrivateFile } from '../../agent/plugin/index.ts';
 
 /** Writes the option file inside the container; returns its path there. */
 export function writeOptionFile(ctx: PluginContext, container: string, content: string): Promise<string> {
@@ -34,3 +32,7 @@ fi
 export function startTool(ctx: PluginContext, container: string, optionFile: string, kind: 'dump' | 'client', args: string[]): Promise<ExecRun> {
   return ctx.docker.exec(container, { cmd: ['sh', '-c', TOOL, 'snapagent', optionFile, kind, ...args], stdin: kind === 'client', bulk: kind === 'client' ? 'stdin' : 'stdout' });
 }
+
+// The same text options for the backup dump and the verification dump, so that both
+// print every row identically.
+export const FORMAT = ['--routines', '--events', '--triggers', '--hex-blob', '--add-drop-database', '--default-character-set=utf8mb4', '--skip-dump-date'];

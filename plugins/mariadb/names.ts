@@ -1,7 +1,7 @@
 // Database and table names read from the server or from a backup's manifest, checked
 // before they reach mariadb-dump's command line or the dump's markers (agent/plugin/
 // names.ts says why). MariaDB itself limits identifiers to 64 characters.
-import { checkName, maxLength, type CheckOptions } from '../../agent/plugin/names.ts';
+import { checkName, type CheckOptions, maxLength } from '../../agent/plugin/index.ts';
 
 const BACKUP: CheckOptions = { rules: [maxLength(64)], hint: 'rename it (RENAME TABLE, or a new database), or leave its database out with options.databases' };
 const RESTORE: CheckOptions = { rules: [maxLength(64)], hint: 'this backup was not written by a MariaDB server snapagent trusts: restore another backup' };

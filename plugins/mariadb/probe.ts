@@ -1,7 +1,7 @@
 // What the agent learns over SQL (mysql2) before dumping: the server version, the
 // databases, and the tables whose engine --single-transaction cannot make consistent.
 import mysql from 'mysql2/promise';
-import { SnapError } from '../../agent/errors.ts';
+import { SnapError } from '../../agent/plugin/index.ts';
 import type { Credentials, Endpoint } from './connection.ts';
 
 export const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];

@@ -4,11 +4,9 @@
 // or through the published port. The tools inside the container get the connection
 // string (password included) in a 0600 --config file, never on their command line.
 import { MongoClient, MongoServerError } from 'mongodb';
-import type { ContainerDetails } from '../../agent/docker/client.ts';
-import { argValue, containerSecret, endpoint, secretFromOptions, type Endpoint } from '../../agent/plugin/access.ts';
-import { SnapError } from '../../agent/errors.ts';
-import type { PluginContext } from '../../agent/plugin/contract.ts';
+import { argValue, type ContainerDetails, containerSecret, endpoint, type Endpoint, type PluginContext, secretFromOptions, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
 import type { MongoOptions } from './options.ts';
+import { TOOL } from './scripts.ts';
 
 export interface Credentials {
   user: string;
@@ -82,4 +80,21 @@ export async function connect(ep: Endpoint, cred: Credentials | undefined): Prom
     }
     throw new SnapError(`cannot connect to MongoDB at ${ep.host}:${ep.port}${who}: ${e.message}`, { hint: `check that the server listens on ${ep.host}:${ep.port} (or set options.host/port)` });
   }
+}
+
+export async function withClient<T>(ep: Parameters<typeof connect>[0], cred: Credentials | undefined, fn: (client: MongoClient) => Promise<T>): Promise<T> {
+  const client = await connect(ep, cred);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+// Starts mongodump or mongorestore in the container, its settings (and the password) in
+// a private config file it removes on exit.
+export async function startTool(ctx: PluginContext, c: ContainerDetails, cred: Credentials | undefined, tool: 'mongodump' | 'mongorestore', args: string[]) {
+  const cfg = await writePrivateFile(ctx, c.name, toolConfig(c, cred), '.yaml');
+  const restore = tool === 'mongorestore';
+  return ctx.docker.exec(c.name, { cmd: ['sh', '-c', TOOL, 'snapagent', cfg, tool, ...args], stdin: restore, bulk: restore ? 'stdin' : 'stdout' });
 }

@@ -2,8 +2,7 @@
 // image's conventions (a fresh root user from MONGO_INITDB_ROOT_USERNAME/_PASSWORD, extra
 // arguments for mongod), on 127.0.0.1 with a port of its own.
 import { randomBytes } from 'node:crypto';
-import { freshPassword, runningContainer, withoutConnection } from '../../agent/plugin/access.ts';
-import type { DrillPlan, Job } from '../../agent/plugin/contract.ts';
+import { type DrillPlan, freshPassword, type Job, runningContainer, withoutConnection } from '../../agent/plugin/index.ts';
 import { agentEndpoint, connect, credentials } from './connection.ts';
 import type { MongoOptions } from './options.ts';
 

@@ -5,7 +5,7 @@
 // one that an operator can also hand to the tools (--database, --collection) safely.
 // MongoDB's own rules: database names hold none of / \ . " $ space and are under 64
 // bytes; collection names hold no "$".
-import { checkName, type CheckOptions, type NameRule } from '../../agent/plugin/names.ts';
+import { checkName, type CheckOptions, type NameRule } from '../../agent/plugin/index.ts';
 
 const database: NameRule = (n) => (/[/\\. "$]/.test(n) ? 'MongoDB allows none of / \\ . " $ or a space in a database name' : Buffer.byteLength(n) > 63 ? 'it is longer than 63 bytes' : undefined);
 const collection: NameRule = (n) => (n.includes('$') ? 'MongoDB allows no "$" in a collection name' : undefined);

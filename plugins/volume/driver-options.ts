@@ -3,8 +3,7 @@
 // and a credential inside a mount option string (CIFS `o: "addr=x,username=u,password=p"`)
 // keep their name with the value `<redacted>`, so that a restore can tell the operator
 // which value to supply. The values are also registered for log redaction.
-import { registerSecret } from '../../agent/log.ts';
-import { CREDENTIAL_NAME } from '../../agent/secret-forms.ts';
+import { CREDENTIAL_NAME, registerSecret } from '../../agent/plugin/index.ts';
 
 /** The value written in place of a credential. */
 export const REDACTED = '<redacted>';

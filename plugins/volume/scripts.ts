@@ -1,6 +1,9 @@
 // Shell run inside the helper container (GNU tar, coreutils, findutils). Paths and
 // patterns are passed as positional arguments ("$@"), never spliced into the script.
 
+/** Where helper containers mount the volume. */
+export const MOUNT = '/snapagent/volume';
+
 /** Prefix of the staging directory a restore extracts into, inside the volume. */
 export const STAGE_PREFIX = '.snapagent-restore-';
 
@@ -22,9 +25,12 @@ ${STATS}`;
 /** $1: the mounted volume, $2: staging dir name (empty: extract into the volume root,
  * for a volume the restore created). Extracts $SNAPAGENT_DATA there. */
 export const EXTRACT = `set -eu
-echo "snapagent-root-mtime $(stat -c %y -- "$1")" >&2
+mtime=$(stat -c %y -- "$1")
+echo "snapagent-root-mtime $mtime" >&2
 cd "$1"
-if [ -n "$2" ]; then rm -rf -- "$2"; mkdir -- "$2"; cd -- "$2"; fi
+# the root keeps its mtime while the staging dir exists, so that a restore killed before
+# the swap can be undone exactly (agent/runtime/recovery.ts)
+if [ -n "$2" ]; then rm -rf -- "$2"; mkdir -- "$2"; touch -d "$mtime" -- "$1"; cd -- "$2"; fi
 # fd 3 stays open after tar stops at the end-of-archive marker, so the writer can finish
 # (every stored byte must be read for the sha256 check) without a broken pipe
 if [ "$SNAPAGENT_DATA" = - ]; then exec 3<&0; else exec 3<"$SNAPAGENT_DATA"; fi
@@ -49,27 +55,4 @@ export const DISCARD = `rm -rf -- "$1/$2"
 
 export function rootMtimeFrom(stderr: string): string {
   return /^snapagent-root-mtime (.+)$/m.exec(stderr)?.[1]?.trim() ?? '';
-}
-
-export function parseStats(stderr: string): Record<string, number> | undefined {
-  const line = stderr.split('\n').find((l) => l.startsWith('snapagent-stats '));
-  if (!line) return undefined;
-  const out: Record<string, number> = {};
-  // tar --totals: the exact size of the archive stream
-  const totals = /^Total bytes written: (\d+)/m.exec(stderr);
-  if (totals) out.stream_bytes = Number(totals[1]);
-  for (const kv of line.slice('snapagent-stats '.length).trim().split(/\s+/)) {
-    const [k, v] = kv.split('=');
-    if (k && v !== undefined) out[k] = Number(v);
-  }
-  return out;
-}
-
-/** stderr without the stats line, for error messages. */
-export function toolMessages(stderr: string): string {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('snapagent-') && !l.startsWith('Total bytes written'))
-    .slice(-5)
-    .join('; ');
 }

@@ -5,7 +5,8 @@
 // the metrics say so), no partial backup is ever listed or restored, the next run removes
 // what the killed one left (partial files, helper containers, named pipes), stopped
 // containers are restarted, earlier backups still restore, and an interrupted restore
-// leaves the live volume's content alone and can be run again to completion.
+// leaves the live volume's content alone (the next start removes its staging directory)
+// and can be run again to completion.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -140,22 +141,26 @@ tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retentio
     assert.deepEqual((await snapshot(copies[1]!)).hashes, appOriginal.hashes);
   });
 
-  it('in the middle of a restore: the live content stays as it was, status reports the interrupted restore, a re-run completes', async () => {
+  it('in the middle of a restore, before the live data changed: the next start removes the staging dir, the live volume is exactly as before, status does not claim a partial restore, a re-run completes', async () => {
     await inVolume(vol, 'echo changed > /v/d/f; rm /v/numbers');
     const live = await snapshot(vol);
     const p = await runUntil('restore-stream:1048576', ['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
     await p.kill();
 
-    const after = await snapshot(vol);
-    assert.ok(Object.keys(after.entries).some((e) => e.startsWith(STAGE)), 'the half-extracted staging dir is there');
-    assert.deepEqual(withoutStaging(after), withoutStaging(live), 'the live content is untouched');
+    const killed = await snapshot(vol);
+    assert.ok(Object.keys(killed.entries).some((e) => e.startsWith(STAGE)), 'the half-extracted staging dir is there (an application reading the volume would see it)');
+    assert.deepEqual(withoutStaging(killed), withoutStaging(live), 'the live content is untouched');
 
     const s = await snapagent(['status', '--config', ws.config, '--json']);
     assert.equal(s.code, 1, s.stdout);
+    assert.match(s.stderr, new RegExp(`removed the staging directory \\${STAGE.slice(2)}${firstId} in volume ${vol} of the killed restore of job data`));
+    assert.deepEqual(await snapshot(vol), live, 'the staging dir is gone and the volume is exactly as before the restore (its root mtime too)');
     const problem = s.json.problems.find((x: { where: string }) => x.where === 'restore of job data');
-    assert.match(problem?.message ?? '', new RegExp(`restore of job data \\(backup ${firstId}\\) into volume ${vol}, started .*, was interrupted \\(agent pid ${p.pid} killed\\).*run \`snapagent restore --job data --id ${firstId}\` again`));
+    assert.match(problem?.message ?? '', new RegExp(`restore of job data \\(backup ${firstId}\\) into volume ${vol}, started .*, was interrupted \\(agent pid ${p.pid} killed\\): before it changed the data there .*the data is as it was before the restore; run \`snapagent restore --job data --id ${firstId}\` again`));
+    assert.doesNotMatch(problem.message, /partly restored/);
     const run = killedRunOf(s.stderr)!;
     assert.equal((await docker('ps', '-aq', '--filter', `label=snapagent.run=${run}`)).trim(), '', 'its restore helper is removed');
+    assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'procs')), [], 'nothing left for the next start');
 
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
     assert.equal(r.code, 0, r.stderr);

@@ -9,7 +9,8 @@ import { DockerDemux } from '../../agent/docker/demux.ts';
 import { backupId, manifestSchema } from '../../agent/catalog/manifest.ts';
 import { HashCounter } from '../../agent/pipeline/hash.ts';
 import { humanBytes } from '../../agent/pipeline/progress.ts';
-import { parseStats, rootMtimeFrom } from '../../plugins/volume/scripts.ts';
+import { parseStats } from '../../agent/plugin/index.ts';
+import { rootMtimeFrom } from '../../plugins/volume/scripts.ts';
 
 function frame(kind: number, data: Buffer): Buffer {
   const h = Buffer.alloc(8);

@@ -1,6 +1,7 @@
 // Killed runs as the next start sees them: process records (agent/runtime/inflight.ts) whose
 // process is gone are repaired once, even by two agents starting together; a record of
-// a live process is left alone; what needs an unreachable Docker stays for later.
+// a live process is left alone; what needs an unreachable Docker stays for later; a
+// restore killed before it changed live data is told apart from one killed during the change.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,9 +10,9 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText } from '../../agent/config/load.ts';
 import { connectDocker } from '../../agent/docker/client.ts';
-import { interruptedRestores, PROC_FORMAT, processAlive, type ProcRecord } from '../../agent/runtime/inflight.ts';
+import { interruptedRestores, PROC_FORMAT, processAlive, stageSchema, type ProcRecord } from '../../agent/runtime/inflight.ts';
 import { readJobState } from '../../agent/observe/run-state.ts';
-import { recoverKilledRuns } from '../../agent/runtime/recovery.ts';
+import { interruptedMessage, recoverKilledRuns } from '../../agent/runtime/recovery.ts';
 
 // A pid that no process has any more: a child that already exited.
 const deadPid = spawnSync('true').pid!;
@@ -95,5 +96,44 @@ describe('recovery after killed runs', () => {
     const kept = JSON.parse(readFileSync(path.join(s.procs, 'deadbeef.json'), 'utf8')) as ProcRecord;
     assert.deepEqual(kept.stopped.map((c) => c.name), ['app'], 'to restart once Docker answers');
     assert.equal(await readJobState(s.config.stateDir, 'h1', 'x'), undefined);
+  });
+
+  it('a restore killed while changing live data keeps the "partly restored" note; one killed while staging keeps its staging dir to remove while Docker cannot be reached', async () => {
+    const s = setup();
+    spaces.push(s);
+    const restore = { kind: 'restore' as const, plugin: 'volume', tier: 'critical', since: '2026-01-01T02:00:02.000Z', id: '20251231T020000Z-critical', targets: ['local'] };
+    s.write(
+      s.record({
+        work: [
+          { ...restore, job: 'swapping', destination: 'volume a', stage: { kind: 'volume', volume: 'a', dir: '.snapagent-restore-20251231T020000Z-critical' }, live: true },
+          { ...restore, job: 'staging', destination: 'volume b', stage: { kind: 'volume', volume: 'b', dir: '.snapagent-restore-20251231T020000Z-critical' } },
+        ],
+      }),
+    );
+    await recoverKilledRuns(s.config, s.docker);
+    const notes = await interruptedRestores(s.config.stateDir, 'h1');
+    assert.deepEqual(notes.map((n) => [n.job, n.untouched]), [['staging', undefined], ['swapping', undefined]]);
+    for (const n of notes) assert.match(interruptedMessage(n), /may be partly restored/);
+    const kept = JSON.parse(readFileSync(path.join(s.procs, 'deadbeef.json'), 'utf8')) as ProcRecord;
+    assert.deepEqual(kept.work.map((w) => w.job), ['staging'], 'its staging dir is removed once Docker answers');
+  });
+
+  it('says the data is as it was for a restore whose staging dir was removed', () => {
+    const msg = interruptedMessage({ job: 'files', id: 'X', destination: 'volume files', since: 'then', pid: 7, untouched: true });
+    assert.match(msg, /was interrupted \(agent pid 7 killed\): before it changed the data there .*as it was before the restore; run `snapagent restore --job files --id X` again/);
+    assert.doesNotMatch(msg, /partly/);
+  });
+
+  it('records only staging places named like a restore stage', () => {
+    assert.equal(stageSchema.safeParse({ kind: 'volume', volume: 'v', dir: '.snapagent-restore-20251231T020000Z' }).success, true);
+    assert.equal(stageSchema.safeParse({ kind: 'container', container: 'c', path: '/var/lib/cassandra/snapagent-restore-20251231T020000Z' }).success, true);
+    for (const bad of [
+      { kind: 'volume', volume: 'v', dir: '.' },
+      { kind: 'volume', volume: 'v', dir: '../x/.snapagent-restore-1' },
+      { kind: 'volume', volume: 'v', dir: 'data' },
+      { kind: 'container', container: 'c', path: '/var/lib/cassandra' },
+      { kind: 'container', container: 'c', path: '/a/../snapagent-restore-1' },
+      { kind: 'container', container: 'c', path: 'snapagent-restore-1' },
+    ]) assert.equal(stageSchema.safeParse(bad).success, false, JSON.stringify(bad));
   });
 });

@@ -1,0 +1,109 @@
+// Restore of a mongodump archive: the selection as mongorestore arguments, every stored
+// byte checked first, then mongorestore in the target container and a comparison of
+// counts and indexes with the manifest.
+import type { MongoClient } from 'mongodb';
+import { ExitCode, feedDraining, type Job, lastLines, type PluginContext, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runningContainer, SnapError, UsageError } from '../../agent/plugin/index.ts';
+import { type ArchiveStats, type ArchiveSummary, compareCollections, indexSpec } from './archive.ts';
+import { agentEndpoint, credentials, startTool, withClient } from './connection.ts';
+import type { MongoOptions } from './options.ts';
+
+/** Namespaces a restore leaves alone unless asked: accounts, and the cluster's own. */
+const SYSTEM_NS = ['admin.system.*', 'config.*', 'local.*'];
+
+interface Selection {
+  /** mongorestore arguments choosing and renaming namespaces, each one "--opt=value"
+   * argument: a name never stands alone where the tool could read it as an option. */
+  args: string[];
+  /** The manifest's collections that this restore brings back, under their new names. */
+  expected: ArchiveStats;
+}
+
+// What --database/--collection/--rename-to select, as mongorestore arguments and as the
+// expected figures under the target names.
+function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean): Selection {
+  const system = (db: string, coll: string) => db === 'local' || db === 'config' || (db === 'admin' && coll.startsWith('system.'));
+  const exclude = SYSTEM_NS.filter((ns) => !(restoreUsers && ns === 'admin.system.*')).map((ns) => `--nsExclude=${ns}`);
+  const expected: ArchiveStats = {};
+  const keep = (db: string, coll: string, toDb: string, toColl: string) => ((expected[toDb] ??= {})[toColl] = all[db]![coll]!);
+  if (!opts.database) {
+    for (const [db, colls] of Object.entries(all)) for (const coll of Object.keys(colls)) if (!system(db, coll) || (restoreUsers && db === 'admin')) keep(db, coll, db, coll);
+    return { args: exclude, expected };
+  }
+  const db = opts.database;
+  if (!all[db]) throw new UsageError(`the backup has no database "${db}"`, `it has: ${Object.keys(all).join(', ')}`);
+  if (opts.collection) {
+    const coll = opts.collection;
+    if (!all[db][coll]) throw new UsageError(`the backup has no collection "${db}.${coll}"`, `${db} has: ${Object.keys(all[db]).join(', ')}`);
+    const to = opts.renameTo ? (opts.renameTo.includes('.') ? opts.renameTo : `${db}.${opts.renameTo}`) : `${db}.${coll}`;
+    const dot = to.indexOf('.');
+    keep(db, coll, to.slice(0, dot), to.slice(dot + 1));
+    return { args: [`--nsInclude=${db}.${coll}`, ...(opts.renameTo ? [`--nsFrom=${db}.${coll}`, `--nsTo=${to}`] : [])], expected };
+  }
+  if (opts.renameTo?.includes('.')) throw new UsageError(`--rename-to ${opts.renameTo}: a database name has no "."`, 'to rename one collection, add --collection');
+  const to = opts.renameTo ?? db;
+  for (const coll of Object.keys(all[db])) if (!system(db, coll) || restoreUsers) keep(db, coll, to, coll);
+  return { args: [`--nsInclude=${db}.*`, ...exclude, ...(opts.renameTo ? [`--nsFrom=${db}.*`, `--nsTo=${to}.*`] : [])], expected };
+}
+
+export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {
+  const manifest = opts.expected as unknown as ArchiveSummary & { oplog?: boolean };
+  const sel = select(manifest.databases ?? {}, opts, job.options.restore_users || opts.restoreUsers);
+  const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'mongo');
+  const cred = await credentials(ctx, c, job.options);
+  const ep = agentEndpoint(c, job.options);
+  // Collections that exist with documents are replaced only when asked (--force: --drop).
+  const occupied = await withClient(ep, cred, (client) => occupiedCollections(client, sel.expected));
+  if (occupied.length && !opts.force) {
+    throw new RefusedError(`restore would overwrite ${occupied.length} collection(s) holding documents: ${occupied.slice(0, 5).join(', ')}${occupied.length > 5 ? ', ...' : ''}`,
+      'add --force to replace them (mongorestore --drop), or restore beside them with --rename-to or --to-container');
+  }
+  // mongorestore changes live data as it reads: check every stored byte first.
+  await src.verify();
+  // --oplogReplay only for a whole restore: the oplog spans every namespace.
+  const replay = manifest.oplog === true && !opts.database;
+  const args = ['--archive', '--stopOnError', ...(opts.force ? ['--drop'] : []), ...(replay ? ['--oplogReplay'] : []), ...sel.args];
+  const run = await startTool(ctx, c, cred, 'mongorestore', args);
+  run.stdout.resume();
+  feedDraining(src.stream(), run.stdin!);
+  const [res] = await Promise.all([run.done, opts.integrity]);
+  if (res.exitCode !== 0) throw new SnapError(`mongorestore in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
+
+  const actual = await withClient(ep, cred, (client) => describe(client, sel.expected));
+  // With an oplog replayed, counts move by the writes made during the dump.
+  const exact = !replay || (manifest.oplog_entries ?? 0) === 0;
+  const { diffs, warnings } = compareCollections(sel.expected, actual, exact);
+  for (const w of warnings) ctx.log.warn(`${w} (the oplog replayed writes made during the dump)`);
+  if (diffs.length) throw new SnapError(`restored data differs from the backup: ${diffs.slice(0, 10).join('; ')}`, { exitCode: ExitCode.integrity });
+  const collections = Object.values(actual).reduce((n, d) => n + Object.keys(d).length, 0);
+  ctx.log.info({ databases: Object.keys(actual), collections, oplog_replayed: replay }, 'restored document counts and indexes match the backup');
+  return { destination: `container ${c.name}`, stats: { databases: actual }, restarted: [] };
+}
+
+async function occupiedCollections(client: MongoClient, expected: ArchiveStats): Promise<string[]> {
+  const out: string[] = [];
+  for (const [db, colls] of Object.entries(expected)) {
+    const existing = new Set((await client.db(db).listCollections({}, { nameOnly: true }).toArray()).map((x) => x.name));
+    for (const coll of Object.keys(colls)) {
+      // One document is enough to know (a count can scan the whole collection).
+      if (existing.has(coll) && (await client.db(db).collection(coll).findOne({}, { projection: { _id: 1 } }))) out.push(`${db}.${coll}`);
+    }
+  }
+  return out;
+}
+
+// Counts and index definitions, as the server has them now, for the given collections.
+async function describe(client: MongoClient, expected: ArchiveStats): Promise<ArchiveStats> {
+  const out: ArchiveStats = {};
+  for (const [db, colls] of Object.entries(expected)) {
+    const existing = new Map((await client.db(db).listCollections().toArray()).map((x) => [x.name, x.type ?? 'collection']));
+    for (const [coll, e] of Object.entries(colls)) {
+      const type = existing.get(coll);
+      if (!type) continue;
+      const col = client.db(db).collection(coll);
+      const documents = e.type === 'collection' ? await col.countDocuments({}) : 0;
+      const indexes = e.type === 'collection' ? (await col.listIndexes().toArray()).map((ix) => indexSpec(ix)).sort((a, b) => a.name.localeCompare(b.name)) : [];
+      (out[db] ??= {})[coll] = { type, documents, indexes };
+    }
+  }
+  return out;
+}
