@@ -109,7 +109,6 @@ state_dir: \${STATE}
 describe('elasticsearch plugin (real Elasticsearch)', () => {
   let ws: Workspace;
   let original: Record<string, unknown>;
-  let first: string;
 
   before(async () => {
     await requireDocker();
@@ -145,7 +144,7 @@ state_dir: \${STATE}
       const b = await snapagent(['backup', '--config', ws.config, '--json']);
       assert.equal(b.code, 0, b.stdout + b.stderr);
       const l = await snapagent(['list', '--config', ws.config, '--json']);
-      first = l.json.backups[0].id;
+      const first = l.json.backups[0].id;
       const stats = l.json.backups[0].stats;
       assert.equal(stats.es_version, '8.19.21');
       assert.equal(stats.cluster_name, 'docker-cluster');
@@ -187,6 +186,8 @@ state_dir: \${STATE}
     it('existing indices: replaced with --force; one index under another name', async () => {
       await es!.client.index({ index: 'products', id: 'new', document: { sku: 'NEW' }, refresh: true });
       assert.equal((await es!.client.count({ index: 'products' })).count, 1001);
+      // the oldest backup retention kept (one a day): the data as seeded
+      const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].id;
 
       const forced = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--database', 'products', '--force', '--json']);
       assert.equal(forced.code, 0, forced.stdout + forced.stderr);
@@ -220,7 +221,8 @@ state_dir: \${STATE}
     });
 
     it('restores onto a fresh cluster (security off, another path.repo) with --to-container', async () => {
-      // the first backup (the second one holds an extra document)
+      // the oldest backup retention kept (the second one held an extra document)
+      const first = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].id;
       const r = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', first, '--to-container', fresh!.name, '--json']);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.deepEqual(await fingerprint(fresh!.client), original);
