@@ -93,7 +93,7 @@ agent-image: docker
 typecheck: node-deps
 	tsc -p .
 
-## test: the whole suite (unit + end to end against the real Docker Engine); fails without Docker
+## test: the whole suite (unit, the plugin contract suite and end to end against the real Docker Engine); fails without Docker
 test: deps images typecheck
 	$(NODE) --test --test-reporter=spec test/unit/*.test.ts
 	@bash scripts/test-lanes.sh $(NODE) test/contract/*.test.ts test/e2e/*.test.ts

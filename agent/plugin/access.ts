@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ContainerDetails } from '../docker/client.ts';
 import { SnapError } from '../errors.ts';
-import { registerSecret } from '../log.ts';
+import { registerSecret, runId } from '../log.ts';
 import type { PluginContext } from './contract.ts';
 
 /** The job options every datastore plugin accepts for a secret. */
@@ -119,9 +119,11 @@ export async function runIn(ctx: PluginContext, container: string, cmd: string[]
 }
 
 /** Writes `content` to a fresh 0600 file in the container's /tmp (through stdin, never
- * a command line) and returns its path there; the tool that reads it removes it. */
+ * a command line) and returns its path there; the tool that reads it removes it. Named
+ * after the run, like the named pipes, so that the repair after a killed run removes it
+ * too (agent/runtime/recovery.ts): a tool killed before it ran leaves it behind. */
 export async function writePrivateFile(ctx: PluginContext, container: string, content: string, suffix = ''): Promise<string> {
-  const res = await runIn(ctx, container, ['sh', '-c', `umask 077; f=$(mktemp /tmp/snapagent-XXXXXX${suffix}) && cat > "$f" && echo "$f"`], content);
+  const res = await runIn(ctx, container, ['sh', '-c', `umask 077; f=$(mktemp /tmp/snapagent-${runId}-XXXXXX${suffix}) && cat > "$f" && echo "$f"`], content);
   const file = res.stdout.trim();
   if (res.exitCode !== 0 || !file.startsWith('/tmp/')) throw new SnapError(`cannot write a private file in container ${container}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   return file;

@@ -11,7 +11,7 @@ import { docker, requireDocker, snapagent, workspace, type Workspace } from '../
 import { CASSANDRA_IMAGE, startCassandra, tableDigest, type CassandraNode } from '../helpers/cassandra.ts';
 
 const TABLES = ['spread.events', 'spread.tags', 'copies.events'];
-const ROWS = 12_000;
+const ROWS = 3000;
 
 async function load(client: cassandra.Client): Promise<void> {
   // spread: one replica per row (each node holds its own share); copies: every node holds all

@@ -1,9 +1,9 @@
-// The cassandra plugin against real Cassandra 5.0 nodes: two keyspaces (clustering
-// keys, collections, UDTs, a counter table, a secondary index, an empty table, 100k+
-// rows); backup → drop keyspaces → restore → every row equal; one keyspace; one table;
-// a table holding data is refused; onto a second, fresh node with authentication on
-// (zero configuration: the default superuser); a wrong password; the snapshot cleared
-// after every backup, also when the upload fails (rclone's own --max-transfer limit).
+// The cassandra plugin against real Cassandra 5.0 nodes, what the plugin contract suite
+// (test/contract/cassandra.test.ts) does not cover: what the manifest records of the node
+// and its tables; the snapshot cleared after every backup, also when the upload fails
+// (rclone's own --max-transfer limit); one keyspace; one table; an unknown keyspace; onto
+// a second, fresh node with authentication on (zero configuration: the default
+// superuser); a wrong password, never written anywhere.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,9 +13,9 @@ import { docker, requireDocker, snapagent, workspace, type Workspace } from '../
 import { CASSANDRA_IMAGE, startCassandra, tableDigest, type CassandraNode } from '../helpers/cassandra.ts';
 
 const SECRET = 'Wr0ng-cql-Pw-for-tests';
-const CUSTOMERS = 1000;
-const ORDERS_PER_CUSTOMER = 80;
-const READINGS = 24_000;
+const CUSTOMERS = 100;
+const ORDERS_PER_CUSTOMER = 10;
+const READINGS = 2000;
 
 const SCHEMA = [
   "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
@@ -103,7 +103,7 @@ state_dir: \${STATE}
     ws?.cleanup();
   });
 
-  it('backs up (snapshot cleared), drops both keyspaces, restores every row', async () => {
+  it('backs up: the snapshot is cleared; the manifest records the node and every table', async () => {
     assert.equal(original['shop.orders']!.split(' ')[0], String(CUSTOMERS * ORDERS_PER_CUSTOMER));
     const b = await snapagent(['backup', '--config', ws.config, '--json']);
     outputs.push(b.stdout, b.stderr);
@@ -128,18 +128,6 @@ state_dir: \${STATE}
     assert.equal(s.keyspaces.metrics.tables.spare.rows, 0);
     assert.equal(s.tables, 5);
     assert.equal(s.rows, CUSTOMERS * ORDERS_PER_CUSTOMER + CUSTOMERS + 20 + READINGS);
-    assert.ok(s.rows >= 100_000);
-
-    await node.client.execute('DROP KEYSPACE shop');
-    await node.client.execute('DROP KEYSPACE metrics');
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'ring', '--json']);
-    outputs.push(r.stdout, r.stderr);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.equal(r.json.results[0].stats.rows, s.rows);
-    assert.deepEqual(await digest(node.client), original);
-    const byIndex = await node.client.execute("SELECT id FROM shop.customers WHERE name = 'customer 1'");
-    assert.equal(byIndex.rowLength, 1, 'the secondary index answers after the restore');
-    assert.deepEqual((await docker('exec', node.name, 'ls', '/var/lib/cassandra')).split('\n').filter((f) => f.startsWith('snapagent')), [], 'no staging dir left');
   });
 
   it('restores one keyspace, leaving the other alone', async () => {
@@ -152,18 +140,12 @@ state_dir: \${STATE}
     assert.equal((await node.client.execute('SELECT id FROM shop.customers WHERE id = 999999')).rowLength, 1, 'shop was not touched');
   });
 
-  it('restores one table into its truncated self; a table holding data is refused', async () => {
+  it('restores one table into its truncated self; an unknown keyspace is a usage error', async () => {
     await node.client.execute('TRUNCATE shop.orders');
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'ring', '--database', 'shop', '--collection', 'orders', '--json']);
     outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await tableDigest(node.client, 'shop.orders'), original['shop.orders']);
-    const before = await tableDigest(node.client, 'shop.customers');
-    const refused = await snapagent(['restore', '--config', ws.config, '--job', 'ring', '--database', 'shop', '--collection', 'customers', '--json']);
-    assert.equal(refused.code, 4, refused.stdout + refused.stderr);
-    assert.match(refused.json.results[0].error, /shop\.customers .* hold data; nothing was changed/);
-    assert.match(refused.json.results[0].hint, /truncate|--force/);
-    assert.equal(await tableDigest(node.client, 'shop.customers'), before);
     const bad = await snapagent(['restore', '--config', ws.config, '--job', 'ring', '--database', 'nope', '--json']);
     assert.equal(bad.code, 2);
     assert.match(bad.json.results[0].error, /no keyspace "nope"/);
@@ -203,8 +185,8 @@ jobs:
 discovery: { labels: false }
 state_dir: \${STATE}
 `);
-    // rclone's own quota: it stops the upload after 256 KiB (a real rclone failure, no fake)
-    const env = { RCLONE_CONFIG_SMALL_TYPE: 'local', RCLONE_MAX_TRANSFER: '256K', RCLONE_CUTOFF_MODE: 'HARD' };
+    // rclone's own quota: it stops the upload after 8 KiB (a real rclone failure, no fake)
+    const env = { RCLONE_CONFIG_SMALL_TYPE: 'local', RCLONE_MAX_TRANSFER: '8K', RCLONE_CUTOFF_MODE: 'HARD' };
     const r = await snapagent(['backup', '--config', w.config, '--json'], env);
     outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 1, r.stderr);

@@ -4,12 +4,15 @@
 // The host's CLI then restores that backup from the target alone, identical.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, logLines, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, logLines, removeVolume, requireDocker, ROOT, uniq } from '../helpers/harness.ts';
+import { expectRun, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
+import { until } from '../helpers/wait.ts';
 
 const pexec = promisify(execFile);
 const HOST = 'sa-container';
@@ -18,7 +21,7 @@ describe('the agent container (compose service)', () => {
   const vol = uniq('sa-ctr');
   const restored = uniq('sa-ctr-restored');
   const project = uniq('sactr').replace('-', '');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let env: NodeJS.ProcessEnv;
   let original: Snapshot;
   const containerLogs = async (id: string) => {
@@ -31,26 +34,17 @@ describe('the agent container (compose service)', () => {
     await requireDocker();
     // the image of the code under test (cached by content hash: seconds when up to date)
     await pexec('bash', [path.join(ROOT, 'compose', 'images', 'build.sh'), 'agent'], { maxBuffer: 64 << 20 });
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'mkdir -p /v/d && seq 1 4000 > /v/d/n');
-    original = await snapshot(vol);
+    original = await filledVolume(vol, 'mkdir -p /v/d && seq 1 4000 > /v/d/n');
     // the host's view of the same target: the same host name, the backups directory
-    ws = workspace(`
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = config({ host: HOST });
     mkdirSync(ws.backups, { recursive: true });
-    const inside = path.join(ws.dir, 'agent.yml'); // paths inside the container
-    writeFileSync(inside, `
-host: ${HOST}
-targets: [{ name: local, type: local, path: /backups }]
-jobs:
-  - { name: data, plugin: volume, volume: ${vol}, tier: critical }
-discovery: { labels: false }
-state_dir: /var/lib/snapagent
-`);
+    // paths inside the container
+    const inside = ws.variant('agent.yml', {
+      host: HOST,
+      targets: [{ name: 'local', type: 'local', path: '/backups' }],
+      jobs: [volumeJob('data', vol, { tier: 'critical' })],
+      state_dir: '/var/lib/snapagent',
+    });
     env = { ...process.env, SNAPAGENT_CONFIG_FILE: inside, SNAPAGENT_BACKUPS: ws.backups, TZ: 'UTC' };
   });
 
@@ -65,12 +59,10 @@ state_dir: /var/lib/snapagent
     await compose('up', '-d', '--no-build');
     const { stdout: id } = await compose('ps', '-q', 'snapagent');
     let logs = '';
-    for (let i = 0; i < 120 && !logLines(logs).some((l) => l.msg?.startsWith('tier run finished') && l.tier === 'critical'); i++) {
-      await new Promise((r) => setTimeout(r, 500));
+    const done = await until('the tier run to finish', async () => {
       logs = await containerLogs(id.trim());
-    }
-    const done = logLines(logs).find((l) => l.msg?.startsWith('tier run finished') && l.tier === 'critical');
-    assert.ok(done, logs);
+      return logLines(logs).find((l) => l.msg?.startsWith('tier run finished') && l.tier === 'critical');
+    }, { timeoutMs: 75_000, intervalMs: 500 }).catch((err: Error) => assert.fail(`${err.message}\n${logs}`));
     assert.equal(done.ok, true, logs);
     await compose('stop', '--timeout', '60');
     assert.equal((await docker('inspect', '--format', '{{.State.ExitCode}}', id.trim())).trim(), '0');
@@ -81,19 +73,10 @@ state_dir: /var/lib/snapagent
     // the host trusts the container agent's signing key, as `snapagent key` prints it there
     const { stdout: key } = await compose('run', '--rm', '--no-deps', '-T', 'snapagent', 'key');
     assert.match(key.trim(), /^ssh-ed25519 \S+ snapagent@/);
-    writeFileSync(ws.config, `
-host: ${HOST}
-targets: [{ name: local, type: local, path: ${ws.backups} }]
-discovery: { labels: false }
-state_dir: ${path.join(ws.dir, 'state')}
-trusted_keys: ["${key.trim()}"]
-`);
-    const l = await snapagent(['list', '--config', ws.config, '--json']);
-    assert.equal(l.code, 0, l.stderr);
+    ws.rewrite({ host: HOST, trusted_keys: [key.trim()] });
+    const l = await expectRun(['list', '--config', ws.config, '--json']);
     assert.equal(l.json.backups.length, 1);
     assert.match(l.json.backups[0].id, /^\d{8}T020000Z-critical$/, 'the slot id of the missed 02:00 run');
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--to-volume', restored, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(restored), original);
+    await restoresIdentical(ws.config, 'data', restored, original);
   });
 });

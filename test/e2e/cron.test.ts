@@ -10,34 +10,27 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { backupId } from '../../agent/catalog/manifest.ts';
 import { slotAt } from '../../agent/plan/schedule.ts';
-import { docker, inVolume, logLines, make, removeVolume, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace, type TestConfig } from '../helpers/config.ts';
+import { logLines, make, removeVolume, requireDocker, ROOT, uniq } from '../helpers/harness.ts';
+import { restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 const pexec = promisify(execFile);
 
 describe('make install-cron / uninstall-cron', () => {
   const vol = uniq('sa-cron');
   const restored = uniq('sa-cron-restored');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
+  let spec: TestConfig;
   let cronFile: string;
   let cronLog: string;
   let original: Snapshot;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'mkdir -p /v/d && seq 1 3000 > /v/d/n');
-    original = await snapshot(vol);
-    ws = workspace(`
-host: sa-cron
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-tiers:
-  hourly: { schedule: "5 * * * *", keep: { last: 24 } }
-jobs:
-  - { name: data, plugin: volume, volume: ${vol}, tier: hourly }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    original = await filledVolume(vol, 'mkdir -p /v/d && seq 1 3000 > /v/d/n');
+    spec = { host: 'sa-cron', tiers: { hourly: { schedule: '5 * * * *', keep: { last: 24 } } }, jobs: [volumeJob('data', vol, { tier: 'hourly' })] };
+    ws = config(spec);
     cronFile = path.join(ws.dir, 'snapagent');
     cronLog = path.join(ws.dir, 'snapagent.log');
   });
@@ -69,9 +62,7 @@ state_dir: \${STATE}
     // the slot of the run (the clock may cross a slot while it runs: either side is fine)
     const slots = [before, Date.now()].map((t) => backupId(slotAt('5 * * * *', new Date(t)), 'hourly'));
     assert.ok(slots.includes(ok.id), `${ok.id} is one of ${slots.join(', ')}`);
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--to-volume', restored, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(restored), original);
+    await restoresIdentical(ws.config, 'data', restored, original);
   });
 
   it('uninstall removes only its own file; install never overwrites a foreign one', async () => {
@@ -92,8 +83,7 @@ state_dir: \${STATE}
   });
 
   it('refuses a schedule with seconds, naming the key', async () => {
-    const cfg = path.join(ws.dir, 'seconds.yml');
-    writeFileSync(cfg, readFileSync(ws.config, 'utf8').replace('"5 * * * *"', '"30 5 * * * *"'));
+    const cfg = ws.variant('seconds.yml', { ...spec, tiers: { hourly: { schedule: '30 5 * * * *', keep: { last: 24 } } } });
     const r = await make(['install-cron', `CONFIG=${cfg}`, `CRON_FILE=${cronFile}.2`, `CRON_LOG=${cronLog}`]);
     assert.notEqual(r.code, 0);
     assert.match(r.out, /seconds\.yml: tiers\.hourly\.schedule: "30 5 \* \* \* \*" has a seconds field, which cron cannot run/);

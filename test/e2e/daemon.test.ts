@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, fakeClock, inVolume, logLines, removeVolume, requireDocker, snapagent, startSnapagent, uniq, workspace, type Running, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { fakeClock, logLines, removeVolume, requireDocker, startSnapagent, uniq, type Running } from '../helpers/harness.ts';
+import { restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 const HOST = 'sa-daemon';
 
@@ -16,7 +18,7 @@ describe('snapagent run (daemon)', () => {
   const small = uniq('sa-dmn-small');
   const big = uniq('sa-dmn-big');
   const restored = uniq('sa-dmn-restored');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let daemon: Running | undefined;
   const originals: Record<string, Snapshot> = {};
   const ids = (job: string) => readdirSync(path.join(ws.backups, HOST, job)).sort();
@@ -33,24 +35,14 @@ describe('snapagent run (daemon)', () => {
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', small);
-    await docker('volume', 'create', big);
-    await inVolume(small, 'seq 1 1000 > /v/n');
+    originals.small = await filledVolume(small, 'seq 1 1000 > /v/n');
     // big enough that a SIGTERM lands while it is being copied
-    await inVolume(big, 'head -c 200M /dev/urandom > /v/blob && seq 1 1000 > /v/n');
-    originals.small = await snapshot(small);
-    originals.big = await snapshot(big);
-    ws = workspace(`
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-tiers:
-  nightly: { schedule: "0 0 * * *", keep: { daily: 30 }, drill: { schedule: "0 0 * * *" } }
-jobs:
-  - { name: small, plugin: volume, volume: ${small}, tier: nightly }
-  - { name: big, plugin: volume, volume: ${big}, tier: nightly }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    originals.big = await filledVolume(big, 'head -c 200M /dev/urandom > /v/blob && seq 1 1000 > /v/n');
+    ws = config({
+      host: HOST,
+      tiers: { nightly: { schedule: '0 0 * * *', keep: { daily: 30 }, drill: { schedule: '0 0 * * *' } } },
+      jobs: [volumeJob('small', small, { tier: 'nightly' }), volumeJob('big', big, { tier: 'nightly' })],
+    });
   });
 
   after(async () => {
@@ -92,7 +84,7 @@ state_dir: \${STATE}
     for (const job of ['small', 'big']) {
       for (const id of ids(job)) assert.ok(files.includes(path.join(HOST, job, id, 'manifest.json')), `${job}/${id} is committed or gone`);
     }
-    const state = JSON.parse(readFileSync(path.join(ws.dir, 'state', 'schedule.json'), 'utf8'));
+    const state = JSON.parse(readFileSync(path.join(ws.state, 'schedule.json'), 'utf8'));
     assert.equal(state.tiers.nightly.slot, '2030-01-09T00:00:00.000Z', 'a cut-short run is not recorded');
 
     d = start('2030-01-12 11:00:00');
@@ -107,11 +99,7 @@ state_dir: \${STATE}
   it('the backups restore identical', async () => {
     // on the daemon's (moved) clock: a backup dated after the host's own "now" is refused as implausible
     const later = fakeClock('2030-01-13 00:00:00');
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'big', '--to-volume', restored, '--json'], later);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(restored), originals.big);
-    const s = await snapagent(['restore', '--config', ws.config, '--job', 'small', '--id', '20300108T000000Z-nightly', '--to-volume', restored, '--json'], later);
-    assert.equal(s.code, 0, s.stderr);
-    assert.deepEqual(await snapshot(restored), originals.small);
+    await restoresIdentical(ws.config, 'big', restored, originals.big!, { env: later });
+    await restoresIdentical(ws.config, 'small', restored, originals.small!, { id: '20300108T000000Z-nightly', env: later });
   });
 });

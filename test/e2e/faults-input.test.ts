@@ -10,8 +10,10 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, HELPER, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 describe('bad input: labels, jobs, remotes, manifests', () => {
   const tier = `t${uniq('f').replace('-', '')}`;
@@ -26,27 +28,25 @@ describe('bad input: labels, jobs, remotes, manifests', () => {
   const stopped = uniq('sa-in-stopped');
   const missing = uniq('sa-in-missing');
   const copy = uniq('sa-in-copy');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let original: Snapshot;
   let host: string;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', '--label', `snapagent.tier=${tier}`, good);
-    await inVolume(good, 'seq 1 100000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
+    original = await filledVolume(good, 'seq 1 100000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f', ['--label', `snapagent.tier=${tier}`]);
     for (const [v, labels] of Object.entries(badVolumes)) await docker('volume', 'create', '--label', `snapagent.tier=${tier}`, ...labels.flatMap((l) => ['--label', l]), v);
-    await docker('run', '-d', '--name', badContainer, '--network', 'none', '--label', 'snapagent.plugin=nosuch', '--label', `snapagent.tier=${tier}`, 'snapagent/helper:latest', ...SLEEPER);
-    await docker('create', '--name', stopped, '--network', 'none', 'snapagent/helper:latest', ...SLEEPER);
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-tiers: { ${tier}: { schedule: "0 5 * * *", keep: { last: 10 } } }
-jobs:
-  - { name: weird, plugin: nosuch, volume: ${missing}, tier: ${tier} }
-  - { name: ghost, plugin: mariadb, container: ${missing}, tier: ${tier} }
-  - { name: asleep, plugin: mariadb, container: ${stopped}, tier: ${tier} }
-state_dir: \${STATE}
-`);
-    original = await snapshot(good);
+    await docker('run', '-d', '--name', badContainer, '--network', 'none', '--label', 'snapagent.plugin=nosuch', '--label', `snapagent.tier=${tier}`, HELPER, ...SLEEPER);
+    await docker('create', '--name', stopped, '--network', 'none', HELPER, ...SLEEPER);
+    ws = config({
+      tiers: { [tier]: { schedule: '0 5 * * *', keep: { last: 10 } } },
+      jobs: [
+        { name: 'weird', plugin: 'nosuch', volume: missing, tier },
+        containerJob('ghost', 'mariadb', missing, { tier }),
+        containerJob('asleep', 'mariadb', stopped, { tier }),
+      ],
+      discovery: { labels: true },
+    });
   });
 
   after(async () => {
@@ -67,17 +67,15 @@ state_dir: \${STATE}
     assert.match(problems[`container ${badContainer}`], /label snapagent\.plugin="nosuch": expected one of volume, mariadb/);
     assert.match(problems[`${ws.config}: jobs[0]`], /plugin: unknown plugin "nosuch", expected one of /);
 
-    const byJob = Object.fromEntries(b.json.results.map((r: { job: string }) => [r.job, r]));
-    assert.equal(byJob[good].status, 'ok', 'the good labelled job ran');
-    assert.match(byJob.ghost.error, new RegExp(`job ghost: container "${missing}" does not exist`));
-    assert.match(byJob.ghost.hint, /fix the job's "container" key/);
-    assert.match(byJob.asleep.error, new RegExp(`job asleep: container "${stopped}" is not running \\(created\\)`));
-    assert.match(byJob.asleep.hint, new RegExp(`docker start ${stopped}`));
+    const [ghost, asleep] = [jobResult(b, 'ghost'), jobResult(b, 'asleep')];
+    assert.equal(jobResult(b, good).status, 'ok', 'the good labelled job ran');
+    assert.match(ghost.error!, new RegExp(`job ghost: container "${missing}" does not exist`));
+    assert.match(ghost.hint!, /fix the job's "container" key/);
+    assert.match(asleep.error!, new RegExp(`job asleep: container "${stopped}" is not running \\(created\\)`));
+    assert.match(asleep.hint!, new RegExp(`docker start ${stopped}`));
     assert.equal(b.json.results.length, 3, 'the bad ones never became jobs');
 
-    const r = await snapagent(['restore', '--config', ws.config, '--job', good, '--to-volume', copy]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copy)).hashes, original.hashes);
+    await restoresIdentical(ws.config, good, copy, original, { hashesOnly: true });
   });
 
   it('unknown --tier, --target and --job: exit 2 naming what exists', async () => {
@@ -94,14 +92,13 @@ state_dir: \${STATE}
   });
 
   it('an rclone remote rclone does not know: that target fails at once saying what to fix, the local one gets the backup', async () => {
-    const w = workspace(`
-targets:
-  - { name: local, type: local, path: \${BACKUPS} }
-  - { name: nowhere, type: rclone, remote: "nosuchremote:backups" }
-jobs: [{ name: data, plugin: volume, volume: ${good} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    const w = config((w) => ({
+      targets: [
+        { name: 'local', type: 'local', path: w.backups },
+        { name: 'nowhere', type: 'rclone', remote: 'nosuchremote:backups' },
+      ],
+      jobs: [volumeJob('data', good)],
+    }));
     const b = await snapagent(['backup', '--config', w.config, '--json']);
     w.cleanup();
     assert.equal(b.code, 1, b.stderr);
@@ -135,15 +132,13 @@ state_dir: \${STATE}
     assert.match(l.stderr, new RegExp(`"key":"${moved}","msg":"ignoring invalid manifest: manifest host/job/id do not match its location"`));
 
     await removeVolume(copy);
-    const r = await snapagent(['restore', '--config', ws.config, '--job', good, '--to-volume', copy]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copy)).hashes, original.hashes, 'latest is the newest valid backup');
+    // latest is the newest valid backup
+    await restoresIdentical(ws.config, good, copy, original, { hashesOnly: true });
     const bad = await snapagent(['restore', '--config', ws.config, '--job', good, '--id', `20990102T000000Z-${tier}`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, new RegExp(`job "${good}" has no committed backup "20990102T000000Z-${tier}"`));
 
-    const b = await snapagent(['backup', '--config', ws.config, '--job', good]);
-    assert.equal(b.code, 0, b.stderr);
+    await expectRun(['backup', '--config', ws.config, '--job', good]);
     for (const k of [broken, foreign, moved]) assert.ok(existsSync(path.join(ws.backups, k)), `${k} is left for a person to look at`);
   });
 });

@@ -7,11 +7,14 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { runUntil } from '../helpers/faults.ts';
-import { docker, jobWorkspace, requireDocker, snapagent, type Workspace } from '../helpers/harness.ts';
+import { containerJob, jobConfig, type ConfigWorkspace } from '../helpers/config.ts';
+import { killAt, runUntil } from '../helpers/faults.ts';
+import { mariadbFingerprint } from '../helpers/fingerprints.ts';
+import { docker, requireDocker, snapagent } from '../helpers/harness.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
+import { expectRun } from '../helpers/runs.ts';
+import { until } from '../helpers/wait.ts';
 
 const SCHEMA = `
 CREATE DATABASE shop;
@@ -26,34 +29,18 @@ INSERT INTO crm.people SELECT seq, CONCAT('person ', seq) FROM seq_1_to_1000;
 
 describe('mariadb under faults (real MariaDB)', () => {
   let db: MariaDb;
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let original: string;
   let firstId: string;
-  const fingerprint = () => db.sql('CHECKSUM TABLE shop.items, crm.people EXTENDED');
-
-  async function ready(): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await db.sql('SELECT 1');
-        return;
-      } catch (err) {
-        if (i > 180) throw err;
-        await sleep(500);
-      }
-    }
-  }
+  const fingerprint = () => mariadbFingerprint(db.sql, ['shop.items', 'crm.people']);
 
   before(async () => {
-    await requireDocker();
-    await docker('image', 'inspect', MARIADB_IMAGE).catch(() => {
-      throw new Error(`image ${MARIADB_IMAGE} is missing: run \`make images\``);
-    });
+    await requireDocker(MARIADB_IMAGE);
     db = await startMariaDb('Fault-pw-77');
     await db.sql(SCHEMA);
     original = await fingerprint();
-    ws = jobWorkspace('db', 'mariadb', db.name);
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    ws = jobConfig(containerJob('db', 'mariadb', db.name));
+    const b = await expectRun(['backup', '--config', ws.config, '--json']);
     firstId = b.json.results[0].id;
   });
 
@@ -73,19 +60,17 @@ describe('mariadb under faults (real MariaDB)', () => {
     assert.deepEqual(readdirSync(path.join(ws.backups, host, 'db')), [firstId], 'nothing of it is left');
 
     await docker('start', db.name);
-    await ready();
+    await until('MariaDB to answer again', () => db.sql('SELECT 1'), { timeoutMs: 90_000, intervalMs: 500 });
     await db.sql('DROP DATABASE shop');
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
-    assert.equal(r.code, 0, r.stderr);
+    await expectRun(['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
     assert.equal(await fingerprint(), original);
   });
 
   it('a restore killed half-way: never reported restored, status says so, running it again completes and verifies', async () => {
     await db.sql('DELETE FROM shop.items WHERE id > 1000; UPDATE crm.people SET name = "changed"');
-    const p = await runUntil('restore-stream:2097152', ['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
-    await p.kill();
+    const p = await killAt('restore-stream:2097152', ['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
     // the dump was being applied to the live server: shop is dropped and partly loaded again
-    for (let i = 0; i < 40 && (await db.sql('SHOW PROCESSLIST')).includes('INSERT'); i++) await sleep(250);
+    await until('the killed load to end', async () => !(await db.sql('SHOW PROCESSLIST')).includes('INSERT'), { timeoutMs: 10_000, intervalMs: 250 }).catch(() => undefined);
     const rows = Number((await db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'")).trim()) ? Number((await db.sql('SELECT COUNT(*) FROM shop.items')).trim()) : 0;
     assert.ok(rows < 300000, `partly restored: ${rows} of 300000 rows`);
     assert.notEqual(await fingerprint().catch(() => 'missing'), original);
@@ -95,8 +80,7 @@ describe('mariadb under faults (real MariaDB)', () => {
     const problem = s.json.problems.find((x: { where: string }) => x.where === 'restore of job db');
     assert.match(problem?.message ?? '', new RegExp(`into container ${db.name}, started .*, was interrupted \\(agent pid ${p.pid} killed\\): the data there may be partly restored; run \`snapagent restore --job db --id ${firstId}\` again`));
 
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
-    assert.equal(r.code, 0, r.stderr);
+    const r = await expectRun(['restore', '--config', ws.config, '--job', 'db', '--id', firstId]);
     assert.match(r.stderr, /restored row counts and checksums match the backup/);
     assert.equal(await fingerprint(), original);
     const fine = await snapagent(['status', '--config', ws.config, '--json']);

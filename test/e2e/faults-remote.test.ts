@@ -9,25 +9,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startFakeFlakyProxy, type FakeFlakyProxy } from '../helpers/fake-flaky-proxy.ts';
-import { runUntil } from '../helpers/faults.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace, type RcloneSettings } from '../helpers/config.ts';
+import { killAt } from '../helpers/faults.ts';
+import { removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { backupCount, expectRun, restoresIdentical } from '../helpers/runs.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
-
-function config(remote: string, extra = '', metrics = true): string {
-  return `
-targets:
-  - { name: offsite, type: rclone, remote: "${remote}"${extra} }
-jobs: [{ name: data, plugin: volume, volume: VOL }]
-discovery: { labels: false }
-state_dir: \${STATE}
-tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
-${metrics ? 'metrics: { textfile_dir: ./metrics }' : ''}
-`;
-}
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
+import { until } from '../helpers/wait.ts';
 
 describe('a flaky, slow, refusing or missing S3 remote', () => {
   const vol = uniq('sa-remote');
@@ -36,21 +26,24 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
   let proxy: FakeFlakyProxy;
   let env: Record<string, string>;
   let original: Snapshot;
-  const spaces: Workspace[] = [];
-  const space = (remote: string, extra = '', metrics = true) => {
-    const w = workspace(config(remote, extra, metrics).replace('VOL', vol));
+  const spaces: ConfigWorkspace[] = [];
+  // the job on one rclone target `remote`; retention keeps every test backup
+  const space = (remote: string, target: RcloneSettings = {}, metrics = true) => {
+    const w = config({
+      targets: [{ name: 'offsite', type: 'rclone', remote, ...target }],
+      jobs: [volumeJob('data', vol)],
+      tiers: KEEP_EVERY_BACKUP,
+      ...(metrics ? { metrics: { textfile_dir: './metrics' } } : {}),
+    });
     spaces.push(w);
     return w;
   };
-  const metrics = (w: Workspace) => readFileSync(path.join(w.dir, 'metrics', 'snapagent.prom'), 'utf8');
+  const metrics = (w: ConfigWorkspace) => readFileSync(path.join(w.dir, 'metrics', 'snapagent.prom'), 'utf8');
 
-  async function roundTrip(w: Workspace): Promise<void> {
-    const b = await snapagent(['backup', '--config', w.config, '--json'], env);
-    assert.equal(b.code, 0, b.stderr);
+  async function roundTrip(w: ConfigWorkspace): Promise<void> {
+    await expectRun(['backup', '--config', w.config, '--json'], env);
     await removeVolume(copy);
-    const r = await snapagent(['restore', '--config', w.config, '--job', 'data', '--to-volume', copy], env);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copy)).hashes, original.hashes);
+    await restoresIdentical(w.config, 'data', copy, original, { env, hashesOnly: true });
   }
 
   before(async () => {
@@ -58,10 +51,8 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
     s3 = await startS3Server();
     proxy = await startFakeFlakyProxy(s3.port);
     env = { ...s3.env('flaky'), RCLONE_CONFIG_FLAKY_ENDPOINT: `http://127.0.0.1:${proxy.port}` };
-    await docker('volume', 'create', vol);
     // 12 MB of random bytes: a streamed S3 upload of three 5 MiB parts
-    await inVolume(vol, 'head -c 12000000 /dev/urandom > /v/blob; seq 1 20000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
-    original = await snapshot(vol);
+    original = await filledVolume(vol, 'head -c 12000000 /dev/urandom > /v/blob; seq 1 20000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
   });
 
   after(async () => {
@@ -103,7 +94,7 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
 
   it('a missing bucket that these credentials may not create (--s3-no-check-bucket): fails at once saying to create it', async () => {
     proxy.set({});
-    const w = space('flaky:nobucket/snap', ', flags: ["--s3-no-check-bucket"]');
+    const w = space('flaky:nobucket/snap', { flags: ['--s3-no-check-bucket'] });
     const b = await snapagent(['backup', '--config', w.config, '--json'], env);
     assert.equal(b.code, 1, b.stderr);
     const res = b.json.results[0];
@@ -115,14 +106,13 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
   });
 
   it('the remote down (connection refused): bounded retries with backoff, then a clear failure; the local target still gets the backup', async () => {
-    const w = workspace(`
-targets:
-  - { name: local, type: local, path: \${BACKUPS} }
-  - { name: offsite, type: rclone, remote: "down:bkt/snap" }
-jobs: [{ name: data, plugin: volume, volume: ${vol} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    const w = config((w) => ({
+      targets: [
+        { name: 'local', type: 'local', path: w.backups },
+        { name: 'offsite', type: 'rclone', remote: 'down:bkt/snap' },
+      ],
+      jobs: [volumeJob('data', vol)],
+    }));
     spaces.push(w);
     const closed = await startFakeFlakyProxy(s3.port);
     await closed.close(); // a port nobody listens on any more
@@ -134,15 +124,13 @@ state_dir: \${STATE}
     assert.equal(b.stderr.split('\n').filter((l) => l.includes('trying again')).length, 2, 'two retries, then it gives up');
     assert.equal(res.targets.find((t: { target: string }) => t.target === 'local').status, 'ok');
     await removeVolume(copy);
-    const r = await snapagent(['restore', '--config', w.config, '--job', 'data', '--target', 'local', '--to-volume', copy], downEnv);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copy)).hashes, original.hashes);
+    await restoresIdentical(w.config, 'data', copy, original, { env: downEnv, args: ['--target', 'local'], hashesOnly: true });
   });
 
   it("a remote that stalls: rclone's timeout ends each call, the job fails with a clear message", async () => {
     proxy.set({ stall: true });
     // no metrics (they would list the stalled target too) and no retries: one bounded wait
-    const w = space('flaky:bkt/stall', ', flags: ["--timeout", "2s", "--low-level-retries", "1"], retries: 0', false);
+    const w = space('flaky:bkt/stall', { flags: ['--timeout', '2s', '--low-level-retries', '1'], retries: 0 }, false);
     const b = await snapagent(['backup', '--config', w.config, '--json'], env);
     proxy.set({});
     assert.equal(b.code, 1, b.stderr);
@@ -153,14 +141,11 @@ state_dir: \${STATE}
     proxy.set({});
     const w = space('flaky:bkt/kill');
     await roundTrip(w);
-    const p = await runUntil('backup-stream:1048576', ['backup', '--config', w.config], env);
-    await p.kill();
+    await killAt('backup-stream:1048576', ['backup', '--config', w.config], env);
     // rclone rcat, orphaned, sees the end of its input and completes the upload
     const jobDir = () => path.join(s3.root, 'bkt', 'kill', readdirSync(path.join(s3.root, 'bkt', 'kill'))[0]!, 'data');
-    let ids = readdirSync(jobDir());
-    for (let i = 0; i < 100 && ids.length < 2; i++, await sleep(200)) ids = readdirSync(jobDir());
-    const l = await snapagent(['list', '--config', w.config, '--json'], env);
-    assert.equal(l.json.backups.length, 1, 'only the committed backup is listed');
+    await until('the orphaned upload', () => readdirSync(jobDir()).length >= 2, { timeoutMs: 20_000 }).catch(() => undefined);
+    assert.equal(await backupCount(w.config, { env }), 1, 'only the committed backup is listed');
     const s = await snapagent(['status', '--config', w.config, '--json'], env);
     assert.equal(s.json.jobs[0].status, 'failed');
     assert.match(s.json.jobs[0].last_error, /^killed: /);

@@ -7,8 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, logLines, removeVolume, requireDocker, ROOT, snapagent, startSnapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace, type TestConfig } from '../helpers/config.ts';
+import { logLines, removeVolume, requireDocker, ROOT, snapagent, startSnapagent, uniq } from '../helpers/harness.ts';
+import { backupCount, restoresIdentical, statuses } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 const HOST = 'sa-lock';
 
@@ -39,33 +41,22 @@ function holdLock(stateDir: string, job: string): Promise<ChildProcess> {
 describe('locks and parallel jobs', () => {
   const vols = [uniq('sa-lock-a'), uniq('sa-lock-b'), uniq('sa-lock-c')];
   const restored = uniq('sa-lock-restored');
-  let ws: Workspace;
-  let state: string;
+  let ws: ConfigWorkspace;
+  let spec: TestConfig;
   let holder: ChildProcess | undefined;
   const originals: Snapshot[] = [];
 
   before(async () => {
     await requireDocker();
-    for (const v of vols) {
-      await docker('volume', 'create', v);
-      await inVolume(v, `head -c 60M /dev/urandom > /v/blob && echo ${v} > /v/name`);
-      originals.push(await snapshot(v));
-    }
-    ws = workspace(`
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: a, plugin: volume, volume: ${vols[0]} }
-  - { name: b, plugin: volume, volume: ${vols[1]} }
-  - { name: c, plugin: volume, volume: ${vols[2]} }
-  - { name: sa, plugin: volume, volume: ${vols[0]}, stop: true, order: 1 }
-  - { name: sb, plugin: volume, volume: ${vols[1]}, stop: true, order: 1 }
-discovery: { labels: false }
-state_dir: \${STATE}
-concurrency: 2
-lock_wait_seconds: 600
-`);
-    state = path.join(ws.dir, 'state');
+    for (const v of vols) originals.push(await filledVolume(v, `head -c 60M /dev/urandom > /v/blob && echo ${v} > /v/name`));
+    const [a, b, c] = vols as [string, string, string];
+    spec = {
+      host: HOST,
+      jobs: [volumeJob('a', a), volumeJob('b', b), volumeJob('c', c), volumeJob('sa', a, { stop: true, order: 1 }), volumeJob('sb', b, { stop: true, order: 1 })],
+      concurrency: 2,
+      lock_wait_seconds: 600,
+    };
+    ws = config(spec);
   });
 
   after(async () => {
@@ -90,14 +81,13 @@ lock_wait_seconds: 600
   });
 
   it('gives up after lock_wait_seconds, naming the holder; then takes over the lock once its holder is killed', async () => {
-    holder = await holdLock(state, 'b');
-    const cfg = path.join(ws.dir, 'short-wait.yml');
-    writeFileSync(cfg, readFileSync(ws.config, 'utf8').replace('lock_wait_seconds: 600', 'lock_wait_seconds: 2'));
+    holder = await holdLock(ws.state, 'b');
+    const cfg = ws.variant('short-wait.yml', { ...spec, lock_wait_seconds: 2 });
     const r = await snapagent(['backup', '--config', cfg, '--job', 'b', '--json']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^job b is locked by another run \\(pid ${holder.pid}, since .+\\); gave up after waiting 2s$`));
     assert.match(r.json.results[0].hint, /raise lock_wait_seconds; the lock is .*sa-lock--b\.lock/);
-    assert.equal((await snapagent(['list', '--config', ws.config, '--job', 'b', '--json'])).json.backups.length, 0);
+    assert.equal(await backupCount(ws.config, { job: 'b' }), 0);
 
     holder.kill('SIGKILL');
     await new Promise((res) => holder!.once('exit', res));
@@ -108,9 +98,9 @@ lock_wait_seconds: 600
 
   it('takes over a lock whose pid now belongs to another process (an agent in a container is pid 1 every time)', async () => {
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    mkdirSync(path.join(state, 'locks'), { recursive: true });
+    mkdirSync(path.join(ws.state, 'locks'), { recursive: true });
     // our own pid is alive, but it was not us who took this lock: the start time differs
-    writeFileSync(path.join(state, 'locks', `${HOST}--c.lock`), JSON.stringify({ pid: process.pid, since: '2020-01-01T00:00:00.000Z', boot, start: '1' }));
+    writeFileSync(path.join(ws.state, 'locks', `${HOST}--c.lock`), JSON.stringify({ pid: process.pid, since: '2020-01-01T00:00:00.000Z', boot, start: '1' }));
     const r = await snapagent(['backup', '--config', ws.config, '--job', 'c', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(logLines(r.stderr).some((l) => l.msg === 'taking over a stale lock left by a run that was killed'));
@@ -119,17 +109,13 @@ lock_wait_seconds: 600
   it('runs jobs in parallel up to concurrency, and stopping jobs one at a time', async () => {
     const r = await snapagent(['backup', '--config', ws.config, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.json.results.map((x: { job: string; status: string }) => `${x.job}:${x.status}`), ['a:ok', 'b:ok', 'c:ok', 'sa:ok', 'sb:ok']);
+    assert.deepEqual(statuses(r), ['a ok', 'b ok', 'c ok', 'sa ok', 'sb ok']);
     const iv = intervals([r.stderr]);
     assert.equal(maxOverlap(iv), 2, `at most 2 at once, and 2 did run together: ${JSON.stringify(iv)}`);
     assert.equal(maxOverlap(iv.filter((x) => x.job.startsWith('s'))), 1, 'stopping jobs never together');
   });
 
   it('restores what the racing runs stored', async () => {
-    for (const [i, job] of (['a', 'b', 'c'] as const).entries()) {
-      const r = await snapagent(['restore', '--config', ws.config, '--job', job, '--to-volume', restored, '--json']);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(await snapshot(restored), originals[i]);
-    }
+    for (const [i, job] of (['a', 'b', 'c'] as const).entries()) await restoresIdentical(ws.config, job, restored, originals[i]!);
   });
 });

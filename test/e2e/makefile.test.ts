@@ -2,30 +2,20 @@
 // terminal: the latest backup of every job), driven with CONFIG= as a user would.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, make, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, make, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
 describe('make backup / make restore', () => {
   const a = uniq('sa-make-a');
   const b = uniq('sa-make-b');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   const originals: Record<string, Snapshot> = {};
 
   before(async () => {
     await requireDocker();
-    for (const v of [a, b]) {
-      await docker('volume', 'create', v);
-      await inVolume(v, `mkdir -p /v/x && seq 1 20000 > /v/x/n && echo ${v} > /v/name`);
-      originals[v] = await snapshot(v);
-    }
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: a, plugin: volume, volume: ${a}, tier: critical }
-  - { name: b, plugin: volume, volume: ${b}, tier: medium }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    for (const v of [a, b]) originals[v] = await filledVolume(v, `mkdir -p /v/x && seq 1 20000 > /v/x/n && echo ${v} > /v/name`);
+    ws = config({ jobs: [volumeJob('a', a, { tier: 'critical' }), volumeJob('b', b, { tier: 'medium' })] });
   });
 
   after(async () => {

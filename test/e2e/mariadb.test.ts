@@ -1,9 +1,8 @@
-// The mariadb plugin against a real MariaDB: a hot dump while a writer keeps inserting,
-// then drop → restore → everything back and equal to the manifest's counts and
-// checksums; one database; another container; wrong password; the dump dying.
+// The mariadb plugin against a real MariaDB, what the plugin contract suite
+// (test/contract/mariadb.test.ts) does not cover: a hot dump while a writer keeps
+// inserting, then drop → restore → everything back and equal to the manifest's counts
+// and checksums; one database; another container; wrong password; the dump dying.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -28,7 +27,7 @@ CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
 CREATE DATABASE big;
 CREATE TABLE big.t (id INT PRIMARY KEY, payload VARCHAR(64), n DOUBLE NULL, b VARBINARY(32)) ENGINE=InnoDB;
-INSERT INTO big.t SELECT seq, MD5(seq), IF(seq % 10 = 0, NULL, seq / 3), UNHEX(SHA2(seq, 256)) FROM seq_1_to_1000000;
+INSERT INTO big.t SELECT seq, MD5(seq), IF(seq % 10 = 0, NULL, seq / 3), UNHEX(SHA2(seq, 256)) FROM seq_1_to_20000;
 `;
 
 // Everything except the table the writer keeps filling, in a comparable form.
@@ -43,18 +42,12 @@ async function fingerprint(db: MariaDb): Promise<string> {
   ].join('\n');
 }
 
-function everything(ws: Workspace, outputs: string[]): string {
-  const files = readdirSync(ws.dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.json'));
-  return outputs.join('\n') + files.map((f) => readFileSync(path.join(f.parentPath, f.name), 'utf8')).join('\n');
-}
-
 describe('mariadb plugin (real MariaDB)', () => {
   let db: MariaDb;
   let fresh: MariaDb | undefined;
   let ws: Workspace;
   let original: string;
   let bigChecksum: string;
-  const outputs: string[] = [];
 
   before(async () => {
     await requireDocker();
@@ -86,11 +79,10 @@ state_dir: \${STATE}
     await new Promise((r) => setTimeout(r, 500));
     const b = await snapagent(['backup', '--config', ws.config, '--json']);
     await docker('exec', db.name, 'rm', '-f', '/tmp/writer.pid');
-    outputs.push(b.stdout, b.stderr);
     assert.equal(b.code, 0, b.stderr);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     const stats = l.json.backups[0].stats;
-    assert.equal(stats.databases.big.t.rows, 1000000);
+    assert.equal(stats.databases.big.t.rows, 20000);
     assert.equal(stats.databases.shop.customers.rows, 3);
     assert.equal(stats.databases.shop.orders.rows, 5000);
     assert.ok(stats.databases.shop.writes.rows > 0, 'the writer was inserting during the dump');
@@ -100,7 +92,6 @@ state_dir: \${STATE}
 
     await db.sql('DROP DATABASE shop; DROP DATABASE big;');
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await fingerprint(db), original);
     assert.equal((await db.sql('SELECT COUNT(*) FROM shop.writes')).trim(), String(stats.databases.shop.writes.rows));
@@ -110,21 +101,19 @@ state_dir: \${STATE}
   });
 
   it('restores one database, leaving the others alone', async () => {
-    await db.sql('DROP DATABASE shop; INSERT INTO big.t VALUES (2000001, "new", NULL, NULL);');
+    await db.sql('DROP DATABASE shop; INSERT INTO big.t VALUES (200001, "new", NULL, NULL);');
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--database', 'shop', '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal((await db.sql('SELECT COUNT(*) FROM shop.customers')).trim(), '3');
-    assert.equal((await db.sql('SELECT COUNT(*) FROM big.t')).trim(), '1000001', 'big was not touched');
+    assert.equal((await db.sql('SELECT COUNT(*) FROM big.t')).trim(), '20001', 'big was not touched');
   });
 
   it('restores into a fresh container with its own credentials (--to-container)', async () => {
     fresh = await startMariaDb('another-Pw-99');
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--to-container', fresh.name, '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await fresh.sql('CHECKSUM TABLE big.t EXTENDED'), bigChecksum);
-    assert.equal((await fresh.sql('SELECT COUNT(*) FROM big.t')).trim(), '1000000');
+    assert.equal((await fresh.sql('SELECT COUNT(*) FROM big.t')).trim(), '20000');
   });
 
   it('a wrong password: clear error, nothing committed', async () => {
@@ -143,24 +132,14 @@ state_dir: \${STATE}
     w.cleanup();
   });
 
-  it('the dump tool killed mid-stream: the backup fails and nothing is committed', async () => {
+  it('the dump tool killed: the backup fails and nothing is committed', async () => {
     const before = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length;
-    const run = snapagent(['backup', '--config', ws.config, '--json']);
-    let killed = false;
-    for (let i = 0; i < 200 && !killed; i++) {
-      const out = await docker('exec', db.name, 'sh', '-c', 'pid=$(pidof mariadb-dump) && kill -9 $pid && echo killed || true');
-      killed = out.includes('killed');
-      if (!killed) await new Promise((r) => setTimeout(r, 50));
-    }
-    const r = await run;
-    outputs.push(r.stdout, r.stderr);
-    assert.ok(killed, 'mariadb-dump was seen and killed');
+    // a watcher in the container kills mariadb-dump as soon as it runs
+    await docker('exec', '-d', db.name, 'sh', '-c', 'until pid=$(pidof mariadb-dump); do sleep 0.01; done; kill -9 $pid; echo killed > /tmp/dump-killed');
+    const r = await snapagent(['backup', '--config', ws.config, '--json']);
+    assert.equal((await docker('exec', db.name, 'cat', '/tmp/dump-killed')).trim(), 'killed', 'mariadb-dump was seen and killed');
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.json.results[0].error, /mariadb-dump in .* failed/);
     assert.equal((await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length, before);
-  });
-
-  it('never writes the password into output, logs or manifests', () => {
-    assert.ok(!everything(ws, outputs).includes(SECRET));
   });
 });

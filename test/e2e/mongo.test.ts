@@ -1,11 +1,10 @@
 // The mongo plugin against a real MongoDB-wire server (FerretDB with mongodump and
-// mongorestore in the container, official-image conventions): mixed BSON types, 100k+
-// documents, secondary and unique indexes → backup → drop → restore → counts, indexes
-// and sampled documents equal; a restore refused over live data; one collection into
-// another database; another container; a wrong password; mongodump dying mid-stream.
+// mongorestore in the container, official-image conventions), what the plugin contract
+// suite (test/contract/mongo.test.ts) does not cover: what the manifest records of
+// collections and indexes; --force over a live collection; one collection into another
+// database; another container; a wrong password; mongodump dying. Small data: FerretDB
+// is slow to load, and size proves nothing here.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BSON, Binary, Long, ObjectId, type MongoClient } from 'mongodb';
 import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
@@ -13,7 +12,7 @@ import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
 
 const USER = 'root';
 const SECRET = 'M0ngo-s3cret/with:@chars';
-const BIG = 100_000;
+const BIG = 3000;
 
 async function seed(client: MongoClient): Promise<void> {
   const events = client.db('shop').collection('events');
@@ -57,17 +56,11 @@ async function fingerprint(client: MongoClient, map: Record<string, string> = {}
   return out.join('\n');
 }
 
-function everything(ws: Workspace, outputs: string[]): string {
-  const files = readdirSync(ws.dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.json'));
-  return outputs.join('\n') + files.map((f) => readFileSync(path.join(f.parentPath, f.name), 'utf8')).join('\n');
-}
-
 describe('mongo plugin (FerretDB, mongodump/mongorestore in the container)', () => {
   let m: Mongo;
   let fresh: Mongo | undefined;
   let ws: Workspace;
   let original: string;
-  const outputs: string[] = [];
 
   before(async () => {
     await requireDocker();
@@ -92,9 +85,8 @@ state_dir: \${STATE}
     ws?.cleanup();
   });
 
-  it('backs up, refuses to restore over live data, then restores after a drop: all equal', async () => {
+  it('backs up: the manifest records each collection\'s documents and indexes', async () => {
     const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    outputs.push(b.stdout, b.stderr);
     assert.equal(b.code, 0, b.stderr);
     const stats = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].stats;
     assert.equal(stats.databases.shop.events.documents, BIG);
@@ -104,33 +96,18 @@ state_dir: \${STATE}
     assert.deepEqual(stats.databases.shop.events.indexes.map((i: { name: string }) => i.name), ['_id_', 'by_at', 'by_tags_n']);
     assert.equal(stats.oplog, false, 'a standalone server: no oplog');
     assert.ok(stats.server_version);
-
-    const refused = await snapagent(['restore', '--config', ws.config, '--job', 'docs', '--json']);
-    outputs.push(refused.stdout, refused.stderr);
-    assert.equal(refused.code, 4, refused.stderr);
-    assert.match(refused.stderr, /would overwrite 3 collection\(s\)/);
-    assert.match(refused.stderr, /--force/);
-
-    await m.client.db('shop').dropDatabase();
-    await m.client.db('blog').dropDatabase();
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'docs', '--json']);
-    outputs.push(r.stdout, r.stderr);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.equal(await fingerprint(m.client), original);
   });
 
   it('--force replaces a live collection (mongorestore --drop), leaving the others alone', async () => {
     await m.client.db('shop').collection('users').deleteMany({ name: /^User 1/ });
     await m.client.db('shop').collection('users').insertOne({ email: 'new@example.com', name: 'not in the backup' });
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'docs', '--database', 'shop', '--collection', 'users', '--force', '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await fingerprint(m.client), original);
   });
 
   it('restores one collection into another database (--collection, --rename-to)', async () => {
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'docs', '--database', 'shop', '--collection', 'users', '--rename-to', 'archive.users_2024', '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const copy = m.client.db('archive').collection('users_2024');
     assert.equal(await copy.countDocuments({}), 500);
@@ -141,7 +118,6 @@ state_dir: \${STATE}
   it('restores into a fresh container with its own credentials (--to-container)', async () => {
     fresh = await startMongo('admin2', 'Another-pw-77');
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'docs', '--to-container', fresh.name, '--json']);
-    outputs.push(r.stdout, r.stderr);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await fingerprint(fresh.client), original);
   });
@@ -162,26 +138,14 @@ state_dir: \${STATE}
     w.cleanup();
   });
 
-  it('mongodump killed mid-stream: the backup fails and nothing is committed', async () => {
+  it('mongodump killed: the backup fails and nothing is committed', async () => {
     const before = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length;
-    const run = snapagent(['backup', '--config', ws.config, '--json']);
-    let killed = false;
-    for (let i = 0; i < 400 && !killed; i++) {
-      const out = await docker('exec', m.name, 'sh', '-c', 'pid=$(pidof mongodump) && kill -9 $pid && echo killed || true');
-      killed = out.includes('killed');
-      if (!killed) await new Promise((r) => setTimeout(r, 25));
-    }
-    const r = await run;
-    outputs.push(r.stdout, r.stderr);
-    assert.ok(killed, 'mongodump was seen and killed');
+    // a watcher in the container kills mongodump as soon as it runs
+    await docker('exec', '-d', m.name, 'sh', '-c', 'until pid=$(pidof mongodump); do sleep 0.01; done; kill -9 $pid; echo killed > /tmp/dump-killed');
+    const r = await snapagent(['backup', '--config', ws.config, '--json']);
+    assert.equal((await docker('exec', m.name, 'cat', '/tmp/dump-killed')).trim(), 'killed', 'mongodump was seen and killed');
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.json.results[0].error, /mongodump in .* failed|archive ended early/);
     assert.equal((await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length, before);
-  });
-
-  it('never writes the password into output, logs or manifests', () => {
-    const all = everything(ws, outputs);
-    assert.ok(!all.includes(SECRET));
-    assert.ok(!all.includes(encodeURIComponent(SECRET)));
   });
 });

@@ -7,27 +7,21 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { expectRun, statuses } from '../helpers/runs.ts';
+import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
 describe('restore --before', () => {
   const a = uniq('sa-pit-a');
   const b = uniq('sa-pit-b');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
 
   before(async () => {
     await requireDocker();
     await docker('volume', 'create', a);
     // keep every backup: the default retention keeps one a day
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-tiers: { critical: { schedule: "0 2 * * *", keep: { last: 10 } } }
-jobs:
-  - { name: a, plugin: volume, volume: ${a} }
-  - { name: b, plugin: volume, volume: ${b} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = config({ tiers: { critical: { schedule: '0 2 * * *', keep: { last: 10 } } }, jobs: [volumeJob('a', a), volumeJob('b', b)] });
   });
 
   after(async () => {
@@ -39,21 +33,18 @@ state_dir: \${STATE}
   it('restores the newest backup at or before a time, per job and for the whole host', async () => {
     await inVolume(a, 'echo first > /v/state && seq 1 5000 > /v/n');
     const first: Snapshot = await snapshot(a);
-    const b1 = await snapagent(['backup', '--config', ws.config, '--job', 'a', '--json']);
-    assert.equal(b1.code, 0, b1.stderr);
+    await expectRun(['backup', '--config', ws.config, '--job', 'a', '--json']);
     const t1 = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].finished_at as string;
     await new Promise((r) => setTimeout(r, 1100)); // backup ids have one-second resolution
     await inVolume(a, 'echo second > /v/state && rm /v/n');
     const second = await snapshot(a);
     await docker('volume', 'create', b);
     await inVolume(b, 'echo b > /v/only-later');
-    const b2 = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b2.code, 0, b2.stderr);
+    await expectRun(['backup', '--config', ws.config, '--json']);
 
     // the whole host as of t1: a's first backup; b did not exist yet
     await inVolume(a, 'echo damaged > /v/state');
-    const all = await snapagent(['restore', '--config', ws.config, '--all', '--before', t1, '--force', '--json']);
-    assert.equal(all.code, 0, all.stdout + all.stderr);
+    const all = await expectRun(['restore', '--config', ws.config, '--all', '--before', t1, '--force', '--json']);
     assert.deepEqual(all.json.results.map((r: { job: string; plugin: string; status: string }) => `${r.job} ${r.plugin} ${r.status}`), ['a volume ok']);
     assert.ok(all.json.results[0].rto_seconds > 0 && all.json.rto_seconds >= all.json.results[0].rto_seconds);
     assert.equal(all.json.before, new Date(t1).toISOString());
@@ -61,18 +52,15 @@ state_dir: \${STATE}
     assert.deepEqual(await snapshot(a), first);
 
     // one job, with and without --before; the human summary
-    const one = await snapagent(['restore', '--config', ws.config, '--job', 'a', '--force']);
-    assert.equal(one.code, 0, one.stderr);
+    const one = await expectRun(['restore', '--config', ws.config, '--job', 'a', '--force']);
     assert.match(one.stdout, /^JOB\s+PLUGIN\s+ID\s+STATUS\s+RTO\s+DETAIL\n/);
     assert.match(one.stdout, /\na\s+volume\s+\d{8}T\d{6}Z-critical\s+ok\s+\d+\.\d s\s+volume sa-pit-a/);
     assert.deepEqual(await snapshot(a), second);
-    const back = await snapagent(['restore', '--config', ws.config, '--job', 'a', '--before', t1, '--force', '--json']);
-    assert.equal(back.code, 0, back.stderr);
+    await expectRun(['restore', '--config', ws.config, '--job', 'a', '--before', t1, '--force', '--json']);
     assert.deepEqual(await snapshot(a), first);
 
     // nothing that old: a usage error that says what the oldest is; nothing changed
-    const early = await snapagent(['restore', '--config', ws.config, '--job', 'a', '--before', '2001-01-01T00:00:00Z', '--force']);
-    assert.equal(early.code, 2, early.stderr);
+    const early = await expectRun(['restore', '--config', ws.config, '--job', 'a', '--before', '2001-01-01T00:00:00Z', '--force'], {}, 2);
     assert.match(early.stderr, /job "a" has no committed backup at or before 2001-01-01T00:00:00.000Z/);
     assert.match(early.stderr, /next: its oldest is \d{8}T\d{6}Z-critical/);
     const bad = await snapagent(['restore', '--config', ws.config, '--all', '--before', 'last tuesday']);
@@ -87,19 +75,13 @@ state_dir: \${STATE}
 
 describe('restore --all with a compose stack that does not start', () => {
   const vol = uniq('sa-stack');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
+  let original: Snapshot;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', '--label', 'keep=me', vol);
-    await inVolume(vol, 'seq 1 3000 > /v/n');
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: v, plugin: volume, volume: ${vol} }]
-compose: { file: broken-compose.yml, project: ${vol} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    original = await filledVolume(vol, 'seq 1 3000 > /v/n', ['--label', 'keep=me']);
+    ws = config({ jobs: [volumeJob('v', vol)], compose: { file: 'broken-compose.yml', project: vol } });
     writeFileSync(path.join(ws.dir, 'broken-compose.yml'), 'version: "2.4"\nservices:\n  app:\n    image: snapagent/helper:latest\n    not_a_compose_key: 1\n');
   });
 
@@ -109,14 +91,12 @@ state_dir: \${STATE}
   });
 
   it('restores the volumes, then fails naming the compose error', async () => {
-    const original = await snapshot(vol);
-    const b = await snapagent(['backup', '--config', ws.config]);
-    assert.equal(b.code, 0, b.stderr);
+    await expectRun(['backup', '--config', ws.config]);
     await docker('volume', 'rm', vol);
     const r = await snapagent(['restore', '--config', ws.config, '--all', '--json']);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.equal(r.json.ok, false);
-    assert.deepEqual(r.json.results.map((x: { job: string; status: string }) => `${x.job} ${x.status}`), ['v ok']);
+    assert.deepEqual(statuses(r), ['v ok']);
     assert.match(r.json.stack.error, /^starting the stack failed \(docker-compose -f .*broken-compose\.yml -p sa-stack-\w+ up -d\): .*not_a_compose_key/);
     assert.deepEqual(await snapshot(vol), original);
     assert.match(await docker('volume', 'inspect', '--format', '{{ index .Labels "keep" }}', vol), /^me\n/, 'recreated with its labels');

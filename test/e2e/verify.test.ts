@@ -1,12 +1,12 @@
-// snapagent verify and verify --drill against the real engine: good backups pass and are
-// recorded next to their manifests; a flipped byte, a truncated or a missing artifact is
-// caught (exit 3, a failed record that retention sees); drills restore into throwaway
-// volumes / servers, compare with the manifest, record the RTO, and leave nothing behind,
-// whether they pass or fail (volume, mariadb; mongo when good). Also the daemon's entry
-// point, runDrills().
+// snapagent verify and verify --drill against the real engine: the latest, all or one
+// backup checked and recorded next to its manifest; a flipped byte, a truncated or a
+// missing artifact is caught (exit 3, a failed record that retention sees); drills record
+// the RTO and the metrics, and leave nothing behind when they fail or are cancelled
+// (volume, mariadb). Also the daemon's entry point, runDrills(). That every plugin's good
+// backup passes verify and its drill: the plugin contract suite (test/contract/).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../agent/config/load.ts';
@@ -20,7 +20,6 @@ import { plugins } from '../../plugins/index.ts';
 import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
-import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
 
 function backupDirs(ws: Workspace, job: string): string[] {
   const host = readdirSync(ws.backups)[0]!;
@@ -172,28 +171,15 @@ describe('drills: mariadb plugin', () => {
     ws?.cleanup();
   });
 
-  it('passes on a good backup: a server from the manifest\'s image, restored, compared, removed', async () => {
-    const r = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    const rec = record(dir, 'drill');
-    assert.equal(rec.status, 'ok');
-    assert.equal(rec.details.image, MARIADB_IMAGE);
-    assert.ok(rec.details.startup_seconds > 0 && rec.rto_seconds > 0, JSON.stringify(rec));
-    assert.ok(rec.details.volumes.length >= 1);
-    await assertNothingLeft(job, rec.details);
-    assert.ok(!r.stdout.includes(SECRET) && !r.stderr.includes(SECRET));
-    assert.equal((await db.sql('SELECT COUNT(*) FROM shop.t')).trim(), '20000', 'the live server was not touched');
-  });
-
   it('cancelled (SIGINT) while its server starts: everything removed, nothing recorded', async () => {
-    const before = readFileSync(path.join(dir, 'drill.json'), 'utf8');
+    const before = existsSync(path.join(dir, 'drill.json'));
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'snapagent.js'), 'verify', '--drill', '--config', ws.config], { env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' }, stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     while (!(await docker('ps', '-a', '--format', '{{.Names}}')).includes(`snapagent-drill-${job}-`)) await new Promise((r) => setTimeout(r, 100));
     child.kill('SIGINT');
     assert.equal(await exited, 1);
     assert.deepEqual(await drillLeftovers(job), []);
-    assert.equal(readFileSync(path.join(dir, 'drill.json'), 'utf8'), before, 'a cancelled drill records nothing');
+    assert.equal(existsSync(path.join(dir, 'drill.json')), before, 'a cancelled drill records nothing');
   });
 
   it('fails on a tampered backup (a row count in the manifest) with exit 3, and leaves nothing', async () => {
@@ -213,37 +199,6 @@ describe('drills: mariadb plugin', () => {
     assert.match(r.json.results[0].errors[0], /restored data differs from the backup: shop\.u: 2 rows, the backup had 3/);
     const rec = record(dir, 'drill');
     assert.equal(rec.status, 'failed');
-    await assertNothingLeft(job, rec.details);
-  });
-});
-
-describe('drills: mongo plugin', () => {
-  const job = uniq('drillmg');
-  let mongo: Mongo;
-  let ws: Workspace;
-
-  before(async () => {
-    await requireDocker();
-    await docker('image', 'inspect', MONGO_IMAGE);
-    mongo = await startMongo('root', `Mongo-pw-${uniq('x')}`);
-    await mongo.client.db('shop').collection('items').insertMany(Array.from({ length: 2000 }, (_, i) => ({ i, name: `item ${i}` })));
-    await mongo.client.db('shop').collection('items').createIndex({ name: 1 }, { unique: true });
-    ws = jobWorkspace(job, 'mongo', mongo.name);
-    const b = await snapagent(['backup', '--config', ws.config]);
-    assert.equal(b.code, 0, b.stderr);
-  });
-
-  after(async () => {
-    await mongo?.remove();
-    ws?.cleanup();
-  });
-
-  it('passes on a good backup: a fresh server with its own root user, restored, compared, removed', async () => {
-    const r = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    const rec = record(backupDirs(ws, job)[0]!, 'drill');
-    assert.equal(rec.status, 'ok');
-    assert.equal(rec.details.image, MONGO_IMAGE);
     await assertNothingLeft(job, rec.details);
   });
 });

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
+import { waitForServer } from './wait.ts';
 
 export const CASSANDRA_IMAGE = 'snapagent-test/cassandra:latest';
 
@@ -52,26 +53,23 @@ export async function startCassandra(opts: NodeOptions = {}): Promise<CassandraN
   ];
   await docker('run', '-d', '--name', name, '--network', 'host', ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/cassandra`, opts.image ?? CASSANDRA_IMAGE);
   const where = `${address}:${port}`;
-  const deadline = Date.now() + 180_000;
-  let client: cassandra.Client | undefined;
-  for (;;) {
+  const client = await waitForServer(name, 'Cassandra', async () => {
+    const c = new cassandra.Client({
+      contactPoints: [where],
+      localDataCenter: 'datacenter1',
+      authProvider: opts.auth ? new cassandra.auth.PlainTextAuthProvider('cassandra', 'cassandra') : undefined,
+      socketOptions: { readTimeout: 120_000, connectTimeout: 5000 },
+      queryOptions: { consistency: cassandra.types.consistencies.one },
+    });
     try {
-      client = new cassandra.Client({
-        contactPoints: [where],
-        localDataCenter: 'datacenter1',
-        authProvider: opts.auth ? new cassandra.auth.PlainTextAuthProvider('cassandra', 'cassandra') : undefined,
-        socketOptions: { readTimeout: 120_000, connectTimeout: 5000 },
-        queryOptions: { consistency: cassandra.types.consistencies.one },
-      });
-      await client.connect();
-      await client.execute('SELECT release_version FROM system.local');
-      break;
+      await c.connect();
+      await c.execute('SELECT release_version FROM system.local');
+      return c;
     } catch (err) {
-      await client?.shutdown().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`Cassandra in ${name} did not start: ${(err as Error).message}\n${await docker('logs', '--tail', '30', name).catch(() => '')}`);
-      await new Promise((r) => setTimeout(r, 1000));
+      await c.shutdown().catch(() => undefined);
+      throw err;
     }
-  }
+  }, { timeoutMs: 180_000, intervalMs: 1000 });
   return {
     name,
     volume,

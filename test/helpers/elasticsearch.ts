@@ -3,6 +3,7 @@
 // generated CA) on 127.0.0.1 with ports of its own, and a Node client for the tests.
 import { Client } from '@elastic/elasticsearch';
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
+import { waitForServer } from './wait.ts';
 
 export const ES_IMAGE = 'snapagent-test/elasticsearch:latest';
 
@@ -40,27 +41,28 @@ export async function startEs(spec: EsSpec): Promise<EsServer> {
     await removeVolume(`${name}-data`);
     if (repoVolume) await removeVolume(repoVolume);
   };
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    let client: Client | undefined;
-    try {
-      if (spec.password) {
-        const ca = await docker('exec', name, 'cat', '/usr/share/elasticsearch/config/certs/http_ca.crt');
-        client = new Client({ node: `https://127.0.0.1:${port}`, auth: { username: 'elastic', password: spec.password }, tls: { ca }, requestTimeout: 120_000 });
-      } else {
-        client = new Client({ node: `http://127.0.0.1:${port}`, requestTimeout: 120_000 });
-      }
-      const h = await client.cluster.health({ wait_for_status: 'yellow', timeout: '5s' });
-      if (!h.timed_out) return { name, port, repoVolume, client, remove };
-      throw new Error(`cluster health ${h.status}`);
-    } catch (err) {
-      if (Date.now() > deadline) {
-        const logs = await docker('logs', '--tail', '30', name).catch(() => '');
-        await remove();
-        throw new Error(`Elasticsearch in ${name} did not start: ${(err as Error).message}\n${logs}`);
-      }
+  const connect = async () => {
+    let client: Client;
+    if (spec.password) {
+      const ca = await docker('exec', name, 'cat', '/usr/share/elasticsearch/config/certs/http_ca.crt');
+      client = new Client({ node: `https://127.0.0.1:${port}`, auth: { username: 'elastic', password: spec.password }, tls: { ca }, requestTimeout: 120_000 });
+    } else {
+      client = new Client({ node: `http://127.0.0.1:${port}`, requestTimeout: 120_000 });
     }
-    await client?.close();
-    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      const h = await client.cluster.health({ wait_for_status: 'yellow', timeout: '5s' });
+      if (h.timed_out) throw new Error(`cluster health ${h.status}`);
+      return client;
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+  };
+  try {
+    const client = await waitForServer(name, 'Elasticsearch', connect, { timeoutMs: 180_000, intervalMs: 1000 });
+    return { name, port, repoVolume, client, remove };
+  } catch (err) {
+    await remove();
+    throw err;
   }
 }

@@ -77,3 +77,11 @@ export async function runUntil(point: string, args: string[], env: Record<string
     result,
   };
 }
+
+/** Runs `snapagent ...args` until `point`, then SIGKILLs it there, as `kill -9` would;
+ * resolves with where it stopped and its pid once it is gone. */
+export async function killAt(point: string, args: string[], env: Record<string, string> = {}): Promise<{ pid: number; at: Paused['at'] }> {
+  const p = await runUntil(point, args, env);
+  await p.kill();
+  return { pid: p.pid, at: p.at };
+}

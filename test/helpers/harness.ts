@@ -150,17 +150,20 @@ export function dockerAt(host: string | undefined): (...args: string[]) => Promi
   };
 }
 
-/** Fails loudly when the Docker Engine or the helper image is missing. */
-export async function requireDocker(): Promise<void> {
+/** Fails loudly (never skips) when the Docker Engine, the helper image or one of
+ * `images` is missing. */
+export async function requireDocker(...images: string[]): Promise<void> {
   try {
     await pexec('docker', ['version', '--format', '{{.Server.Version}}']);
   } catch (err) {
     throw new Error(`these tests need a running Docker Engine (run \`make deps\`): ${(err as Error).message}`);
   }
-  try {
-    await pexec('docker', ['image', 'inspect', HELPER]);
-  } catch {
-    throw new Error(`image ${HELPER} is missing: run \`make images\``);
+  for (const image of [HELPER, ...images]) {
+    try {
+      await pexec('docker', ['image', 'inspect', image]);
+    } catch {
+      throw new Error(`image ${image} is missing: run \`make images\``);
+    }
   }
 }
 

@@ -45,13 +45,14 @@ export class LeakScan {
     for (const n of this.needles) if (buf.includes(n.bytes)) this.hits.push(`${n.name} (${n.form}) in ${where}`);
   }
 
-  /** Scans every file under `dir` (every byte: artifacts included). */
-  scanDir(dir: string): number {
-    const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    for (const e of files) {
-      const file = path.join(e.parentPath, e.name);
-      this.scan(file, readFileSync(file));
-    }
+  /** Scans every file under `dir` that `accept` takes (default: every byte of every
+   * file, artifacts included); returns how many. */
+  scanDir(dir: string, accept: (file: string) => boolean = () => true): number {
+    const files = readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath, e.name))
+      .filter(accept);
+    for (const file of files) this.scan(file, readFileSync(file));
     return files.length;
   }
 
@@ -80,4 +81,21 @@ export class LeakScan {
   get psSamples(): number {
     return this.samples;
   }
+}
+
+/**
+ * Every leak of `secrets` (by name; a list is named by position) in `outputs` (texts by
+ * name, or a list) and in the files under `dirs` that `files` accepts (default: all):
+ * "<secret> (<form>) in <where>" for each hit, [] when there is none.
+ */
+export function leaksIn(
+  outputs: Record<string, string | Buffer> | (string | Buffer)[],
+  secrets: Record<string, string> | string[],
+  where: { dirs?: string[]; files?: (file: string) => boolean } = {},
+): string[] {
+  const named = (x: Record<string, string> | string[]) => (Array.isArray(x) ? Object.fromEntries(x.map((s, i) => [`secret ${i + 1}`, s])) : x);
+  const scan = new LeakScan(named(secrets));
+  for (const [name, text] of Array.isArray(outputs) ? outputs.map((o, i) => [`output ${i + 1}`, o] as const) : Object.entries(outputs)) scan.scan(name, text);
+  for (const dir of where.dirs ?? []) scan.scanDir(dir, where.files);
+  return scan.hits;
 }

@@ -2,6 +2,7 @@
 // conventions) on 127.0.0.1 with a port of its own, and a SQL helper that passes the
 // password through the environment, never on a command line.
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
+import { waitForServer } from './wait.ts';
 
 export const MARIADB_IMAGE = 'snapagent-test/mariadb:latest';
 
@@ -19,17 +20,8 @@ export async function startMariaDb(password: string, env: string[] = [], image =
   const volume = `${name}-data`;
   const port = 33000 + Math.floor(Math.random() * 2000);
   await docker('run', '-d', '--name', name, '--network', 'host', '-e', `MARIADB_ROOT_PASSWORD=${password}`, ...env.flatMap((e) => ['-e', e]), '-v', `${volume}:/var/lib/mysql`, image, `--port=${port}`, '--bind-address=127.0.0.1');
-  const sql = (query: string, db?: string) => docker('exec', '-e', `MYSQL_PWD=${password}`, name, 'mariadb', '-uroot', '-N', '-B', ...(db ? [db] : []), '-e', query);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      await sql('SELECT 1');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`MariaDB in ${name} did not start: ${(err as Error).message}\n${await docker('logs', '--tail', '30', name).catch(() => '')}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const sql = sqlIn(docker, name, password);
+  await waitForServer(name, 'MariaDB', () => sql('SELECT 1'), { timeoutMs: 90_000 });
   return {
     name,
     volume,
@@ -41,4 +33,10 @@ export async function startMariaDb(password: string, env: string[] = [], image =
       await removeVolume(volume);
     },
   };
+}
+
+/** SQL as root in a MariaDB container of engine `d` (mariadb -N -B: tab-separated rows);
+ * the password goes through the environment, never a command line. */
+export function sqlIn(d: (...args: string[]) => Promise<string>, container: string, password: string): (query: string, db?: string) => Promise<string> {
+  return (query, db) => d('exec', '-e', `MYSQL_PWD=${password}`, container, 'mariadb', '-uroot', '-N', '-B', ...(db ? [db] : []), '-e', query);
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
+import { waitForServer } from './wait.ts';
 
 export const MONGO_IMAGE = 'snapagent-test/mongo:latest';
 
@@ -29,17 +30,10 @@ export async function startMongo(user: string, password: string, image = MONGO_I
     rmSync(dir, { recursive: true, force: true });
   }
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/`, { directConnection: true, auth: { username: user, password }, authSource: 'admin', serverSelectionTimeoutMS: 2000 });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await client.connect();
-      await client.db('admin').command({ listDatabases: 1, nameOnly: true });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`mongo in ${name} did not start: ${(err as Error).message}\n${await docker('logs', '--tail', '30', name).catch(() => '')}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
+  await waitForServer(name, 'mongo', async () => {
+    await client.connect();
+    await client.db('admin').command({ listDatabases: 1, nameOnly: true });
+  }, { intervalMs: 300 });
   return {
     name,
     port,

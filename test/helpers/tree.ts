@@ -1,6 +1,6 @@
 // Builds a volume full of awkward entries and takes a comparable snapshot of a tree
 // (paths, types, modes, owners, symlink targets, hardlink groups, mtimes, content hashes).
-import { inVolume } from './harness.ts';
+import { docker, inVolume } from './harness.ts';
 
 /** Fills /v with every kind of entry the volume plugin must preserve. */
 export const AWKWARD_TREE = String.raw`set -euo pipefail
@@ -77,4 +77,12 @@ export async function snapshot(volume: string): Promise<Snapshot> {
   }
   const hardlinkGroups = [...inodes.values()].map((g) => g.sort().join(' | ')).sort();
   return { entries, hardlinkGroups, hashes, xattrs: xattrs.split('\0').filter(Boolean).join('\n') };
+}
+
+/** Creates `volume` (`docker volume create` with `createArgs`, e.g. labels), fills it by
+ * running `script` with the volume at /v, and returns its snapshot. */
+export async function filledVolume(volume: string, script: string, createArgs: string[] = []): Promise<Snapshot> {
+  await docker('volume', 'create', ...createArgs, volume);
+  await inVolume(volume, script);
+  return snapshot(volume);
 }
