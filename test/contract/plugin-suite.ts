@@ -64,7 +64,6 @@ export interface PluginAdapter<F = unknown> {
   stop(): Promise<void>;
 }
 
-const JOB = 'contract';
 const STATE_TRANSIENT = ['pipes', 'procs', 'tmp']; // emptied when every run is over or repaired
 
 const killedRunOf = (stderr: string) => /"killed_run":"([0-9a-f]{8})"/.exec(stderr)?.[1];
@@ -75,24 +74,35 @@ export async function agentTmp(container: string): Promise<string[]> {
   return out.split('\n').filter((n) => n.startsWith('snapagent')).map((n) => `${container}:/tmp/${n}`);
 }
 
-/** The engine's containers and volumes that are snapagent's or a contract test's (the
- * engine may be running other things meanwhile). */
-async function engineNames(): Promise<{ containers: string[]; volumes: string[] }> {
+/** The engine's containers and volumes made by the given agent runs: the helpers and drill
+ * servers the agent labels with its run id (`snapagent.run`, `snapagent.drill`) and drill
+ * volumes named after it. Only these are compared: other test files may be running
+ * meanwhile (make test runs two lanes), with containers of their own. */
+async function engineNames(runs: Set<string>): Promise<{ containers: string[]; volumes: string[] }> {
   const ours = (s: string) =>
-    s.split('\n').filter((l) => /snapagent|sa-c-/.test(l)).map((l) => l.split(' ')[0]!).sort();
+    s
+      .split('\n')
+      .filter((l) => [...l.matchAll(/snapagent\.(?:run|drill)=([0-9a-f]{8})\b|^snapagent-drill-.+-([0-9a-f]{8})-\d+ /g)].some((m) => runs.has(m[1] ?? m[2]!)))
+      .map((l) => l.split(' ')[0]!)
+      .sort();
   return {
     containers: ours(await docker('ps', '-a', '--format', '{{.Names}} {{.Labels}}')),
     volumes: ours(await docker('volume', 'ls', '--format', '{{.Name}} {{.Labels}}')),
   };
 }
 
+/** The run ids the agent's log lines name: its own and killed runs it repaired. */
+const runsIn = (outputs: [string, CliResult][]) =>
+  new Set(outputs.flatMap(([, r]) => [...r.stderr.matchAll(/"(?:run|killed_run)":"([0-9a-f]{8})"/g)].map((m) => m[1]!)));
+
 export function runPluginSuite<F>(a: PluginAdapter<F>): void {
   describe(`plugin contract: ${a.name}`, { concurrency: 1 }, () => {
+    // the job's name is the plugin's: drill servers are named after it, and two suites may run at once
+    const JOB = `contract-${a.name}`;
     let ws: ConfigWorkspace;
     let seeded: Counts;
     let source: F;
     let id: string;
-    let baseline: Awaited<ReturnType<typeof engineNames>>;
     const outputs: [string, CliResult][] = [];
     const scan = 'skip' in a.secrets ? undefined : new LeakScan(a.secrets);
 
@@ -131,7 +141,6 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
       seeded = await a.seed();
       source = await a.fingerprint();
       ws = jobConfig({ name: JOB, plugin: a.name, ...a.job() });
-      baseline = await engineNames();
     });
 
     after(async () => {
@@ -268,7 +277,9 @@ export function runPluginSuite<F>(a: PluginAdapter<F>): void {
     });
 
     it('leaves no container, volume or file behind', bug('leftovers'), async () => {
-      assert.deepEqual(await engineNames(), baseline);
+      const runs = runsIn(outputs);
+      assert.ok(runs.size > 0, 'the agent log lines name their run');
+      assert.deepEqual(await engineNames(runs), { containers: [], volumes: [] });
       assert.deepEqual(await leftovers(), []);
       assert.deepEqual(await drillLeftovers(JOB), []);
     });
