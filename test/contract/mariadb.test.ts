@@ -3,29 +3,14 @@
 // environment). A hot dump under writes, one database, --to-container, a wrong password
 // and the dump tool killed: test/e2e/mariadb.test.ts.
 import { mariadbFingerprint } from '../helpers/fingerprints.ts';
-import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
+import { MARIADB_IMAGE, shopSchema, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { runPluginSuite } from './plugin-suite.ts';
 
 const SECRET = 'S3cret-pw-4-"contract"\\ü';
 const TABLES = ['customers', 'orders', 'legacy', 'audit'];
 let db: MariaDb;
 
-const SCHEMA = String.raw`
-CREATE DATABASE shop CHARACTER SET utf8mb4;
-USE shop;
-CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, note TEXT NULL, photo BLOB NULL) ENGINE=InnoDB;
-INSERT INTO customers (name, note, photo) VALUES ('Zoë 😀', 'quote '' and backslash \\ and (parens), comma', UNHEX('00FF10275C28')), ('Bob', NULL, NULL), ('日本語', 'line\nbreak', '');
-CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, customer INT, total DECIMAL(10,2), FOREIGN KEY (customer) REFERENCES customers(id)) ENGINE=InnoDB;
-INSERT INTO orders (customer, total) SELECT 1 + seq % 3, seq / 7 FROM seq_1_to_200;
-CREATE TABLE legacy (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=MyISAM;
-INSERT INTO legacy VALUES (1, 'old'), (2, 'older');
-CREATE TABLE audit (id INT PRIMARY KEY AUTO_INCREMENT, msg VARCHAR(100)) ENGINE=InnoDB;
-CREATE VIEW big_spenders AS SELECT customer, SUM(total) AS spent FROM orders GROUP BY customer;
-CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (msg) VALUES (CONCAT('order ', NEW.id));
-CREATE PROCEDURE add_order(c INT, t DECIMAL(10,2)) INSERT INTO orders (customer, total) VALUES (c, t);
-CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
-CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
-`;
+const SCHEMA = shopSchema(200);
 
 runPluginSuite({
   name: 'mariadb',

@@ -3,9 +3,8 @@
 // mixed BSON types, secondary and unique indexes, a small seed. --force over live
 // collections, one collection renamed, --to-container, a wrong password and mongodump
 // killed: test/e2e/mongo.test.ts.
-import { Binary, Long, ObjectId } from 'mongodb';
 import { mongoFingerprint } from '../helpers/fingerprints.ts';
-import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
+import { MONGO_IMAGE, shopEvent, startMongo, type Mongo } from '../helpers/mongo.ts';
 import { runPluginSuite } from './plugin-suite.ts';
 
 const SECRET = 'M0ngo-s3cret/with:@chars"ü';
@@ -21,18 +20,7 @@ runPluginSuite({
   job: () => ({ container: m.name }),
   container: () => m.name,
   seed: async () => {
-    await coll('shop.events').insertMany(Array.from({ length: 300 }, (_, n) => ({
-      _id: new ObjectId(n.toString(16).padStart(24, '0')),
-      n,
-      at: new Date(Date.UTC(2024, 0, 1) + n * 1000),
-      // FerretDB v1 has no Decimal128 (it drops the connection): decimals as doubles.
-      price: n + (n % 100) / 100,
-      big: Long.fromNumber(n * 1_000_003),
-      tags: [`t${n % 7}`, `t${n % 11}`],
-      nested: { level: [{ a: n % 3, b: [n, `x${n}`] }], flag: n % 2 === 0, none: null },
-      blob: new Binary(Buffer.from([n & 255, (n >> 8) & 255, 0, 255])),
-      text: `événement ${n} 😀`,
-    })));
+    await coll('shop.events').insertMany(Array.from({ length: 300 }, (_, n) => shopEvent(n)));
     await coll('shop.events').createIndex({ at: 1 }, { name: 'by_at' });
     await coll('shop.events').createIndex({ tags: 1, n: -1 }, { name: 'by_tags_n' });
     await coll('shop.users').insertMany(Array.from({ length: 50 }, (_, i) => ({ email: `user${i}@example.com`, name: `User ${i}`, joined: new Date(Date.UTC(2020, 0, 1 + i)) })));

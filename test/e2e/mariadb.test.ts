@@ -5,30 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
-import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
+import { MARIADB_IMAGE, shopSchema, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 
 const SECRET = 'S3cret-pw-4-tests';
 
-const SCHEMA = String.raw`
-CREATE DATABASE shop CHARACTER SET utf8mb4;
-USE shop;
-CREATE TABLE customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, note TEXT NULL, photo BLOB NULL) ENGINE=InnoDB;
-INSERT INTO customers (name, note, photo) VALUES ('Zoë 😀', 'quote '' and backslash \\ and (parens), comma', UNHEX('00FF10275C28')), ('Bob', NULL, NULL), ('日本語', 'line\nbreak', '');
-CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, customer INT, total DECIMAL(10,2), FOREIGN KEY (customer) REFERENCES customers(id)) ENGINE=InnoDB;
-INSERT INTO orders (customer, total) SELECT 1 + seq % 3, seq / 7 FROM seq_1_to_5000;
-CREATE TABLE legacy (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=MyISAM;
-INSERT INTO legacy VALUES (1, 'old'), (2, 'older');
+// shop plus the table a writer keeps filling and a bigger database
+const SCHEMA = shopSchema(5000, String.raw`
 CREATE TABLE writes (id INT PRIMARY KEY AUTO_INCREMENT, at DATETIME(6)) ENGINE=InnoDB;
-CREATE TABLE audit (id INT PRIMARY KEY AUTO_INCREMENT, msg VARCHAR(100)) ENGINE=InnoDB;
-CREATE VIEW big_spenders AS SELECT customer, SUM(total) AS spent FROM orders GROUP BY customer;
-CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (msg) VALUES (CONCAT('order ', NEW.id));
-CREATE PROCEDURE add_order(c INT, t DECIMAL(10,2)) INSERT INTO orders (customer, total) VALUES (c, t);
-CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
-CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
 CREATE DATABASE big;
 CREATE TABLE big.t (id INT PRIMARY KEY, payload VARCHAR(64), n DOUBLE NULL, b VARBINARY(32)) ENGINE=InnoDB;
 INSERT INTO big.t SELECT seq, MD5(seq), IF(seq % 10 = 0, NULL, seq / 3), UNHEX(SHA2(seq, 256)) FROM seq_1_to_20000;
-`;
+`);
 
 // Everything except the table the writer keeps filling, in a comparable form.
 async function fingerprint(db: MariaDb): Promise<string> {

@@ -6,9 +6,9 @@
 // is slow to load, and size proves nothing here.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BSON, Binary, Long, ObjectId, type MongoClient } from 'mongodb';
+import { BSON, type MongoClient } from 'mongodb';
 import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
-import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
+import { MONGO_IMAGE, shopEvent, startMongo, type Mongo } from '../helpers/mongo.ts';
 
 const USER = 'root';
 const SECRET = 'M0ngo-s3cret/with:@chars';
@@ -17,21 +17,7 @@ const BIG = 3000;
 async function seed(client: MongoClient): Promise<void> {
   const events = client.db('shop').collection('events');
   for (let i = 0; i < BIG; i += 1000) {
-    await events.insertMany(Array.from({ length: 1000 }, (_, k) => {
-      const n = i + k;
-      return {
-        _id: new ObjectId(n.toString(16).padStart(24, '0')),
-        n,
-        at: new Date(Date.UTC(2024, 0, 1) + n * 1000),
-        // FerretDB v1 has no Decimal128 (it drops the connection): decimals as doubles.
-        price: n + (n % 100) / 100,
-        big: Long.fromNumber(n * 1_000_003),
-        tags: [`t${n % 7}`, `t${n % 11}`],
-        nested: { level: [{ a: n % 3, b: [n, `x${n}`] }], flag: n % 2 === 0, none: null },
-        blob: new Binary(Buffer.from([n & 255, (n >> 8) & 255, 0, 255])),
-        text: `événement ${n} 😀`,
-      };
-    }), { ordered: false });
+    await events.insertMany(Array.from({ length: 1000 }, (_, k) => shopEvent(i + k)), { ordered: false });
   }
   await events.createIndex({ at: 1 }, { name: 'by_at' });
   await events.createIndex({ tags: 1, n: -1 }, { name: 'by_tags_n' });

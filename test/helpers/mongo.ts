@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MongoClient } from 'mongodb';
+import { Binary, Long, MongoClient, ObjectId, type Document } from 'mongodb';
 import { docker, removeContainer, removeVolume, uniq } from './harness.ts';
 import { waitForServer } from './wait.ts';
 
@@ -44,5 +44,22 @@ export async function startMongo(user: string, password: string, image = MONGO_I
       await removeVolume(`${name}-db`);
       await removeVolume(`${name}-cfg`);
     },
+  };
+}
+
+/** Document number `n` of the "shop.events" collection both MongoDB test files seed: every
+ * BSON type a dump must carry that FerretDB v1 stores. */
+export function shopEvent(n: number): Document {
+  return {
+    _id: new ObjectId(n.toString(16).padStart(24, '0')),
+    n,
+    at: new Date(Date.UTC(2024, 0, 1) + n * 1000),
+    // FerretDB v1 has no Decimal128 (it drops the connection): decimals as doubles.
+    price: n + (n % 100) / 100,
+    big: Long.fromNumber(n * 1_000_003),
+    tags: [`t${n % 7}`, `t${n % 11}`],
+    nested: { level: [{ a: n % 3, b: [n, `x${n}`] }], flag: n % 2 === 0, none: null },
+    blob: new Binary(Buffer.from([n & 255, (n >> 8) & 255, 0, 255])),
+    text: `événement ${n} 😀`,
   };
 }
