@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
 import { killAt, runUntil } from '../helpers/faults.ts';
-import { docker, HELPER, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { docker, HELPER, inVolume, isRunning, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
 import { expectRun, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
@@ -24,7 +24,6 @@ function withoutStaging(s: Snapshot): Snapshot {
   return { ...s, entries, hashes: keep(s.hashes) };
 }
 
-const running = async (c: string) => (await docker('inspect', '--format', '{{.State.Running}}', c)).trim() === 'true';
 const killedRunOf = (stderr: string) => /"killed_run":"([0-9a-f]{8})"/.exec(stderr)?.[1];
 
 describe('kill -9 of the agent', () => {
@@ -111,17 +110,17 @@ describe('kill -9 of the agent', () => {
 
   it('while a stop: true job has its container stopped: the next start restarts it and says so', async () => {
     const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'app']);
-    assert.equal(await running(app), false, 'stopped for the copy');
+    assert.equal(await isRunning(app), false, 'stopped for the copy');
     await p.kill();
-    assert.equal(await running(app), false, 'still stopped after the kill');
+    assert.equal(await isRunning(app), false, 'still stopped after the kill');
 
     const plan = await expectRun(['plan', '--config', ws.config]);
-    assert.equal(await running(app), true, 'restarted by the next start');
+    assert.equal(await isRunning(app), true, 'restarted by the next start');
     assert.match(plan.stderr, new RegExp(`restarted container ${app}: the killed run \\(pid ${p.pid}, run [0-9a-f]{8}\\) had stopped it`));
 
     const appOriginal = await snapshot(appVol);
     await expectRun(['backup', '--config', ws.config, '--job', 'app']);
-    assert.equal(await running(app), true);
+    assert.equal(await isRunning(app), true);
     await restoresIdentical(ws.config, 'app', copies[1]!, appOriginal, { hashesOnly: true });
   });
 

@@ -205,6 +205,11 @@ state_dir: \${STATE}
 `);
 }
 
+/** Whether the container is running now. */
+export async function isRunning(container: string): Promise<boolean> {
+  return (await docker('inspect', '--format', '{{.State.Running}}', container)).trim() === 'true';
+}
+
 export async function removeVolume(name: string): Promise<void> {
   await docker('volume', 'rm', '-f', name).catch(() => undefined);
 }
