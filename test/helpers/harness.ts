@@ -59,6 +59,11 @@ export function fakeClock(at: string, tz = 'UTC'): Record<string, string> {
   return { LD_PRELOAD: faketimeLibrary(), FAKETIME: `@${at}`, TZ: tz };
 }
 
+/** Env for a CLI process that sees the clock `seconds` ahead of the real one. */
+export function fakeClockAhead(seconds: number): Record<string, string> {
+  return { LD_PRELOAD: faketimeLibrary(), FAKETIME: `+${seconds}s` };
+}
+
 export interface Running {
   child: ChildProcess;
   /** stdout + stderr so far. */
