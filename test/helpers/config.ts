@@ -78,3 +78,16 @@ export function config(spec: ConfigSpec = {}): ConfigWorkspace {
 export function jobConfig(job: Job, rest: TestConfig = {}): ConfigWorkspace {
   return config({ ...rest, jobs: [job, ...(rest.jobs ?? [])] });
 }
+
+/** Config workspaces made along a describe, all removed by `cleanup()` (in its `after`). */
+export function configs(): { add(spec: ConfigSpec): ConfigWorkspace; cleanup(): void } {
+  const all: ConfigWorkspace[] = [];
+  return {
+    add: (spec) => {
+      const ws = config(spec);
+      all.push(ws);
+      return ws;
+    },
+    cleanup: () => all.splice(0).forEach((w) => w.cleanup()),
+  };
+}
