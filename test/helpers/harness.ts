@@ -126,14 +126,17 @@ export function logLines(text: string): Record<string, any>[] {
   });
 }
 
-/** Runs `make ...args` in the repo as an operator would (JSON logs); stdout and stderr together. */
-export function make(args: string[]): Promise<{ code: number; out: string }> {
+/** Runs `make ...args` in the repo as an operator would (JSON logs, `env` added): `out` is
+ * stdout and stderr together, as a terminal shows them. */
+export function make(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json', ...env } });
     let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => ((out += c), (stdout += c)));
+    child.stderr.on('data', (c) => ((out += c), (stderr += c)));
+    child.on('close', (code) => resolve({ code: code ?? -1, out, stdout, stderr }));
   });
 }
 
