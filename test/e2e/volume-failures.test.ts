@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { config, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
 import { flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { backupCount, expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, snapshot } from '../helpers/tree.ts';
@@ -87,13 +87,7 @@ describe('volume backups under faults', () => {
   });
 
   it('an unreachable rclone target: clear message, non-zero exit, the other target still gets the backup', async () => {
-    const two = config((w) => ({
-      targets: [
-        { name: 'local', type: 'local', path: w.backups },
-        { name: 'offsite', type: 'rclone', remote: 'deadsftp:backups' },
-      ],
-      jobs: [volumeJob('f', vol)],
-    }));
+    const two = config((w) => ({ targets: [localTarget(w), rcloneTarget('offsite', 'deadsftp:backups')], jobs: [volumeJob('f', vol)] }));
     const env = { RCLONE_CONFIG_DEADSFTP_TYPE: 'sftp', RCLONE_CONFIG_DEADSFTP_HOST: '127.0.0.1', RCLONE_CONFIG_DEADSFTP_PORT: '9', RCLONE_CONFIG_DEADSFTP_USER: 'nobody' };
     const r = await snapagent(['backup', '--config', two.config, '--json'], env);
     assert.equal(r.code, 1, r.stderr);
