@@ -32,7 +32,7 @@ async function exists(container: string, file: string): Promise<boolean> {
 
 describe('names and dumps cannot steer the tools (real MariaDB)', () => {
   let db: MariaDb;
-  const ws = configs();
+  const spaces = configs();
 
   before(async () => {
     await requireDocker(MARIADB_IMAGE);
@@ -42,14 +42,14 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
 
   after(async () => {
     await db?.remove();
-    ws.cleanup();
+    spaces.cleanup();
   });
 
   it('a database named like a mariadb-dump option is refused by name; nothing is committed', async () => {
     // Before the fix, "--no-data" after --databases made mariadb-dump drop every row and
     // the backup committed as a success: silent loss, worse than a failure.
     await db.sql('CREATE DATABASE `--no-data`; CREATE TABLE `--no-data`.x (id INT PRIMARY KEY); INSERT INTO `--no-data`.x VALUES (1);');
-    const all = ws.add({ jobs: [containerJob('db', 'mariadb', db.name)] });
+    const all = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name)] });
     const r = await snapagent(['backup', '--config', all.config, '--json']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^database "--no-data" in container ${db.name} is refused: it starts with "-"`));
@@ -58,7 +58,7 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
     assert.equal(await backupCount(all.config), 0);
 
     // The hint works: leave it out, and the rest is backed up with its rows.
-    const ok = ws.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
+    const ok = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
     await expectRun(['backup', '--config', ok.config, '--json']);
     const l = await snapagent(['list', '--config', ok.config, '--json']);
     assert.equal(l.json.backups[0].stats.databases.shop.t.rows, 2);
@@ -74,7 +74,7 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
     ].join('\n');
     await docker('exec', db.name, 'sh', '-c', `printf '%s\\n' "$1" > /usr/local/bin/mariadb-dump && chmod 755 /usr/local/bin/mariadb-dump`, 'sh', wrapper);
     assert.equal(await docker('exec', db.name, 'sh', '-c', 'command -v mariadb-dump').then((s) => s.trim()), '/usr/local/bin/mariadb-dump');
-    const shop = ws.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
+    const shop = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
     await expectRun(['backup', '--config', shop.config, '--json']);
 
     const r = await snapagent(['restore', '--config', shop.config, '--job', 'db', '--json']);
@@ -90,7 +90,7 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
 
 describe('names cannot steer the tools (real MongoDB stand-in)', () => {
   let mongo: Mongo;
-  const ws = configs();
+  const spaces = configs();
 
   before(async () => {
     await requireDocker(MONGO_IMAGE);
@@ -100,12 +100,12 @@ describe('names cannot steer the tools (real MongoDB stand-in)', () => {
 
   after(async () => {
     await mongo?.remove();
-    ws.cleanup();
+    spaces.cleanup();
   });
 
   it('a database and a collection named "-x" are refused by name; nothing is committed', async () => {
     await mongo.client.db('-x').collection('c').insertOne({ n: 1 });
-    const m = ws.add({ jobs: [containerJob('m', 'mongo', mongo.name)] });
+    const m = spaces.add({ jobs: [containerJob('m', 'mongo', mongo.name)] });
     let r = await snapagent(['backup', '--config', m.config, '--json']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^database "-x" in container ${mongo.name} is refused: it starts with "-"`));
@@ -126,7 +126,7 @@ describe('names cannot steer the tools (real MongoDB stand-in)', () => {
 
 describe('names cannot steer the tools (real Cassandra)', () => {
   let node: CassandraNode;
-  const ws = configs();
+  const spaces = configs();
 
   before(async () => {
     await requireDocker(CASSANDRA_IMAGE);
@@ -138,7 +138,7 @@ describe('names cannot steer the tools (real Cassandra)', () => {
 
   after(async () => {
     await node?.remove();
-    ws.cleanup();
+    spaces.cleanup();
   });
 
   it('CQL refuses keyspace and table names a tool could read as options', async () => {
@@ -157,7 +157,7 @@ describe('names cannot steer the tools (real Cassandra)', () => {
       mkdir -p "${data}/shop/t-${id}/snapshots/20000101T000000Z-a
 snapagent-forged"
       chown -R cassandra:cassandra "${data}/--help" "${data}/shop/-x" "${data}/shop/t-${id}/snapshots" 2>/dev/null || true`);
-    const c = ws.add({ jobs: [containerJob('c', 'cassandra', node.name)] });
+    const c = spaces.add({ jobs: [containerJob('c', 'cassandra', node.name)] });
     const b = await expectRun(['backup', '--config', c.config, '--json']);
     const stats = (await snapagent(['list', '--config', c.config, '--json'])).json.backups[0].stats;
     assert.deepEqual(Object.keys(stats.keyspaces), ['shop']);
