@@ -8,8 +8,7 @@
 // brings the volumes back, starts the stack, restores every datastore into its empty
 // server, and prints each job's recovery time. The data is compared with the originals.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,10 +17,14 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 import cassandra from 'cassandra-driver';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
-import { docker, requireDocker, ROOT, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { tableDigest } from '../helpers/cassandra.ts';
+import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { cassandraFingerprint, esFingerprint, mariadbFingerprint, mongoFingerprint } from '../helpers/fingerprints.ts';
+import { docker, HELPER, make, requireDocker, ROOT, snapagent, uniq } from '../helpers/harness.ts';
+import { leaksIn } from '../helpers/leak-scan.ts';
+import { sqlIn } from '../helpers/mariadb.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { startSecondEngine, type SecondEngine } from '../helpers/second-engine.ts';
+import { until } from '../helpers/wait.ts';
 
 const pexec = promisify(execFile);
 const IMAGES = ['snapagent/debian:bookworm', 'snapagent/helper:latest', 'snapagent-test/mariadb:latest', 'snapagent-test/mongo:latest', 'snapagent-test/elasticsearch:latest', 'snapagent-test/cassandra:latest'];
@@ -32,8 +35,6 @@ const PORTS = { mariadb: base + 1, mongo: base + 2, es: base + 3, esTransport: b
 const MARIADB_PW = `maria-${uniq('pw')}`;
 const MONGO_PW = `mongo-${uniq('pw')}`;
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
 function compose(project: string, envFile: string, dockerHost: string | undefined, ...args: string[]): Promise<string> {
   return pexec('docker-compose', ['-f', path.join(ROOT, 'compose', 'docker-compose.yml'), '-p', project, '--env-file', envFile, ...args], {
     env: dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env,
@@ -41,15 +42,19 @@ function compose(project: string, envFile: string, dockerHost: string | undefine
   }).then((r) => r.stdout + r.stderr);
 }
 
-async function waitHealthy(d: (...a: string[]) => Promise<string>, project: string): Promise<void> {
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const lines = (await d('ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}')).trim().split('\n');
-    const pending = DATASTORES.filter((s) => !lines.some((l) => l.startsWith(`${s} `) && l.includes('(healthy)')));
-    if (pending.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`not healthy after 10 min: ${pending.join(', ')}\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
+type Engine = (...a: string[]) => Promise<string>;
+
+async function waitHealthy(d: Engine, project: string): Promise<void> {
+  let seen: string[] = [];
+  await until('the datastores to be healthy', async () => {
+    seen = (await d('ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}')).trim().split('\n');
+    return DATASTORES.every((s) => seen.some((l) => l.startsWith(`${s} `) && l.includes('(healthy)')));
+  }, { timeoutMs: 600_000, intervalMs: 2000 }).catch((err: Error) => assert.fail(`${err.message}\n${seen.join('\n')}`));
+}
+
+/** The container of a compose service of the stack on engine `d`. */
+async function containerOf(d: Engine, project: string, service: string): Promise<string> {
+  return (await d('ps', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`, '--format', '{{.Names}}')).trim();
 }
 
 // --- the data, and a digest of it that must survive the trip ------------------------
@@ -66,20 +71,6 @@ async function fillMariaDb(): Promise<void> {
   await c.end();
 }
 
-async function mariadbDigest(): Promise<string> {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port: PORTS.mariadb, user: 'root', password: MARIADB_PW, dateStrings: true });
-  try {
-    const out: string[] = [];
-    for (const t of ['customers', 'orders']) {
-      const [rows] = await c.query(`SELECT * FROM shop.${t} ORDER BY id`);
-      out.push(`${t}: ${(rows as unknown[]).length} ${sha(JSON.stringify(rows))}`);
-    }
-    return out.join('; ');
-  } finally {
-    await c.end();
-  }
-}
-
 const mongoClient = () => new MongoClient(`mongodb://127.0.0.1:${PORTS.mongo}/`, { directConnection: true, auth: { username: 'root', password: MONGO_PW }, authSource: 'admin', serverSelectionTimeoutMS: 5000 });
 
 async function fillMongo(): Promise<void> {
@@ -89,22 +80,6 @@ async function fillMongo(): Promise<void> {
     await products.insertMany(Array.from({ length: 3000 }, (_, i) => ({ _id: i, sku: `sku-${i}`, price: i / 4, tags: [`t${i % 5}`, `u${i % 3}`], dims: { w: i % 40, h: i % 9 } })));
     await products.createIndex({ sku: 1 }, { unique: true });
     await c.db('catalog').collection<{ _id: string }>('reviews').insertMany(Array.from({ length: 800 }, (_, i) => ({ _id: `r${i}`, product: i % 3000, stars: i % 5 })));
-  } finally {
-    await c.close();
-  }
-}
-
-async function mongoDigest(): Promise<string> {
-  const c = mongoClient();
-  try {
-    const out: string[] = [];
-    for (const name of ['products', 'reviews']) {
-      const coll = c.db('catalog').collection(name);
-      const docs = await coll.find().sort({ _id: 1 }).toArray();
-      const indexes = (await coll.indexes()).map((x) => `${x.name}:${JSON.stringify(x.key)}:${Boolean(x.unique)}`).sort();
-      out.push(`${name}: ${docs.length} ${sha(JSON.stringify(docs))} [${indexes.join(',')}]`);
-    }
-    return out.join('; ');
   } finally {
     await c.close();
   }
@@ -124,19 +99,6 @@ async function fillEs(): Promise<void> {
   }
 }
 
-async function esDigest(): Promise<string> {
-  const es = esClient();
-  try {
-    await es.indices.refresh({ index: 'logs' });
-    const { count } = await es.count({ index: 'logs' });
-    const hits = (await es.search({ index: 'logs', size: 2000, sort: [{ n: 'asc' }] })).hits.hits.map((h) => [h._id, h._source]);
-    const mapping = (await es.indices.getMapping({ index: 'logs' })).logs?.mappings;
-    return `logs: ${count} ${sha(JSON.stringify(hits))} ${sha(JSON.stringify(mapping))}`;
-  } finally {
-    await es.close();
-  }
-}
-
 const cassandraClient = () => new cassandra.Client({ contactPoints: [`127.0.0.1:${PORTS.cassandra}`], localDataCenter: 'datacenter1', socketOptions: { readTimeout: 120_000 } });
 
 async function fillCassandra(): Promise<void> {
@@ -146,15 +108,6 @@ async function fillCassandra(): Promise<void> {
     await c.execute('CREATE TABLE metrics.readings (sensor int, ts timestamp, value double, note text, PRIMARY KEY ((sensor), ts))');
     const rows = Array.from({ length: 5000 }, (_, i) => [i % 50, new Date(Date.UTC(2026, 0, 1) + i * 1000), i / 7, `r${i}`]);
     await cassandra.concurrent.executeConcurrent(c, 'INSERT INTO metrics.readings (sensor, ts, value, note) VALUES (?, ?, ?, ?)', rows, { concurrencyLevel: 32 });
-  } finally {
-    await c.shutdown();
-  }
-}
-
-async function cassandraDigest(): Promise<string> {
-  const c = cassandraClient();
-  try {
-    return await tableDigest(c, 'metrics.readings');
   } finally {
     await c.shutdown();
   }
@@ -183,41 +136,42 @@ find . -printf '%y %m %U %G %T@ %s %p\n' | LC_ALL=C sort
 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
 `;
 
-async function volumesDigest(d: (...a: string[]) => Promise<string>, project: string, logBytes: number): Promise<string> {
-  return d('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, '-v', `${project}_app-config:/c:ro`, 'snapagent/helper:latest', 'bash', '-c', VOLUME_DIGEST, 'digest', String(logBytes));
-}
-
-// `make TARGET VAR=...` as the operator runs it; stdout (the summary) kept apart.
-function make(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+/** Everything that must survive the trip, read from the stack on engine `d`: the
+ * datastores through their clients (on the same ports on either engine), the volumes
+ * through a helper container. */
+async function fingerprints(d: Engine, project: string, logBytes: number): Promise<Record<string, unknown>> {
+  const mongo = mongoClient();
+  const es = esClient();
+  const cql = cassandraClient();
+  try {
+    return {
+      mariadb: await mariadbFingerprint(sqlIn(d, await containerOf(d, project, 'mariadb'), MARIADB_PW), ['shop.customers', 'shop.orders']),
+      mongo: await mongoFingerprint(mongo, ['catalog.products', 'catalog.reviews']),
+      elasticsearch: await esFingerprint(es, ['logs']),
+      cassandra: await cassandraFingerprint(cql, ['metrics.readings']),
+      volumes: await d('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, '-v', `${project}_app-config:/c:ro`, HELPER, 'bash', '-c', VOLUME_DIGEST, 'digest', String(logBytes)),
+    };
+  } finally {
+    await mongo.close();
+    await es.close();
+    await cql.shutdown();
+  }
 }
 
 describe('disaster recovery onto a fresh host (a second Docker Engine)', () => {
   const project = uniq('sa-dr');
   let s3: S3Server;
   let fresh: SecondEngine | undefined;
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let envFile: string;
   let s3env: Record<string, string>;
   let originalUp = false;
 
   before(async () => {
-    await requireDocker();
-    for (const image of IMAGES) {
-      await docker('image', 'inspect', image).catch(() => {
-        throw new Error(`image ${image} is missing: run \`make images\``);
-      });
-    }
+    await requireDocker(...IMAGES);
     s3 = await startS3Server();
     s3env = s3.env('drs3');
-    ws = workspace('');
+    ws = config();
     envFile = path.join(ws.dir, 'stack.env');
     writeFileSync(
       envFile,
@@ -248,51 +202,36 @@ describe('disaster recovery onto a fresh host (a second Docker Engine)', () => {
     originalUp = true;
     await compose(project, envFile, undefined, 'up', '-d');
     await waitHealthy(docker, project);
-    const name = async (service: string) =>
-      (await docker('ps', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`, '--format', '{{.Names}}')).trim();
-    const containers = Object.fromEntries(await Promise.all(DATASTORES.map(async (s) => [s, await name(s)])));
     // The operator's config: explicit jobs (the first engine is shared with other
     // tests, so no label discovery), the S3 bucket, and the stack to start on recovery.
-    writeFileSync(
-      ws.config,
-      `
-host: dr-origin
-targets:
-  - { name: offsite, type: rclone, remote: "drs3:snapagent-dr" }
-compose:
-  file: ${path.join(ROOT, 'compose', 'docker-compose.yml')}
-  project: ${project}
-  env_file: stack.env
-jobs:
-  - { name: app-data, plugin: volume, volume: ${project}_app-data, stop: true, order: 10 }
-  - { name: app-config, plugin: volume, volume: ${project}_app-config, tier: medium }
-${DATASTORES.map((s) => `  - { name: ${s}, plugin: ${s}, container: ${containers[s]} }`).join('\n')}
-discovery: { labels: false }
-state_dir: state
-`,
-    );
+    const datastoreJobs = await Promise.all(DATASTORES.map(async (s) => containerJob(s, s, await containerOf(docker, project, s))));
+    ws.rewrite({
+      host: 'dr-origin',
+      targets: [{ name: 'offsite', type: 'rclone', remote: 'drs3:snapagent-dr' }],
+      compose: { file: path.join(ROOT, 'compose', 'docker-compose.yml'), project, env_file: 'stack.env' },
+      jobs: [
+        volumeJob('app-data', `${project}_app-data`, { stop: true, order: 10 }),
+        volumeJob('app-config', `${project}_app-config`, { tier: 'medium' }),
+        ...datastoreJobs,
+      ],
+      state_dir: 'state',
+    });
 
     await fillMariaDb();
     await fillMongo();
     await fillEs();
     await fillCassandra();
-    await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d`, '-v', `${project}_app-config:/c`, 'snapagent/helper:latest', 'bash', '-c', FILL_VOLUMES);
+    await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d`, '-v', `${project}_app-config:/c`, HELPER, 'bash', '-c', FILL_VOLUMES);
     // the app stops for good, so that what it wrote is exactly what is backed up
-    await docker('stop', (await name('app')));
-    const logBytes = Number((await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, 'snapagent/helper:latest', 'stat', '-c', '%s', '/d/log/app.log')).trim());
+    await docker('stop', await containerOf(docker, project, 'app'));
+    const logBytes = Number((await docker('run', '--rm', '--network', 'none', '-v', `${project}_app-data:/d:ro`, HELPER, 'stat', '-c', '%s', '/d/log/app.log')).trim());
     assert.ok(logBytes > 0, 'the app wrote its log');
-    const original = {
-      mariadb: await mariadbDigest(),
-      mongo: await mongoDigest(),
-      elasticsearch: await esDigest(),
-      cassandra: await cassandraDigest(),
-      volumes: await volumesDigest(docker, project, logBytes),
-    };
-    assert.match(original.cassandra, /^5000 /);
+    const original = await fingerprints(docker, project, logBytes);
+    assert.match((original.cassandra as Record<string, string>)['metrics.readings']!, /^5000 /);
 
     const b = await snapagent(['backup', '--config', ws.config, '--json'], s3env);
     assert.equal(b.code, 0, b.stdout + b.stderr);
-    const secrets = [MARIADB_PW, MONGO_PW, s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY!];
+    const secrets = { 'MariaDB password': MARIADB_PW, 'MongoDB password': MONGO_PW, 'S3 secret key': s3env.RCLONE_CONFIG_DRS3_SECRET_ACCESS_KEY! };
     assert.deepEqual(b.json.results.map((r: { job: string; status: string }) => `${r.job} ${r.status}`).sort(), JOBS.map((j) => `${j} ok`).sort());
 
     // the DR copy of the config lists the old host's public signing key
@@ -323,15 +262,11 @@ state_dir: state
     const total = lines.find((x) => x[0] === 'TOTAL');
     assert.ok(total && total[1] === 'ok' && Number(total[2]) > 0, r.stdout);
     t.diagnostic(`measured RTO of the whole host: ${total[2]} s`);
-    for (const secret of secrets) assert.ok(![b.stdout, b.stderr, r.stdout, r.stderr].some((out) => out.includes(secret)), 'no secret in any output');
+    assert.deepEqual(leaksIn({ 'backup stdout': b.stdout, 'backup stderr': b.stderr, 'make restore stdout': r.stdout, 'make restore stderr': r.stderr }, secrets), [], 'no secret in any output');
 
     // the stack runs on the fresh engine, on the restored volumes
     const running = (await fresh.docker('ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Label "com.docker.compose.service"}}')).trim().split('\n').sort();
     assert.deepEqual(running, ['app', ...DATASTORES].sort());
-    assert.equal(await mariadbDigest(), original.mariadb);
-    assert.equal(await mongoDigest(), original.mongo);
-    assert.equal(await esDigest(), original.elasticsearch);
-    assert.equal(await cassandraDigest(), original.cassandra);
-    assert.equal(await volumesDigest(fresh.docker, project, logBytes), original.volumes);
+    assert.deepEqual(await fingerprints(fresh.docker, project, logBytes), original);
   });
 });

@@ -5,8 +5,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, HELPER, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, HELPER, inVolume, isRunning, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { expectRun, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, snapshot } from '../helpers/tree.ts';
+
+/** A config whose jobs come from labels (and `jobs`). */
+const LABELS = { discovery: { labels: true } } as const;
+
 
 describe('discovery from labels', () => {
   const labelled = uniq('sa-lbl');
@@ -15,21 +21,17 @@ describe('discovery from labels', () => {
   const shared = uniq('sa-lbl-shared');
   const app = uniq('sa-lbl-app');
   const db = uniq('sa-lbl-db');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
 
   before(async () => {
     await requireDocker();
     await docker('volume', 'create', '--label', 'snapagent.tier=medium', '--label', `snapagent.job=${jobName}`, labelled);
     await docker('volume', 'create', '--label', 'snapagent.tier=bogus', bogus);
-    await docker('volume', 'create', shared);
-    await inVolume(shared, 'seq 1 50000 > /v/data; mkdir /v/sub; echo x > /v/sub/y');
+    await filledVolume(shared, 'seq 1 50000 > /v/data; mkdir /v/sub; echo x > /v/sub/y');
     // the app (order 2) is stopped after the db (order 1) and restarted before it
-    await docker('run', '-d', '--name', db, '--network', 'none', '--label', 'snapagent.order=1', '-v', `${shared}:/data`, 'snapagent/helper:latest', ...SLEEPER);
-    await docker('run', '-d', '--name', app, '--network', 'none', '--label', 'snapagent.plugin=volume', '--label', 'snapagent.stop=true', '--label', 'snapagent.order=2', '--label', 'snapagent.tier=low', '-v', `${shared}:/data`, 'snapagent/helper:latest', ...SLEEPER);
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-state_dir: \${STATE}
-`);
+    await docker('run', '-d', '--name', db, '--network', 'none', '--label', 'snapagent.order=1', '-v', `${shared}:/data`, HELPER, ...SLEEPER);
+    await docker('run', '-d', '--name', app, '--network', 'none', '--label', 'snapagent.plugin=volume', '--label', 'snapagent.stop=true', '--label', 'snapagent.order=2', '--label', 'snapagent.tier=low', '-v', `${shared}:/data`, HELPER, ...SLEEPER);
+    ws = config(LABELS);
   });
 
   after(async () => {
@@ -53,9 +55,8 @@ state_dir: \${STATE}
   });
 
   it('stops the containers in order for the backup and always restarts them', async () => {
-    const b = await snapagent(['backup', '--config', ws.config, '--job', shared, '--json']);
-    assert.equal(b.code, 0, b.stderr);
-    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true', `${c} restarted`);
+    await expectRun(['backup', '--config', ws.config, '--job', shared, '--json']);
+    for (const c of [app, db]) assert.equal(await isRunning(c), true, `${c} restarted`);
     const finished = async (c: string) => Date.parse((await docker('inspect', '--format', '{{.State.FinishedAt}}', c)).trim());
     assert.ok((await finished(db)) < (await finished(app)), 'lower snapagent.order stops first');
     const started = async (c: string) => Date.parse((await docker('inspect', '--format', '{{.State.StartedAt}}', c)).trim());
@@ -63,23 +64,17 @@ state_dir: \${STATE}
 
     const original = await snapshot(shared);
     await inVolume(shared, 'rm -rf /v/sub; echo broken > /v/data');
-    const r = await snapagent(['restore', '--config', ws.config, '--job', shared, '--stop', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(shared), original);
-    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true');
+    await restoresIdentical(ws.config, shared, shared, original, { inPlace: true, args: ['--stop'] });
+    for (const c of [app, db]) assert.equal(await isRunning(c), true);
   });
 
   it('restarts the stopped containers when the backup fails', async () => {
-    const fake = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-state_dir: \${STATE}
-docker: { helper_image: "snapagent-test/fake-failing-tar:latest" }
-`);
+    const fake = config({ ...LABELS, docker: { helper_image: 'snapagent-test/fake-failing-tar:latest' } });
     const b = await snapagent(['backup', '--config', fake.config, '--job', shared, '--json']);
     fake.cleanup();
     assert.equal(b.code, 1, b.stderr);
     assert.match(b.json.results[0].error, /injected failure/);
-    for (const c of [app, db]) assert.equal((await docker('inspect', '--format', '{{.State.Running}}', c)).trim(), 'true', `${c} restarted after the failure`);
+    for (const c of [app, db]) assert.equal(await isRunning(c), true, `${c} restarted after the failure`);
   });
 });
 
@@ -94,20 +89,14 @@ describe('a job name claimed twice', () => {
   const both = uniq('sa-claim-both');
   const volA = uniq('sa-claim-va');
   const volB = uniq('sa-claim-vb');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
 
   before(async () => {
     await requireDocker();
-    for (const v of [victimVol, attackerVol]) await docker('volume', 'create', v);
-    await inVolume(victimVol, 'echo genuine > /v/data');
-    await inVolume(attackerVol, 'echo planted > /v/data');
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${victim}, plugin: volume, volume: ${victimVol} }]
-state_dir: \${STATE}
-`);
-    const b = await snapagent(['backup', '--config', ws.config, '--job', victim, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    await filledVolume(victimVol, 'echo genuine > /v/data');
+    await filledVolume(attackerVol, 'echo planted > /v/data');
+    ws = config({ ...LABELS, jobs: [volumeJob(victim, victimVol)] });
+    await expectRun(['backup', '--config', ws.config, '--job', victim, '--json']);
     // now the attacker: a container label claims the config job's name, and two volume labels claim one name
     await docker('run', '-d', '--name', attacker, '--network', 'none', '--label', 'snapagent.plugin=volume', '--label', `snapagent.job=${victim}`, '-v', `${attackerVol}:/data`, HELPER, ...SLEEPER);
     await docker('volume', 'create', '--label', `snapagent.job=${both}`, volA);

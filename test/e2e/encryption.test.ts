@@ -9,10 +9,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ageKey, type AgeKey } from '../helpers/age.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type CliResult, type Workspace } from '../helpers/harness.ts';
-import { allText, commandLinesDuring, drillLeftovers, exists, looseModes } from '../helpers/leftovers.ts';
+import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, type CliResult, type Workspace } from '../helpers/harness.ts';
+import { leaksIn } from '../helpers/leak-scan.ts';
+import { commandLinesDuring, drillLeftovers, exists, looseModes } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
-import { snapshot } from '../helpers/tree.ts';
+import { expectRun, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
 const sh = promisify(execFile);
 
@@ -26,25 +29,18 @@ function artifactOf(ws: Workspace, job: string): string {
 describe('age encryption: volume plugin', () => {
   const vol = uniq('sa-enc');
   const elsewhere = uniq('sa-enc-new');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let key: AgeKey;
   let other: AgeKey;
-  let original: Awaited<ReturnType<typeof snapshot>>;
+  let original: Snapshot;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'set -e; head -c 5000000 /dev/urandom > /v/blob; seq 1 300000 > /v/numbers; mkdir -p /v/d/e; echo hi > "/v/d/e/a file"; ln -s d/e /v/link; chown 1001:1002 /v/numbers; chmod 640 /v/numbers');
-    ws = workspace('');
+    await filledVolume(vol, 'set -e; head -c 5000000 /dev/urandom > /v/blob; seq 1 300000 > /v/numbers; mkdir -p /v/d/e; echo hi > "/v/d/e/a file"; ln -s d/e /v/link; chown 1001:1002 /v/numbers; chmod 640 /v/numbers');
+    ws = config();
     key = await ageKey(ws.dir);
     other = await ageKey(ws.dir, 'other.txt');
-    writeFileSync(ws.config, `
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: enc, plugin: volume, volume: ${vol} }]
-discovery: { labels: false }
-state_dir: ${ws.dir}/state
-encryption: { age_recipients: ["${key.recipient}"] }
-`.replaceAll('${BACKUPS}', ws.backups));
+    ws.rewrite({ jobs: [volumeJob('enc', vol)], encryption: { age_recipients: [key.recipient] } });
   });
 
   after(async () => {
@@ -55,8 +51,7 @@ encryption: { age_recipients: ["${key.recipient}"] }
 
   it('stores a standard age file that age -d | zstd -d | tar reads without snapagent', async () => {
     original = await snapshot(vol);
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    await expectRun(['backup', '--config', ws.config, '--json']);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     const listed = l.json.backups[0];
     assert.equal(listed.encryption, 'age');
@@ -94,30 +89,26 @@ encryption: { age_recipients: ["${key.recipient}"] }
 
   it('restore with the identity gives back the identical tree', async () => {
     await docker('volume', 'rm', vol);
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'enc', '--json'], { SNAPAGENT_AGE_IDENTITY_FILE: key.identity });
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(await snapshot(vol), original);
+    await restoresIdentical(ws.config, 'enc', vol, original, { inPlace: true, env: { SNAPAGENT_AGE_IDENTITY_FILE: key.identity } });
   });
 
   it('verify needs no key for the stored bytes, and decodes them when it has one', async () => {
-    const plain = await snapagent(['verify', '--config', ws.config, '--json']);
-    assert.equal(plain.code, 0, plain.stderr);
+    const plain = await expectRun(['verify', '--config', ws.config, '--json']);
     assert.equal(plain.json.results[0].details.artifacts[0].checked, 'sha256');
-    const deep = await snapagent(['verify', '--config', ws.config, '--json'], { SNAPAGENT_AGE_IDENTITY_FILE: key.identity });
-    assert.equal(deep.code, 0, deep.stderr);
+    const deep = await expectRun(['verify', '--config', ws.config, '--json'], { SNAPAGENT_AGE_IDENTITY_FILE: key.identity });
     assert.equal(deep.json.results[0].details.artifacts[0].checked, 'sha256+decode');
   });
 
   it('writes every file 0600 in 0700 directories (target and state)', () => {
     assert.deepEqual(looseModes(ws.backups), []);
-    assert.deepEqual(looseModes(path.join(ws.dir, 'state')), []);
+    assert.deepEqual(looseModes(ws.state), []);
   });
 });
 
 describe('age encryption: mariadb plugin', () => {
   const SECRET = `Db-pw-${uniq('x')}`;
   let db: MariaDb;
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let noKey: string;
   let key: AgeKey;
   const outputs: string[] = [];
@@ -133,22 +124,15 @@ describe('age encryption: mariadb plugin', () => {
   }
 
   before(async () => {
-    await requireDocker();
-    await docker('image', 'inspect', MARIADB_IMAGE);
+    await requireDocker(MARIADB_IMAGE);
     db = await startMariaDb(SECRET);
     await db.sql('CREATE DATABASE shop; USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(64), b VARBINARY(32)); INSERT INTO shop.t SELECT seq, MD5(seq), UNHEX(SHA2(seq, 256)) FROM seq_1_to_50000;');
-    ws = workspace('');
+    ws = config();
     key = await ageKey(ws.dir);
     writeFileSync(path.join(ws.dir, 'recipients.txt'), `# the backup key\n${key.recipient}\n`);
-    const base = `
-targets: [{ name: local, type: local, path: ${ws.backups} }]
-jobs: [{ name: ${job}, plugin: mariadb, container: ${db.name}, options: { password_env: SNAP_TEST_DB_PW } }]
-discovery: { labels: false }
-state_dir: ${ws.dir}/state
-`;
-    writeFileSync(ws.config, `${base}encryption: { age_recipients_file: recipients.txt, age_identity_file: key.txt }\n`);
-    noKey = path.join(ws.dir, 'no-key.yml');
-    writeFileSync(noKey, `${base}encryption: { age_recipients_file: recipients.txt }\n`);
+    const jobs = [containerJob(job, 'mariadb', db.name, { options: { password_env: 'SNAP_TEST_DB_PW' } })];
+    ws.rewrite({ jobs, encryption: { age_recipients_file: 'recipients.txt', age_identity_file: 'key.txt' } });
+    noKey = ws.variant('no-key.yml', { jobs, encryption: { age_recipients_file: 'recipients.txt' } });
   });
 
   after(async () => {
@@ -182,11 +166,11 @@ state_dir: ${ws.dir}/state
   });
 
   it('no secret in any output, log, manifest, check record or state file, nor on a command line', () => {
-    const written = outputs.join('\n') + allText(ws.dir).replaceAll(readFileSync(key.identity, 'utf8'), '');
-    for (const secret of [SECRET, key.secret]) {
-      assert.ok(!written.includes(secret), 'a secret was written');
-      assert.ok(![...commandLines].some((l) => l.includes(secret)), 'a secret was on a command line');
-    }
+    const secrets = { 'database password': SECRET, 'age secret key': key.secret };
+    // every small file but the identity itself (artifacts hold the data, encrypted)
+    const written = (f: string) => f !== key.identity && !/\.(zst|age)$/.test(f);
+    assert.deepEqual(leaksIn(outputs, secrets, { dirs: [ws.dir], files: written }), [], 'a secret was written');
+    assert.deepEqual(leaksIn([...commandLines], secrets), [], 'a secret was on a command line');
     assert.ok([...commandLines].some((l) => /^age -d -i \/\S+key\.txt $/.test(l)), 'the sampler saw age, given its key as a file');
     assert.deepEqual(looseModes(ws.backups), []);
   });

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runUntil } from '../helpers/faults.ts';
-import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { config, KEEP_EVERY_BACKUP, localTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
 import { removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
 import { backupCount, jobResult, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
@@ -32,7 +32,7 @@ describe('a local target on a full disk', () => {
   before(async () => {
     await requireDocker();
     ws = config((w) => ({
-      targets: [{ name: 'tiny', type: 'local', path: w.backups }],
+      targets: [localTarget(w, 'tiny')],
       jobs: [volumeJob('small', small), volumeJob('big', big)],
       tiers: KEEP_EVERY_BACKUP, // retention keeps every test backup
       concurrency: 1, // one job at a time: run side by side, big could fill the disk while small still writes

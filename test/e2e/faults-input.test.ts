@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { config, containerJob, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
 import { docker, HELPER, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
 import { expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
@@ -92,13 +92,7 @@ describe('bad input: labels, jobs, remotes, manifests', () => {
   });
 
   it('an rclone remote rclone does not know: that target fails at once saying what to fix, the local one gets the backup', async () => {
-    const w = config((w) => ({
-      targets: [
-        { name: 'local', type: 'local', path: w.backups },
-        { name: 'nowhere', type: 'rclone', remote: 'nosuchremote:backups' },
-      ],
-      jobs: [volumeJob('data', good)],
-    }));
+    const w = config((w) => ({ targets: [localTarget(w), rcloneTarget('nowhere', 'nosuchremote:backups')], jobs: [volumeJob('data', good)] }));
     const b = await snapagent(['backup', '--config', w.config, '--json']);
     w.cleanup();
     assert.equal(b.code, 1, b.stderr);

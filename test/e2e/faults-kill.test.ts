@@ -11,9 +11,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runUntil } from '../helpers/faults.ts';
-import { docker, inVolume, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { killAt, runUntil } from '../helpers/faults.ts';
+import { docker, HELPER, inVolume, isRunning, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { expectRun, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
 const STAGE = './.snapagent-restore-';
 
@@ -23,7 +25,6 @@ function withoutStaging(s: Snapshot): Snapshot {
   return { ...s, entries, hashes: keep(s.hashes) };
 }
 
-const running = async (c: string) => (await docker('inspect', '--format', '{{.State.Running}}', c)).trim() === 'true';
 const killedRunOf = (stderr: string) => /"killed_run":"([0-9a-f]{8})"/.exec(stderr)?.[1];
 
 describe('kill -9 of the agent', () => {
@@ -31,7 +32,7 @@ describe('kill -9 of the agent', () => {
   const appVol = uniq('sa-kill-app');
   const app = uniq('sa-kill-app');
   const copies = [uniq('sa-kill-copy'), uniq('sa-kill-copy')];
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let host: string;
   let original: Snapshot;
   let firstId: string;
@@ -40,24 +41,15 @@ describe('kill -9 of the agent', () => {
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'head -c 24000000 /dev/urandom > /v/blob; seq 1 50000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
-    await docker('volume', 'create', appVol);
-    await inVolume(appVol, 'head -c 8000000 /dev/urandom > /v/app.bin; echo config > /v/app.conf');
-    await docker('run', '-d', '--name', app, '--network', 'none', '-v', `${appVol}:/data`, 'snapagent/helper:latest', ...SLEEPER);
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: data, plugin: volume, volume: ${vol} }
-  - { name: app, plugin: volume, volume: ${appVol}, stop: true }
-discovery: { labels: false }
-state_dir: \${STATE}
-metrics: { textfile_dir: ./metrics }
-tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retention keeps every test backup
-`);
-    original = await snapshot(vol);
-    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data', '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    original = await filledVolume(vol, 'head -c 24000000 /dev/urandom > /v/blob; seq 1 50000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
+    await filledVolume(appVol, 'head -c 8000000 /dev/urandom > /v/app.bin; echo config > /v/app.conf');
+    await docker('run', '-d', '--name', app, '--network', 'none', '-v', `${appVol}:/data`, HELPER, ...SLEEPER);
+    ws = config({
+      jobs: [volumeJob('data', vol), volumeJob('app', appVol, { stop: true })],
+      metrics: { textfile_dir: './metrics' },
+      tiers: KEEP_EVERY_BACKUP, // retention keeps every test backup
+    });
+    const b = await expectRun(['backup', '--config', ws.config, '--job', 'data', '--json']);
     firstId = b.json.results[0].id;
     host = readdirSync(ws.backups)[0]!;
   });
@@ -83,8 +75,8 @@ tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retentio
     assert.match(metrics(), /^snapagent_last_status\{job="data",[^}]*\} 0$/m, 'metrics updated at the next start');
     const run = killedRunOf(s.stderr)!;
     assert.equal((await docker('ps', '-aq', '--filter', `label=snapagent.run=${run}`)).trim(), '', 'its helper container is removed');
-    assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'pipes')), [], 'its named pipe is removed');
-    assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'procs')), [], 'no process record left');
+    assert.deepEqual(readdirSync(path.join(ws.state, 'pipes')), [], 'its named pipe is removed');
+    assert.deepEqual(readdirSync(path.join(ws.state, 'procs')), [], 'no process record left');
 
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     assert.deepEqual(l.json.backups.map((b: { id: string }) => b.id), [firstId], 'the killed backup is not listed');
@@ -92,14 +84,11 @@ tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retentio
     assert.doesNotMatch(again.stderr, /was killed/, 'repaired once');
     assert.equal(again.json.jobs.find((j: { job: string }) => j.job === 'data').failures_in_a_row, 1);
 
-    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data', '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    const b = await expectRun(['backup', '--config', ws.config, '--job', 'data', '--json']);
     assert.match(b.stderr, /removing an incomplete backup left by an interrupted run/);
     assert.ok(!existsSync(path.join(jobDir(), killedId)), 'the partial backup is gone');
 
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', firstId, '--to-volume', copies[0]!]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copies[0]!)).hashes, original.hashes);
+    await restoresIdentical(ws.config, 'data', copies[0]!, original, { id: firstId, hashesOnly: true });
   });
 
   it('right before the manifest: the published artifact is never listed or restored, and the next backup removes it', async () => {
@@ -116,36 +105,30 @@ tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retentio
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     assert.ok(!l.json.backups.some((b: { id: string }) => b.id === killedId));
 
-    const b = await snapagent(['backup', '--config', ws.config, '--job', 'data']);
-    assert.equal(b.code, 0, b.stderr);
+    await expectRun(['backup', '--config', ws.config, '--job', 'data']);
     assert.ok(!existsSync(path.join(jobDir(), killedId)));
   });
 
   it('while a stop: true job has its container stopped: the next start restarts it and says so', async () => {
     const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'app']);
-    assert.equal(await running(app), false, 'stopped for the copy');
+    assert.equal(await isRunning(app), false, 'stopped for the copy');
     await p.kill();
-    assert.equal(await running(app), false, 'still stopped after the kill');
+    assert.equal(await isRunning(app), false, 'still stopped after the kill');
 
-    const plan = await snapagent(['plan', '--config', ws.config]);
-    assert.equal(plan.code, 0, plan.stderr);
-    assert.equal(await running(app), true, 'restarted by the next start');
+    const plan = await expectRun(['plan', '--config', ws.config]);
+    assert.equal(await isRunning(app), true, 'restarted by the next start');
     assert.match(plan.stderr, new RegExp(`restarted container ${app}: the killed run \\(pid ${p.pid}, run [0-9a-f]{8}\\) had stopped it`));
 
     const appOriginal = await snapshot(appVol);
-    const b = await snapagent(['backup', '--config', ws.config, '--job', 'app']);
-    assert.equal(b.code, 0, b.stderr);
-    assert.equal(await running(app), true);
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'app', '--to-volume', copies[1]!]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(copies[1]!)).hashes, appOriginal.hashes);
+    await expectRun(['backup', '--config', ws.config, '--job', 'app']);
+    assert.equal(await isRunning(app), true);
+    await restoresIdentical(ws.config, 'app', copies[1]!, appOriginal, { hashesOnly: true });
   });
 
   it('in the middle of a restore, before the live data changed: the next start removes the staging dir, the live volume is exactly as before, status does not claim a partial restore, a re-run completes', async () => {
     await inVolume(vol, 'echo changed > /v/d/f; rm /v/numbers');
     const live = await snapshot(vol);
-    const p = await runUntil('restore-stream:1048576', ['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
-    await p.kill();
+    const p = await killAt('restore-stream:1048576', ['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
 
     const killed = await snapshot(vol);
     assert.ok(Object.keys(killed.entries).some((e) => e.startsWith(STAGE)), 'the half-extracted staging dir is there (an application reading the volume would see it)');
@@ -162,9 +145,8 @@ tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }   # retentio
     assert.equal((await docker('ps', '-aq', '--filter', `label=snapagent.run=${run}`)).trim(), '', 'its restore helper is removed');
     assert.deepEqual(readdirSync(path.join(ws.dir, 'state', 'procs')), [], 'nothing left for the next start');
 
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', firstId]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(vol), original, 'restored completely; no staging dir left');
+    // restored completely; no staging dir left
+    await restoresIdentical(ws.config, 'data', vol, original, { id: firstId, inPlace: true });
     const fine = await snapagent(['status', '--config', ws.config, '--json']);
     assert.deepEqual(fine.json.problems, [], 'a successful restore clears the note');
   });

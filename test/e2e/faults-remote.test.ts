@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeFlakyProxy, type FakeFlakyProxy } from '../helpers/fake-flaky-proxy.ts';
-import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace, type RcloneSettings } from '../helpers/config.ts';
+import { configs, KEEP_EVERY_BACKUP, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace, type RcloneSettings } from '../helpers/config.ts';
 import { killAt } from '../helpers/faults.ts';
 import { removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
 import { backupCount, expectRun, restoresIdentical } from '../helpers/runs.ts';
@@ -26,18 +26,15 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
   let proxy: FakeFlakyProxy;
   let env: Record<string, string>;
   let original: Snapshot;
-  const spaces: ConfigWorkspace[] = [];
+  const spaces = configs();
   // the job on one rclone target `remote`; retention keeps every test backup
-  const space = (remote: string, target: RcloneSettings = {}, metrics = true) => {
-    const w = config({
-      targets: [{ name: 'offsite', type: 'rclone', remote, ...target }],
+  const space = (remote: string, target: RcloneSettings = {}, metrics = true) =>
+    spaces.add({
+      targets: [rcloneTarget('offsite', remote, target)],
       jobs: [volumeJob('data', vol)],
       tiers: KEEP_EVERY_BACKUP,
       ...(metrics ? { metrics: { textfile_dir: './metrics' } } : {}),
     });
-    spaces.push(w);
-    return w;
-  };
   const metrics = (w: ConfigWorkspace) => readFileSync(path.join(w.dir, 'metrics', 'snapagent.prom'), 'utf8');
 
   async function roundTrip(w: ConfigWorkspace): Promise<void> {
@@ -60,7 +57,7 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
     await s3?.stop();
     await removeVolume(vol);
     await removeVolume(copy);
-    for (const w of spaces) w.cleanup();
+    spaces.cleanup();
   });
 
   it('a third of the requests answered 503: retried with backoff, the backup restores identical', async () => {
@@ -106,14 +103,7 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
   });
 
   it('the remote down (connection refused): bounded retries with backoff, then a clear failure; the local target still gets the backup', async () => {
-    const w = config((w) => ({
-      targets: [
-        { name: 'local', type: 'local', path: w.backups },
-        { name: 'offsite', type: 'rclone', remote: 'down:bkt/snap' },
-      ],
-      jobs: [volumeJob('data', vol)],
-    }));
-    spaces.push(w);
+    const w = spaces.add((w) => ({ targets: [localTarget(w), rcloneTarget('offsite', 'down:bkt/snap')], jobs: [volumeJob('data', vol)] }));
     const closed = await startFakeFlakyProxy(s3.port);
     await closed.close(); // a port nobody listens on any more
     const downEnv = { ...env, ...s3.env('down'), RCLONE_CONFIG_DOWN_ENDPOINT: `http://127.0.0.1:${closed.port}` };

@@ -10,10 +10,13 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { leaksIn } from '../helpers/leak-scan.ts';
 import { drillLeftovers } from '../helpers/leftovers.ts';
-import { startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
-import { snapshot } from '../helpers/tree.ts';
+import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
+import { expectRun } from '../helpers/runs.ts';
+import { filledVolume, snapshot } from '../helpers/tree.ts';
 import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
 
 const HOST = 'forgehost';
@@ -23,14 +26,14 @@ const HOST = 'forgehost';
 // trusted key can sign hostile content (another host of the fleet taken over, or the
 // operator passing --insecure-unsigned for old backups), and these checks stand behind
 // the signature.
-async function writeSignedManifest(ws: Workspace, file: string, m: unknown): Promise<void> {
+async function writeSignedManifest(ws: ConfigWorkspace, file: string, m: unknown): Promise<void> {
   const bytes = Buffer.from(JSON.stringify(m, null, 2));
   writeFileSync(file, bytes);
-  writeFileSync(`${file}.sig`, signatureFile(await hostKey(path.join(ws.dir, 'state')), path.relative(ws.backups, file), bytes));
+  writeFileSync(`${file}.sig`, signatureFile(await hostKey(ws.state), path.relative(ws.backups, file), bytes));
 }
 
 /** Copies a genuine backup of `job` to `as`, with its manifest changed by `edit`. */
-async function forge(ws: Workspace, job: string, as: string, edit: (m: any, dir: string) => void): Promise<string> {
+async function forge(ws: ConfigWorkspace, job: string, as: string, edit: (m: any, dir: string) => void): Promise<string> {
   const src = path.join(ws.backups, HOST, job);
   const id = readdirSync(src).sort().at(-1)!;
   const dir = path.join(ws.backups, HOST, as, id);
@@ -50,27 +53,17 @@ describe('forged manifests: volume plugin', () => {
   const victim = uniq('sa-forge-victim');
   const gone = uniq('sa-forge-gone');
   const fresh = uniq('sa-forge-new');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let canary: string;
 
   before(async () => {
     await requireDocker();
     canary = mkdtempSync(path.join(tmpdir(), 'snapagent-canary-'));
     writeFileSync(path.join(canary, 'keep'), 'host file\n');
-    for (const v of [live, victim]) await docker('volume', 'create', v);
-    await inVolume(live, 'echo live > /v/state && seq 1 2000 > /v/n');
-    await inVolume(victim, 'echo victim > /v/mine');
-    ws = workspace(`
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: vol, plugin: volume, volume: ${live} }
-  - { name: gone, plugin: volume, volume: ${gone} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
-    const b = await snapagent(['backup', '--config', ws.config, '--job', 'vol', '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    await filledVolume(live, 'echo live > /v/state && seq 1 2000 > /v/n');
+    await filledVolume(victim, 'echo victim > /v/mine');
+    ws = config({ host: HOST, jobs: [volumeJob('vol', live), volumeJob('gone', gone)] });
+    await expectRun(['backup', '--config', ws.config, '--job', 'vol', '--json']);
   });
 
   after(async () => {
@@ -101,8 +94,7 @@ state_dir: \${STATE}
     assert.ok(all.json.results.some((x: { job: string; status: string; error?: string }) => x.job === 'stray' && x.status === 'failed' && /restore.destinations/.test(x.error ?? '')));
     assert.deepEqual(await snapshot(victim), before);
     // named on the command line: restored there, the recorded volume untouched
-    const ok = await snapagent(['restore', '--config', ws.config, '--job', 'stray', '--to-volume', fresh, '--json']);
-    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const ok = await expectRun(['restore', '--config', ws.config, '--job', 'stray', '--to-volume', fresh, '--json']);
     assert.equal(ok.json.results[0].destination, `volume ${fresh}`);
     assert.deepEqual(await snapshot(victim), before);
   });
@@ -135,30 +127,23 @@ describe('forged manifests: mariadb plugin', () => {
   const PW = `forge-${uniq('pw')}`;
   const SECRET = `never-sent-${uniq('s')}`;
   let db: MariaDb;
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let listener: Server;
   let connections = 0;
   let port = 0;
   let secretFile: string;
 
   before(async () => {
-    await requireDocker();
+    await requireDocker(MARIADB_IMAGE);
     listener = createServer((s) => (connections++, s.destroy()));
     await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
     port = (listener.address() as AddressInfo).port;
     db = await startMariaDb(PW);
     await db.sql('CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO shop.t VALUES (1),(2),(3)');
-    ws = workspace(`
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: db, plugin: mariadb, container: ${db.name} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    ws = config({ host: HOST, jobs: [containerJob('db', 'mariadb', db.name)] });
     secretFile = path.join(ws.dir, 'secret');
     writeFileSync(secretFile, SECRET);
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    await expectRun(['backup', '--config', ws.config, '--json']);
   });
 
   after(async () => {
@@ -173,10 +158,9 @@ state_dir: \${STATE}
     assert.equal(refused.code, 4, refused.stdout + refused.stderr);
     assert.match(refused.json.results[0].error, /job foreign is not in this host's plan, and its manifest's destination container ".*" is not in restore.destinations/);
     // the operator names the container: the agent reaches it its own way, not the manifest's
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'foreign', '--to-container', db.name, '--force', '--json']);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const r = await expectRun(['restore', '--config', ws.config, '--job', 'foreign', '--to-container', db.name, '--force', '--json']);
     assert.equal(connections, 0, 'no connection to the address in the manifest');
-    for (const out of [r.stdout, r.stderr, refused.stdout, refused.stderr]) assert.ok(!out.includes(SECRET));
+    assert.deepEqual(leaksIn([r.stdout, r.stderr, refused.stdout, refused.stderr], { 'the password file': SECRET }), []);
     assert.equal((await db.sql('SELECT COUNT(*) FROM shop.t')).trim(), '3');
   });
 

@@ -11,10 +11,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
 import { CASSANDRA_IMAGE, startCassandra, type CassandraNode } from '../helpers/cassandra.ts';
+import { configs, containerJob } from '../helpers/config.ts';
+import { docker, requireDocker, snapagent, type Workspace } from '../helpers/harness.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
+import { backupCount, expectRun } from '../helpers/runs.ts';
 
 function manifests(ws: Workspace): string[] {
   try {
@@ -28,54 +30,36 @@ async function exists(container: string, file: string): Promise<boolean> {
   return docker('exec', container, 'test', '-e', file).then(() => true, () => false);
 }
 
-async function requireImage(image: string): Promise<void> {
-  await docker('image', 'inspect', image).catch(() => {
-    throw new Error(`image ${image} is missing: run \`make images\``);
-  });
-}
-
-const config = (job: string) => `
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - ${job}
-discovery: { labels: false }
-state_dir: \${STATE}
-`;
-
 describe('names and dumps cannot steer the tools (real MariaDB)', () => {
   let db: MariaDb;
-  const spaces: Workspace[] = [];
+  const spaces = configs();
 
   before(async () => {
-    await requireDocker();
-    await requireImage(MARIADB_IMAGE);
+    await requireDocker(MARIADB_IMAGE);
     db = await startMariaDb('Inj3ct-pw');
     await db.sql("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO shop.t VALUES (1, 'a'), (2, 'b');");
   });
 
   after(async () => {
     await db?.remove();
-    for (const w of spaces) w.cleanup();
+    spaces.cleanup();
   });
 
   it('a database named like a mariadb-dump option is refused by name; nothing is committed', async () => {
     // Before the fix, "--no-data" after --databases made mariadb-dump drop every row and
     // the backup committed as a success: silent loss, worse than a failure.
     await db.sql('CREATE DATABASE `--no-data`; CREATE TABLE `--no-data`.x (id INT PRIMARY KEY); INSERT INTO `--no-data`.x VALUES (1);');
-    const ws = workspace(config(`{ name: db, plugin: mariadb, container: ${db.name} }`));
-    spaces.push(ws);
-    const r = await snapagent(['backup', '--config', ws.config, '--json']);
+    const all = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name)] });
+    const r = await snapagent(['backup', '--config', all.config, '--json']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^database "--no-data" in container ${db.name} is refused: it starts with "-"`));
     assert.match(r.json.results[0].hint, /options\.databases/);
-    assert.deepEqual(manifests(ws), []);
-    assert.equal((await snapagent(['list', '--config', ws.config, '--json'])).json.backups.length, 0);
+    assert.deepEqual(manifests(all), []);
+    assert.equal(await backupCount(all.config), 0);
 
     // The hint works: leave it out, and the rest is backed up with its rows.
-    const ok = workspace(config(`{ name: db, plugin: mariadb, container: ${db.name}, options: { databases: [shop] } }`));
-    spaces.push(ok);
-    const b = await snapagent(['backup', '--config', ok.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    const ok = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
+    await expectRun(['backup', '--config', ok.config, '--json']);
     const l = await snapagent(['list', '--config', ok.config, '--json']);
     assert.equal(l.json.backups[0].stats.databases.shop.t.rows, 2);
   });
@@ -90,12 +74,10 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
     ].join('\n');
     await docker('exec', db.name, 'sh', '-c', `printf '%s\\n' "$1" > /usr/local/bin/mariadb-dump && chmod 755 /usr/local/bin/mariadb-dump`, 'sh', wrapper);
     assert.equal(await docker('exec', db.name, 'sh', '-c', 'command -v mariadb-dump').then((s) => s.trim()), '/usr/local/bin/mariadb-dump');
-    const ws = workspace(config(`{ name: db, plugin: mariadb, container: ${db.name}, options: { databases: [shop] } }`));
-    spaces.push(ws);
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
+    const shop = spaces.add({ jobs: [containerJob('db', 'mariadb', db.name, { options: { databases: ['shop'] } })] });
+    await expectRun(['backup', '--config', shop.config, '--json']);
 
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'db', '--json']);
+    const r = await snapagent(['restore', '--config', shop.config, '--job', 'db', '--json']);
     assert.equal(await exists(db.name, '/tmp/pwned-bang'), false, '\\! ran a shell command');
     assert.equal(await exists(db.name, '/tmp/pwned-system'), false, 'system ran a shell command');
     // The lines reach the server as SQL, which refuses them: the restore fails cleanly.
@@ -108,50 +90,46 @@ describe('names and dumps cannot steer the tools (real MariaDB)', () => {
 
 describe('names cannot steer the tools (real MongoDB stand-in)', () => {
   let mongo: Mongo;
-  const spaces: Workspace[] = [];
+  const spaces = configs();
 
   before(async () => {
-    await requireDocker();
-    await requireImage(MONGO_IMAGE);
+    await requireDocker(MONGO_IMAGE);
     mongo = await startMongo('root', 'M0ngo-pw');
     await mongo.client.db('shop').collection('orders').insertMany([{ n: 1 }, { n: 2 }]);
   });
 
   after(async () => {
     await mongo?.remove();
-    for (const w of spaces) w.cleanup();
+    spaces.cleanup();
   });
 
   it('a database and a collection named "-x" are refused by name; nothing is committed', async () => {
     await mongo.client.db('-x').collection('c').insertOne({ n: 1 });
-    const ws = workspace(config(`{ name: m, plugin: mongo, container: ${mongo.name} }`));
-    spaces.push(ws);
-    let r = await snapagent(['backup', '--config', ws.config, '--json']);
+    const m = spaces.add({ jobs: [containerJob('m', 'mongo', mongo.name)] });
+    let r = await snapagent(['backup', '--config', m.config, '--json']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^database "-x" in container ${mongo.name} is refused: it starts with "-"`));
     await mongo.client.db('-x').dropDatabase();
 
     // A collection is known only from the archive: refused before the backup commits.
     await mongo.client.db('shop').collection('-y').insertOne({ n: 1 });
-    r = await snapagent(['backup', '--config', ws.config, '--json']);
+    r = await snapagent(['backup', '--config', m.config, '--json']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.json.results[0].error, new RegExp(`^collection "-y" in database "shop" in container ${mongo.name} is refused`));
-    assert.deepEqual(manifests(ws), []);
+    assert.deepEqual(manifests(m), []);
     await mongo.client.db('shop').collection('-y').drop();
 
-    r = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(manifests(ws).length, 1);
+    await expectRun(['backup', '--config', m.config, '--json']);
+    assert.equal(manifests(m).length, 1);
   });
 });
 
 describe('names cannot steer the tools (real Cassandra)', () => {
   let node: CassandraNode;
-  const spaces: Workspace[] = [];
+  const spaces = configs();
 
   before(async () => {
-    await requireDocker();
-    await requireImage(CASSANDRA_IMAGE);
+    await requireDocker(CASSANDRA_IMAGE);
     node = await startCassandra();
     await node.client.execute("CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
     await node.client.execute('CREATE TABLE shop.t (id int PRIMARY KEY, v text)');
@@ -160,7 +138,7 @@ describe('names cannot steer the tools (real Cassandra)', () => {
 
   after(async () => {
     await node?.remove();
-    for (const w of spaces) w.cleanup();
+    spaces.cleanup();
   });
 
   it('CQL refuses keyspace and table names a tool could read as options', async () => {
@@ -179,11 +157,9 @@ describe('names cannot steer the tools (real Cassandra)', () => {
       mkdir -p "${data}/shop/t-${id}/snapshots/20000101T000000Z-a
 snapagent-forged"
       chown -R cassandra:cassandra "${data}/--help" "${data}/shop/-x" "${data}/shop/t-${id}/snapshots" 2>/dev/null || true`);
-    const ws = workspace(config(`{ name: c, plugin: cassandra, container: ${node.name} }`));
-    spaces.push(ws);
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
-    assert.equal(b.code, 0, b.stderr);
-    const stats = (await snapagent(['list', '--config', ws.config, '--json'])).json.backups[0].stats;
+    const c = spaces.add({ jobs: [containerJob('c', 'cassandra', node.name)] });
+    const b = await expectRun(['backup', '--config', c.config, '--json']);
+    const stats = (await snapagent(['list', '--config', c.config, '--json'])).json.backups[0].stats;
     assert.deepEqual(Object.keys(stats.keyspaces), ['shop']);
     assert.deepEqual(Object.keys(stats.keyspaces.shop.tables), ['t']);
     assert.equal(stats.keyspaces.shop.tables.t.rows, 10);

@@ -4,14 +4,16 @@
 // `snapagent status` exit codes for fresh, stale (seen from the future with libfaketime)
 // and failed jobs, and the run id on every log line.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type CliResult, type Workspace } from '../helpers/harness.ts';
+import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, fakeClockAhead, removeVolume, requireDocker, snapagent, uniq, type CliResult } from '../helpers/harness.ts';
 import { httpSink, type HttpSink } from '../helpers/http-sink.ts';
+import { leaksIn } from '../helpers/leak-scan.ts';
 import { promtool } from '../helpers/promtool.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
 /** The value of each series, keyed by `name{labels}` as written in the file. */
 function parseProm(text: string): Map<string, number> {
@@ -22,17 +24,6 @@ function parseProm(text: string): Map<string, number> {
     out.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
   return out;
-}
-
-/** Env that makes the CLI see the clock `seconds` ahead (libfaketime, Debian "faketime"). */
-function inTheFuture(seconds: number): Record<string, string> {
-  try {
-    execFileSync('faketime', ['-f', '+0', 'true']);
-  } catch (err) {
-    throw new Error(`these tests need faketime (apt-get install faketime, or make deps): ${(err as Error).message}`);
-  }
-  // ld.so expands $LIB to the multiarch library dir, as the faketime wrapper does
-  return { LD_PRELOAD: '/usr/$LIB/faketime/libfaketime.so.1', FAKETIME: `+${seconds}s` };
 }
 
 /** Every stderr line is a JSON log line; returns them. */
@@ -53,7 +44,7 @@ describe('metrics, status and notifications (volume plugin, local target)', () =
   const vol = uniq('sa-obs');
   const copy = uniq('sa-obs-copy');
   const L = 'job="obs",plugin="volume",tier="hourly",target="local"';
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let sink: HttpSink;
   let original: Snapshot;
   let env: Record<string, string>;
@@ -62,23 +53,19 @@ describe('metrics, status and notifications (volume plugin, local target)', () =
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'mkdir -p /v/d && seq 1 100000 > /v/numbers && head -c 300000 /dev/urandom > /v/d/random && echo hi > /v/d/hello');
-    original = await snapshot(vol);
+    original = await filledVolume(vol, 'mkdir -p /v/d && seq 1 100000 > /v/numbers && head -c 300000 /dev/urandom > /v/d/random && echo hi > /v/d/hello');
     sink = await httpSink();
     env = { SNAPAGENT_TEST_WEBHOOK: sink.url };
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-tiers: { hourly: { schedule: "0 * * * *", keep: { last: 10 } } }
-jobs: [{ name: obs, plugin: volume, volume: ${vol}, tier: hourly }]
-discovery: { labels: false }
-state_dir: \${STATE}
-metrics: { textfile_dir: ./textfile }
-notifications:
-  on: [failure, success]
-  webhook: { url_env: SNAPAGENT_TEST_WEBHOOK }
-  command: [sh, -c, 'cat >> \${STATE}/../events.jsonl; echo >> \${STATE}/../events.jsonl']
-`);
+    ws = config((w) => ({
+      tiers: { hourly: { schedule: '0 * * * *', keep: { last: 10 } } },
+      jobs: [volumeJob('obs', vol, { tier: 'hourly' })],
+      metrics: { textfile_dir: './textfile' },
+      notifications: {
+        on: ['failure', 'success'],
+        webhook: { url_env: 'SNAPAGENT_TEST_WEBHOOK' },
+        command: ['sh', '-c', `cat >> ${w.dir}/events.jsonl; echo >> ${w.dir}/events.jsonl`],
+      },
+    }));
     metricsFile = path.join(ws.dir, 'textfile', 'snapagent.prom');
     eventsFile = path.join(ws.dir, 'events.jsonl');
   });
@@ -124,13 +111,11 @@ notifications:
     const viaCommand = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(viaCommand, [event]);
     // the webhook URL is a secret: nowhere in outputs, logs, metrics or state
-    const state = readdirSync(path.join(ws.dir, 'state', 'runs')).map((f) => readFileSync(path.join(ws.dir, 'state', 'runs', f), 'utf8'));
-    for (const text of [b.stdout, b.stderr, readFileSync(metricsFile, 'utf8'), ...state]) assert.ok(!text.includes(sink.url) && !text.includes('secret-token'));
+    const outputs = { stdout: b.stdout, stderr: b.stderr, metrics: readFileSync(metricsFile, 'utf8') };
+    assert.deepEqual(leaksIn(outputs, { 'webhook URL': sink.url, 'its token': 'secret-token' }, { dirs: [path.join(ws.state, 'runs')] }), []);
 
     await docker('volume', 'rm', vol);
-    const r = await run(['restore', '--config', ws.config, '--job', 'obs', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(vol), original);
+    await restoresIdentical(ws.config, 'obs', vol, original, { inPlace: true, env });
   });
 
   it('status: exit 0 while fresh (also an hour later), exit 1 once older than 1.5 × the hourly interval', async () => {
@@ -143,18 +128,18 @@ notifications:
     assert.ok(Date.parse(job.next_run) > Date.parse(now.json.now), job.next_run);
     assert.ok(job.last_success_age_seconds < 600);
 
-    const later = await run(['status', '--config', ws.config, '--json'], inTheFuture(3600));
+    const later = await run(['status', '--config', ws.config, '--json'], fakeClockAhead(3600));
     assert.equal(later.code, 0, later.stdout + later.stderr);
     assert.ok(Date.parse(later.json.now) - Date.parse(now.json.now) >= 3600_000, 'faketime moved the clock');
     assert.equal(later.json.jobs[0].status, 'ok');
 
-    const stale = await run(['status', '--config', ws.config, '--json'], inTheFuture(2 * 3600));
+    const stale = await run(['status', '--config', ws.config, '--json'], fakeClockAhead(2 * 3600));
     assert.equal(stale.code, 1, stale.stdout + stale.stderr);
     assert.equal(stale.json.ok, false);
     assert.equal(stale.json.jobs[0].status, 'stale');
     assert.match(stale.json.jobs[0].reason, /more than 1\.5 × the tier's interval/);
 
-    const human = await run(['status', '--config', ws.config], inTheFuture(2 * 3600));
+    const human = await run(['status', '--config', ws.config], fakeClockAhead(2 * 3600));
     assert.equal(human.code, 1);
     assert.match(human.stdout, /^JOB\s+TIER\s+LAST OK\s+STATUS\s+SIZE\s+NEXT RUN\n/);
     assert.match(human.stdout, /^obs\s+hourly\s+2h0\dm ago\s+stale\s+/m);
@@ -186,9 +171,7 @@ notifications:
     assert.match(failed.text, /backup of obs FAILED/);
 
     // the volume comes back from its backup; the next run succeeds and status is fresh again
-    const r = await run(['restore', '--config', ws.config, '--job', 'obs']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(vol), original);
+    await restoresIdentical(ws.config, 'obs', vol, original, { inPlace: true, env });
     assert.equal((await backup()).code, 0);
     const after = metrics();
     assert.equal(after.get(`snapagent_last_status{${L}}`), 1);
@@ -200,13 +183,10 @@ notifications:
   });
 
   it('undeliverable notifications (closed port, failing command) are warnings: the backup still succeeds', async () => {
-    const w = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: quiet, plugin: volume, volume: ${vol} }]
-discovery: { labels: false }
-state_dir: \${STATE}
-notifications: { on: [success], timeout_seconds: 5, webhook: { url: "http://127.0.0.1:9/hook" }, command: [sh, -c, 'echo oops >&2; exit 3'] }
-`);
+    const w = config({
+      jobs: [volumeJob('quiet', vol)],
+      notifications: { on: ['success'], timeout_seconds: 5, webhook: { url: 'http://127.0.0.1:9/hook' }, command: ['sh', '-c', 'echo oops >&2; exit 3'] },
+    });
     try {
       const b = await snapagent(['backup', '--config', w.config, '--json']);
       assert.equal(b.code, 0, b.stderr);
@@ -214,9 +194,7 @@ notifications: { on: [success], timeout_seconds: 5, webhook: { url: "http://127.
       const warnings = logLines(b).filter((l) => l.level === 40 && /notification not delivered/.test(l.msg));
       assert.equal(warnings.length, 2, b.stderr);
       assert.ok(warnings.some((w) => /exited with code 3: oops/.test(w.msg)));
-      const r = await snapagent(['restore', '--config', w.config, '--job', 'quiet', '--to-volume', copy]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(await snapshot(copy), original);
+      await restoresIdentical(w.config, 'quiet', copy, original);
     } finally {
       w.cleanup();
     }

@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, fakeClock, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, volumeJob, type ConfigWorkspace, type Job, type TestConfig } from '../helpers/config.ts';
+import { fakeClock, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 const TZ = 'Europe/Paris'; // DST begins 2026-03-29 at 02:00
 const HOST = 'sa-retention';
@@ -19,19 +21,13 @@ const day = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart
 describe('retention with a moved clock (local targets, volume plugin)', () => {
   const vols = { crit: uniq('sa-ret-crit'), med: uniq('sa-ret-med'), low: uniq('sa-ret-low') };
   const restored = [uniq('sa-ret-r1'), uniq('sa-ret-r2')];
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let strict: string;
   const originals: Record<string, Snapshot> = {};
-  const jobsYaml = (extra = '') => `
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: crit, plugin: volume, volume: ${vols.crit}, tier: critical${extra} }
-  - { name: med, plugin: volume, volume: ${vols.med}, tier: medium }
-  - { name: low, plugin: volume, volume: ${vols.low}, tier: low }
-discovery: { labels: false }
-state_dir: \${STATE}
-`;
+  const spec = (crit: Partial<Job> = {}): TestConfig => ({
+    host: HOST,
+    jobs: [volumeJob('crit', vols.crit, { tier: 'critical', ...crit }), volumeJob('med', vols.med, { tier: 'medium' }), volumeJob('low', vols.low, { tier: 'low' })],
+  });
   const jobDir = (job: string) => path.join(ws.backups, HOST, job);
   const ids = (job: string) => readdirSync(jobDir(job)).filter((n) => /^\d{8}T\d{6}Z-(critical|medium|low)$/.test(n)).sort();
   const run = async (at: string, tier: string) => {
@@ -43,14 +39,9 @@ state_dir: \${STATE}
 
   before(async () => {
     await requireDocker();
-    for (const [name, v] of Object.entries(vols)) {
-      await docker('volume', 'create', v);
-      await inVolume(v, `mkdir -p /v/d && seq 1 5000 > /v/d/n && echo ${name} > /v/name`);
-      originals[name] = await snapshot(v);
-    }
-    ws = workspace(jobsYaml());
-    strict = path.join(ws.dir, 'strict.yml');
-    writeFileSync(strict, readFileSync(ws.config, 'utf8').replace('tier: critical }', 'tier: critical, keep: { daily: 5 } }'));
+    for (const [name, v] of Object.entries(vols)) originals[name] = await filledVolume(v, `mkdir -p /v/d && seq 1 5000 > /v/d/n && echo ${name} > /v/name`);
+    ws = config(spec());
+    strict = ws.variant('strict.yml', spec({ keep: { daily: 5 } }));
     // what snapagent did not write: a note, a foreign directory and a foreign manifest in
     // the job's directory, a file at the root
     mkdirSync(path.join(ws.backups, HOST, 'crit', 'manual-copy'), { recursive: true });
@@ -142,11 +133,7 @@ state_dir: \${STATE}
   });
 
   it('restores the newest daily and the oldest monthly backup, identical to the data', async () => {
-    let r = await snapagent(['restore', '--config', ws.config, '--job', 'crit', '--to-volume', restored[0]!, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(restored[0]!), originals.crit);
-    r = await snapagent(['restore', '--config', ws.config, '--job', 'low', '--id', '20260301T030000Z-low', '--to-volume', restored[1]!, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await snapshot(restored[1]!), originals.low);
+    await restoresIdentical(ws.config, 'crit', restored[0]!, originals.crit!);
+    await restoresIdentical(ws.config, 'low', restored[1]!, originals.low!, { id: '20260301T030000Z-low' });
   });
 });

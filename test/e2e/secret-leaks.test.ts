@@ -5,11 +5,12 @@
 // target and in the state dir, the metrics file, the webhook's requests and every process's
 // command line (sampled every 100 ms) hold none of them, raw, JSON-escaped or URL-encoded.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ageKey, type AgeKey } from '../helpers/age.ts';
-import { docker, requireDocker, snapagent, uniq, workspace, type CliResult, type Workspace } from '../helpers/harness.ts';
+import { config, containerJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { requireDocker, snapagent, uniq, type CliResult } from '../helpers/harness.ts';
 import { httpSink, type HttpSink } from '../helpers/http-sink.ts';
 import { LeakScan } from '../helpers/leak-scan.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -22,7 +23,7 @@ describe('secret-leak scan: backup, list, status, verify, restore', () => {
   let db: MariaDb;
   let sftp: SftpServer;
   let sink: HttpSink;
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let key: AgeKey;
   let env: Record<string, string>;
   let secrets: Record<string, string>;
@@ -30,13 +31,12 @@ describe('secret-leak scan: backup, list, status, verify, restore', () => {
   const results: Record<string, CliResult> = {};
 
   before(async () => {
-    await requireDocker();
-    await docker('image', 'inspect', MARIADB_IMAGE);
+    await requireDocker(MARIADB_IMAGE);
     db = await startMariaDb(PASSWORD);
     await db.sql('CREATE DATABASE shop; USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO shop.t SELECT seq, MD5(seq) FROM seq_1_to_2000;');
     sftp = await startSftpServer();
     sink = await httpSink();
-    ws = workspace('');
+    ws = config();
     key = await ageKey(ws.dir);
     // the SFTP client key inline in the environment (rclone's key_pem: one line, "\n" for
     // line ends) instead of the helper's key file: a credential only the env holds
@@ -56,16 +56,14 @@ describe('secret-leak scan: backup, list, status, verify, restore', () => {
       'webhook query token': TOKEN,
     };
     scan = new LeakScan(secrets);
-    writeFileSync(ws.config, `
-host: leak-host
-targets: [{ name: offsite, type: rclone, remote: "leaks:${sftp.root}/snap" }]
-jobs: [{ name: ${job}, plugin: mariadb, container: ${db.name}, options: { password_env: SNAP_TEST_DB_PW } }]
-discovery: { labels: false }
-state_dir: ${ws.dir}/state
-metrics: { textfile_dir: ${ws.dir}/metrics }
-notifications: { on: [failure, success], webhook: { url_env: SNAP_TEST_WEBHOOK } }
-encryption: { age_recipients: ["${key.recipient}"], age_identity_file: ${key.identity} }
-`);
+    ws.rewrite({
+      host: 'leak-host',
+      targets: [{ name: 'offsite', type: 'rclone', remote: `leaks:${sftp.root}/snap` }],
+      jobs: [containerJob(job, 'mariadb', db.name, { options: { password_env: 'SNAP_TEST_DB_PW' } })],
+      metrics: { textfile_dir: path.join(ws.dir, 'metrics') },
+      notifications: { on: ['failure', 'success'], webhook: { url_env: 'SNAP_TEST_WEBHOOK' } },
+      encryption: { age_recipients: [key.recipient], age_identity_file: key.identity },
+    });
   });
 
   after(async () => {
@@ -103,7 +101,7 @@ encryption: { age_recipients: ["${key.recipient}"], age_identity_file: ${key.ide
     assert.deepEqual(probe.hits.map((h) => h.replace(/ in probe$/, '')).sort(), ['password (JSON-escaped)', 'password (URL-encoded)', 'password (raw)']);
     assert.ok(scan.psSamples >= 5, `the ps sampler ran (${scan.psSamples} samples)`);
     for (const [name, r] of Object.entries(results)) assert.ok(r.json, `${name} printed a JSON document`);
-    const files = scan.scanDir(sftp.root) + scan.scanDir(path.join(ws.dir, 'state')) + scan.scanDir(path.join(ws.dir, 'metrics'));
+    const files = scan.scanDir(sftp.root) + scan.scanDir(ws.state) + scan.scanDir(path.join(ws.dir, 'metrics'));
     assert.ok(files >= 4, `the target, state and metrics hold files (${files})`);
     // the request goes to the URL (its path is the destination): its headers and body must not repeat it
     for (const req of sink.received) scan.scan('a webhook request', `${JSON.stringify(req.headers)}\n${req.body}`);

@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot, type Snapshot } from '../helpers/tree.ts';
+import { config, configText, volumeJob, type ConfigWorkspace, type TestConfig } from '../helpers/config.ts';
+import { docker, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { expectRun, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
 const HOST = 'sa-signed';
 const JOB = 'data';
@@ -17,16 +19,10 @@ const JOB = 'data';
 describe('signed manifests (volume plugin, local target)', () => {
   const vol = uniq('sa-sig');
   const copies: string[] = [];
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
   let original: Snapshot;
   let ids: string[] = [];
-  const yaml = (extra = '', state = '${STATE}') => `
-host: ${HOST}
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: ${JOB}, plugin: volume, volume: ${vol}, keep: { within: 7d } }]
-discovery: { labels: false }
-state_dir: ${state}
-${extra}`;
+  const spec = (extra: TestConfig = {}): TestConfig => ({ host: HOST, jobs: [volumeJob(JOB, vol, { keep: { within: '7d' } })], ...extra });
   const jobDir = () => path.join(ws.backups, HOST, JOB);
   const manifest = (id: string) => path.join(jobDir(), id, 'manifest.json');
   const copy = () => {
@@ -35,10 +31,10 @@ ${extra}`;
     return v;
   };
   // another config on the same target: a fresh host, or one that trusts other keys
-  const otherHost = (extra: string) => {
+  const otherHost = (extra: TestConfig) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'snapagent-fresh-'));
     const file = path.join(dir, 'snapagent.yml');
-    writeFileSync(file, yaml(extra, path.join(dir, 'state')).replaceAll('${BACKUPS}', ws.backups));
+    writeFileSync(file, configText(ws, { ...spec(extra), state_dir: path.join(dir, 'state') }));
     return { file, dir };
   };
   // an artifact directory planted next to the genuine ones, its manifest edited by `edit`
@@ -59,14 +55,9 @@ ${extra}`;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'mkdir -p /v/d && seq 1 20000 > /v/d/n && echo genuine > /v/who');
-    original = await snapshot(vol);
-    ws = workspace(yaml());
-    for (let i = 0; i < 3; i++) {
-      const b = await snapagent(['backup', '--config', ws.config, '--json']);
-      assert.equal(b.code, 0, b.stderr);
-    }
+    original = await filledVolume(vol, 'mkdir -p /v/d && seq 1 20000 > /v/d/n && echo genuine > /v/who');
+    ws = config(spec());
+    for (let i = 0; i < 3; i++) await expectRun(['backup', '--config', ws.config, '--json']);
     ids = readdirSync(jobDir()).sort();
     assert.equal(ids.length, 3);
   });
@@ -77,8 +68,7 @@ ${extra}`;
   });
 
   it('every backup is signed by a 0600 host key made on the first backup; `key` prints only the public key', async () => {
-    const k = await snapagent(['key', '--config', ws.config, '--json']);
-    assert.equal(k.code, 0, k.stderr);
+    const k = await expectRun(['key', '--config', ws.config, '--json']);
     assert.match(k.json.public_key, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA[A-Za-z0-9+/]+=* snapagent@sa-signed$/);
     assert.equal(statSync(k.json.private_key_file).mode & 0o777, 0o600);
     const secret = readFileSync(k.json.private_key_file, 'utf8').split('\n')[1]!;
@@ -143,13 +133,10 @@ ${extra}`;
       assert.match(r.json.results[0].hint, /--insecure-unsigned/);
       const l = await snapagent(['list', '--config', ws.config, '--json']);
       assert.equal(l.json.backups[2].signature.state, 'unsigned');
-      const ok = await snapagent(['restore', '--config', ws.config, '--job', JOB, '--to-volume', into, '--insecure-unsigned', '--json']);
-      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const ok = await restoresIdentical(ws.config, JOB, into, original, { args: ['--insecure-unsigned'], hashesOnly: true });
       assert.equal(ok.json.results[0].id, newest);
       assert.match(ok.stderr, new RegExp(`--insecure-unsigned: trusting the unsigned manifest of backup ${JOB}/${newest}`));
-      assert.deepEqual((await snapshot(into)).hashes, original.hashes);
-      const v = await snapagent(['verify', '--config', ws.config, '--insecure-unsigned', '--json']);
-      assert.equal(v.code, 0, v.stdout + v.stderr);
+      await expectRun(['verify', '--config', ws.config, '--insecure-unsigned', '--json']);
       const p = await snapagent(['prune', '--config', ws.config, '--json']);
       assert.equal(p.code, 3, p.stdout + p.stderr);
       assert.match(p.json.jobs[0].untrusted[0].reasons[0], /its manifest is not signed: left alone/);
@@ -172,9 +159,8 @@ ${extra}`;
       assert.equal(r.json.results[0].id, id);
       assert.match(r.json.results[0].error, /neither this host's key nor in trusted_keys/);
       // the attacker's key is not ours to trust: a host that lists it would accept it
-      const trusting = otherHost(`trusted_keys: ["${(await hostKey(attacker)).line}"]`);
-      const v = await snapagent(['verify', '--config', trusting.file, '--id', id, '--json']);
-      assert.equal(v.code, 0, v.stdout + v.stderr);
+      const trusting = otherHost({ trusted_keys: [(await hostKey(attacker)).line] });
+      await expectRun(['verify', '--config', trusting.file, '--id', id, '--json']);
       rmSync(trusting.dir, { recursive: true, force: true });
     } finally {
       rmSync(path.join(jobDir(), id), { recursive: true, force: true });
@@ -184,14 +170,11 @@ ${extra}`;
 
   it('a fresh host (no state, no private key) restores with trusted_keys alone; without it, refuses', async () => {
     const k = await snapagent(['key', '--config', ws.config, '--json']);
-    const fresh = otherHost(`trusted_keys: ["${k.json.public_key}"]`);
-    const stranger = otherHost('');
+    const fresh = otherHost({ trusted_keys: [k.json.public_key] });
+    const stranger = otherHost({});
     try {
-      const into = copy();
-      const r = await snapagent(['restore', '--config', fresh.file, '--job', JOB, '--to-volume', into, '--json']);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const r = await restoresIdentical(fresh.file, JOB, copy(), original, { hashesOnly: true });
       assert.equal(r.json.results[0].id, ids[2]);
-      assert.deepEqual((await snapshot(into)).hashes, original.hashes);
       assert.ok(!existsSync(path.join(fresh.dir, 'state', 'keys')), 'restore needs and makes no private key');
       const s = await snapagent(['restore', '--config', stranger.file, '--job', JOB, '--to-volume', copy(), '--json']);
       assert.equal(s.code, 3, s.stdout + s.stderr);
@@ -207,7 +190,7 @@ ${extra}`;
     await plant(ids[0]!, future, (m) => {
       m.started_at = '2099-01-01T00:00:00.000Z';
       m.finished_at = '2099-01-01T00:00:05.000Z';
-    }, path.join(ws.dir, 'state')); // as if the host's own key had signed it
+    }, ws.state); // as if the host's own key had signed it
     try {
       for (const flags of [[], ['--insecure-unsigned']]) {
         const p = await snapagent(['prune', '--config', ws.config, '--json', ...flags]);
@@ -218,8 +201,7 @@ ${extra}`;
         assert.match(p.stderr, new RegExp(`${HOST}/${JOB}/${future}/manifest.json.*implausible manifest: started_at 2099-01-01T00:00:00.000Z is in the future`));
       }
       assert.deepEqual(readdirSync(jobDir()).sort(), [...ids, future].sort(), 'the genuine backups and the planted one are all there');
-      const r = await snapagent(['restore', '--config', ws.config, '--job', JOB, '--to-volume', copy(), '--json']);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const r = await expectRun(['restore', '--config', ws.config, '--job', JOB, '--to-volume', copy(), '--json']);
       assert.equal(r.json.results[0].id, ids[2], '"latest" is the newest genuine backup');
       const named = await snapagent(['restore', '--config', ws.config, '--job', JOB, '--id', future, '--to-volume', copy()]);
       assert.equal(named.code, 3, named.stdout + named.stderr);
@@ -232,7 +214,7 @@ ${extra}`;
   });
 
   it('an unknown plugin and an id that does not match started_at are refused by name, even when signed, and never pruned', async () => {
-    const state = path.join(ws.dir, 'state');
+    const state = ws.state;
     const evil = idAt(ids[0]!, -3600_000); // an earlier slot: plausible, but the plugin is not ours
     await plant(ids[0]!, evil, (m) => (m.plugin = 'evil'), state);
     const shifted = idAt(ids[0]!, 3600_000); // an id an hour after the backup finished
@@ -255,9 +237,6 @@ ${extra}`;
   });
 
   it('a restore of the genuine newest backup still works and matches', async () => {
-    const into = copy();
-    const r = await snapagent(['restore', '--config', ws.config, '--job', JOB, '--to-volume', into, '--json']);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual((await snapshot(into)).hashes, original.hashes);
+    await restoresIdentical(ws.config, JOB, copy(), original, { hashesOnly: true });
   });
 });

@@ -11,9 +11,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { attackerImage, attacks, makeCanary, type Canary } from '../helpers/attacker.ts';
 import { CASSANDRA_IMAGE, startCassandra, type CassandraNode } from '../helpers/cassandra.ts';
-import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
+import { config, containerJob, KEEP_EVERY_BACKUP, type ConfigWorkspace } from '../helpers/config.ts';
+import { docker, requireDocker, snapagent } from '../helpers/harness.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { MONGO_IMAGE, startMongo, type Mongo } from '../helpers/mongo.ts';
+import { expectRun } from '../helpers/runs.ts';
 
 const RUNS = 3;
 
@@ -31,7 +33,7 @@ function attackedPlugin(plugin: string, start: (image: string) => Promise<Subjec
   describe(`${plugin}: a container racing to redirect the agent's pipes`, () => {
     let canary: Canary;
     let subject: Subject;
-    let ws: Workspace;
+    let ws: ConfigWorkspace;
     let clean: string;
 
     const archives = () =>
@@ -48,19 +50,12 @@ function attackedPlugin(plugin: string, start: (image: string) => Promise<Subjec
     };
 
     before(async () => {
-      await requireDocker();
-      canary = makeCanary();
       const base = { mariadb: MARIADB_IMAGE, mongo: MONGO_IMAGE, cassandra: CASSANDRA_IMAGE }[plugin]!;
+      await requireDocker(base);
+      canary = makeCanary();
       subject = await start(await attackerImage(base, canary));
-      ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs: [{ name: attacked, plugin: ${plugin}, container: ${subject.container} }]
-discovery: { labels: false }
-tiers: { critical: { schedule: "0 2 * * *", keep: { last: 100 } } }
-state_dir: \${STATE}
-`);
-      const b = await snapagent(['backup', '--config', ws.config, '--json']);
-      assert.equal(b.code, 0, b.stderr);
+      ws = config({ jobs: [containerJob('attacked', plugin, subject.container)], tiers: KEEP_EVERY_BACKUP });
+      const b = await expectRun(['backup', '--config', ws.config, '--json']);
       clean = b.json.results[0].id;
       await docker('exec', subject.container, 'rm', '-f', '/attack-off');
     });

@@ -3,22 +3,13 @@
 // what to fix. Uses the real engine; the one fake (a tar that dies mid-stream) is an
 // image named "fake-failing-tar".
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { docker, flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
-import { snapshot } from '../helpers/tree.ts';
-
-function config(vol: string): string {
-  return `
-targets:
-  - { name: local, type: local, path: \${BACKUPS} }
-jobs:
-  - { name: f, plugin: volume, volume: ${vol} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`;
-}
+import { config, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
+import { flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { backupCount, expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
+import { filledVolume, snapshot } from '../helpers/tree.ts';
 
 function storedArtifact(ws: Workspace): string {
   const host = readdirSync(ws.backups)[0]!;
@@ -33,13 +24,12 @@ function allFiles(dir: string): string[] {
 describe('volume backups under faults', () => {
   const vol = uniq('sa-fail');
   const restored = uniq('sa-fail-restored');
-  let ws: Workspace;
+  let ws: ConfigWorkspace;
 
   before(async () => {
     await requireDocker();
-    await docker('volume', 'create', vol);
-    await inVolume(vol, 'head -c 8000000 /dev/urandom > /v/blob; seq 1 100000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
-    ws = workspace(config(vol));
+    await filledVolume(vol, 'head -c 8000000 /dev/urandom > /v/blob; seq 1 100000 > /v/numbers; mkdir /v/d; echo ok > /v/d/f');
+    ws = config({ jobs: [volumeJob('f', vol)] });
   });
   after(async () => {
     await removeVolume(vol);
@@ -48,25 +38,19 @@ describe('volume backups under faults', () => {
   });
 
   it('a producer that exits non-zero mid-stream commits nothing and keeps earlier backups', async () => {
-    const good = await snapagent(['backup', '--config', ws.config]);
-    assert.equal(good.code, 0, good.stderr);
+    await expectRun(['backup', '--config', ws.config]);
     const before = allFiles(ws.backups).sort();
 
     // same target and state as the good run, but the FAKE helper image
-    const fake = workspace('');
-    writeFileSync(fake.config, readFileSync(ws.config, 'utf8') + 'docker: { helper_image: "snapagent-test/fake-failing-tar:latest" }\n');
-    const bad = await snapagent(['backup', '--config', fake.config, '--json']);
-    fake.cleanup();
+    const fake = ws.variant('fake.yml', { jobs: [volumeJob('f', vol)], docker: { helper_image: 'snapagent-test/fake-failing-tar:latest' } });
+    const bad = await snapagent(['backup', '--config', fake, '--json']);
     assert.equal(bad.code, 1, bad.stderr);
     assert.equal(bad.json.results[0].status, 'failed');
     assert.match(bad.json.results[0].error, /tar of volume .* failed \(exit code 2\).*injected failure/);
     assert.deepEqual(allFiles(ws.backups).sort(), before, 'no partial file or directory is left behind');
 
-    const l = await snapagent(['list', '--config', ws.config, '--json']);
-    assert.equal(l.json.backups.length, 1);
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'f', '--to-volume', restored]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await snapshot(restored)).hashes, (await snapshot(vol)).hashes);
+    assert.equal(await backupCount(ws.config), 1);
+    await restoresIdentical(ws.config, 'f', restored, await snapshot(vol), { hashesOnly: true });
     await removeVolume(restored);
   });
 
@@ -77,8 +61,7 @@ describe('volume backups under faults', () => {
     writeFileSync(path.join(stale, 'volume.tar.zst.partial'), 'half');
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     assert.ok(!l.json.backups.some((b: { id: string }) => b.id.startsWith('2020')));
-    const b = await snapagent(['backup', '--config', ws.config]);
-    assert.equal(b.code, 0, b.stderr);
+    const b = await expectRun(['backup', '--config', ws.config]);
     assert.throws(() => statSync(stale), /ENOENT/);
     assert.match(b.stderr, /removing an incomplete backup/);
   });
@@ -104,15 +87,7 @@ describe('volume backups under faults', () => {
   });
 
   it('an unreachable rclone target: clear message, non-zero exit, the other target still gets the backup', async () => {
-    const two = workspace(`
-targets:
-  - { name: local, type: local, path: \${BACKUPS} }
-  - { name: offsite, type: rclone, remote: "deadsftp:backups" }
-jobs:
-  - { name: f, plugin: volume, volume: ${vol} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    const two = config((w) => ({ targets: [localTarget(w), rcloneTarget('offsite', 'deadsftp:backups')], jobs: [volumeJob('f', vol)] }));
     const env = { RCLONE_CONFIG_DEADSFTP_TYPE: 'sftp', RCLONE_CONFIG_DEADSFTP_HOST: '127.0.0.1', RCLONE_CONFIG_DEADSFTP_PORT: '9', RCLONE_CONFIG_DEADSFTP_USER: 'nobody' };
     const r = await snapagent(['backup', '--config', two.config, '--json'], env);
     assert.equal(r.code, 1, r.stderr);
@@ -129,20 +104,13 @@ state_dir: \${STATE}
 
   it('a job whose volume is missing fails clearly while the other jobs still run', async () => {
     const missing = uniq('sa-missing');
-    const w = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
-jobs:
-  - { name: gone, plugin: volume, volume: ${missing} }
-  - { name: f, plugin: volume, volume: ${vol} }
-discovery: { labels: false }
-state_dir: \${STATE}
-`);
+    const w = config({ jobs: [volumeJob('gone', missing), volumeJob('f', vol)] });
     const r = await snapagent(['backup', '--config', w.config, '--json']);
     assert.equal(r.code, 1);
-    const byJob = Object.fromEntries(r.json.results.map((x: { job: string }) => [x.job, x]));
-    assert.equal(byJob.f.status, 'ok');
-    assert.equal(byJob.gone.status, 'failed');
-    assert.match(byJob.gone.error, new RegExp(`volume "${missing}" does not exist`));
+    const gone = jobResult(r, 'gone');
+    assert.equal(jobResult(r, 'f').status, 'ok');
+    assert.equal(gone.status, 'failed');
+    assert.match(gone.error!, new RegExp(`volume "${missing}" does not exist`));
     w.cleanup();
   });
 });

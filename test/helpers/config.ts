@@ -44,13 +44,23 @@ export function containerJob(name: string, plugin: string, container: string, ex
   return { name, plugin, container, ...extra };
 }
 
+/** The default target, named: a local target at `ws.backups` (to list it beside others). */
+export function localTarget(ws: Workspace, name = 'local'): Target {
+  return { name, type: 'local', path: ws.backups };
+}
+
+/** An rclone target. */
+export function rcloneTarget(name: string, remote: string, settings: RcloneSettings = {}): Target {
+  return { name, type: 'rclone', remote, ...settings };
+}
+
 /** The YAML text of `spec` with the defaults for workspace `ws`: a local target named
  * "local" at `ws.backups`, label discovery off, the state dir `ws.dir/state`. */
 export function configText(ws: Workspace, spec: ConfigSpec): string {
   const s = typeof spec === 'function' ? spec(ws) : spec;
   const full: TestConfig = {
     ...s,
-    targets: s.targets ?? [{ name: 'local', type: 'local', path: ws.backups }],
+    targets: s.targets ?? [localTarget(ws)],
     discovery: s.discovery ?? { labels: false },
     state_dir: s.state_dir ?? path.join(ws.dir, 'state'),
   };
@@ -77,4 +87,17 @@ export function config(spec: ConfigSpec = {}): ConfigWorkspace {
 /** A one-job workspace: `config({ jobs: [job], ...rest })`. */
 export function jobConfig(job: Job, rest: TestConfig = {}): ConfigWorkspace {
   return config({ ...rest, jobs: [job, ...(rest.jobs ?? [])] });
+}
+
+/** Config workspaces made along a describe, all removed by `cleanup()` (in its `after`). */
+export function configs(): { add(spec: ConfigSpec): ConfigWorkspace; cleanup(): void } {
+  const all: ConfigWorkspace[] = [];
+  return {
+    add: (spec) => {
+      const ws = config(spec);
+      all.push(ws);
+      return ws;
+    },
+    cleanup: () => all.splice(0).forEach((w) => w.cleanup()),
+  };
 }

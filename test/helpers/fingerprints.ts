@@ -72,10 +72,12 @@ export interface EsFingerprintOptions {
   aliases?: string[];
   /** Hash the documents' sources too, not only their ids (default true). */
   sources?: boolean;
+  /** More counts, by name: documents of `index` matching `query` (e.g. a nested query). */
+  counts?: Record<string, { index: string; query: Record<string, unknown> }>;
 }
 
 /** Per index: the document count, the mappings and a digest of every document (id and
- * source, in id order); and the indices behind `aliases`. */
+ * source, in id order); the `counts`; and the indices behind `aliases`. */
 export async function esFingerprint(client: EsClient, indices: string[], opts: EsFingerprintOptions = {}): Promise<Record<string, unknown>> {
   await client.indices.refresh({ index: indices.join(',') });
   const out: Record<string, unknown> = {};
@@ -91,6 +93,7 @@ export async function esFingerprint(client: EsClient, indices: string[], opts: E
       docs: `${docs.length} ${sha(JSON.stringify(docs))}`,
     };
   }
+  for (const [name, c] of Object.entries(opts.counts ?? {})) out[`count ${name}`] = (await client.count({ index: c.index, query: c.query })).count;
   for (const name of opts.aliases ?? []) out[`alias ${name}`] = Object.keys(await client.indices.getAlias({ name }).catch(() => ({}))).sort();
   return out;
 }

@@ -59,6 +59,11 @@ export function fakeClock(at: string, tz = 'UTC'): Record<string, string> {
   return { LD_PRELOAD: faketimeLibrary(), FAKETIME: `@${at}`, TZ: tz };
 }
 
+/** Env for a CLI process that sees the clock `seconds` ahead of the real one. */
+export function fakeClockAhead(seconds: number): Record<string, string> {
+  return { LD_PRELOAD: faketimeLibrary(), FAKETIME: `+${seconds}s` };
+}
+
 export interface Running {
   child: ChildProcess;
   /** stdout + stderr so far. */
@@ -121,14 +126,17 @@ export function logLines(text: string): Record<string, any>[] {
   });
 }
 
-/** Runs `make ...args` in the repo as an operator would (JSON logs); stdout and stderr together. */
-export function make(args: string[]): Promise<{ code: number; out: string }> {
+/** Runs `make ...args` in the repo as an operator would (JSON logs, `env` added): `out` is
+ * stdout and stderr together, as a terminal shows them. */
+export function make(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json' } });
+    const child = spawn('make', ['--no-print-directory', '-C', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SNAPAGENT_LOG_FORMAT: 'json', ...env } });
     let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => ((out += c), (stdout += c)));
+    child.stderr.on('data', (c) => ((out += c), (stderr += c)));
+    child.on('close', (code) => resolve({ code: code ?? -1, out, stdout, stderr }));
   });
 }
 
@@ -203,6 +211,11 @@ jobs: [{ name: ${job}, plugin: ${plugin}, ${plugin === 'volume' ? 'volume' : 'co
 discovery: { labels: false }
 state_dir: \${STATE}
 `);
+}
+
+/** Whether the container is running now. */
+export async function isRunning(container: string): Promise<boolean> {
+  return (await docker('inspect', '--format', '{{.State.Running}}', container)).trim() === 'true';
 }
 
 export async function removeVolume(name: string): Promise<void> {

@@ -4,7 +4,7 @@
 // directory (target, state dir, metrics), and in the command line of every process on the
 // machine, sampled (`ps -ewwo args`) every 100 ms while a run lasts. Written apart from
 // the agent's own redaction (agent/secret-forms.ts) so that a form the agent forgets is
-// still found here.
+// still found here. `leaksIn` is the one-call form for a test's outputs and directories.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -99,3 +99,6 @@ export function leaksIn(
   for (const dir of where.dirs ?? []) scan.scanDir(dir, where.files);
   return scan.hits;
 }
+
+/** For `leaksIn`'s `files`: the JSON files only (manifests, check records, state). */
+export const jsonFiles = (file: string): boolean => file.endsWith('.json');

@@ -46,9 +46,10 @@ export async function waitForServer<T>(container: string, what: string, ready: (
 
 /**
  * SIGKILLs `program` inside `container` as soon as it runs (a dump tool dying
- * mid-stream); resolves with whether it was seen and killed before the timeout.
+ * mid-stream); resolves with whether it was seen and killed before the timeout
+ * (default 30 s).
  */
 export async function killWhenRunning(container: string, program: string, opts: WaitOptions = {}): Promise<boolean> {
   const script = 'pid=$(pidof "$1") && kill -9 $pid && echo killed || true';
-  return until(`${program} in ${container}`, async () => (await docker('exec', container, 'sh', '-c', script, 'sh', program)).includes('killed'), { timeoutMs: 10_000, intervalMs: 25, ...opts }).catch(() => false);
+  return until(`${program} in ${container}`, async () => (await docker('exec', container, 'sh', '-c', script, 'sh', program)).includes('killed'), { timeoutMs: 30_000, intervalMs: 25, ...opts }).catch(() => false);
 }
