@@ -136,6 +136,23 @@ export interface DrillServer<O = unknown> {
   ready(ctx: PluginContext, container: string): Promise<void>;
 }
 
+/** A backup or restore of a plugin that was killed (kill -9) after it recorded, with
+ * noteRepair, what it would have to undo; handed back to the plugin's repairKilled at the
+ * next start of the agent (agent/runtime/recovery.ts). */
+export interface KilledWork<O = unknown> {
+  kind: 'backup' | 'restore';
+  /** The job's name. */
+  job: string;
+  /** The backup being taken or restored (a valid backup id), when it was known. */
+  id?: string;
+  /** What the plugin recorded: data read back from a file, never a command; check every
+   * value before use. */
+  data: Record<string, string>;
+  /** The job as the current plan has it (config or labels), when it still has it with
+   * this plugin: e.g. how to connect. */
+  planned?: Job<O>;
+}
+
 /** Where a restore drill restores: a fresh volume (`toVolume`), or a throwaway server
  * (`toContainer`). */
 export type DrillPlan<O = unknown> = { kind: 'volume' } | { kind: 'server'; server: DrillServer<O> };
@@ -156,6 +173,14 @@ export interface DatastorePlugin<O = unknown> {
    * result with the manifest). `port` hands out free TCP ports on 127.0.0.1; `source` is
    * the manifest's description of what was backed up. */
   drill(job: Job<O>, port: () => Promise<number>, source: Record<string, unknown>): Promise<DrillPlan<O>>;
+  /** Optional: undoes what a killed run of this plugin left (what it recorded with
+   * noteRepair), at the next start: every killed backup's, and each killed restore's
+   * that had not begun to change live data (noteLiveChange). Resolves true when done (or
+   * nothing is left to do, or the record is refused), false to be called again at the
+   * next start (e.g. the datastore's container is not running); a rejection is logged
+   * and also tried again. Acts only through the datastore's container or helper
+   * containers, never on paths opened from the host. */
+  repairKilled?(ctx: PluginContext, killed: KilledWork<O>): Promise<boolean>;
 }
 
 /** The plugins an agent has, by kind. The core is handed one (agent/commands/common.ts builds it

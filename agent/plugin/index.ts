@@ -1,6 +1,7 @@
 // The plugin kit: the one module of the agent a plugin imports (test/unit/plugin-door.test.ts
 // checks it). Everything a plugin may use of the agent is re-exported here: the contract,
-// access to containers and their secrets, quiescing, feeding restored bytes, the shared
+// access to containers and their secrets, quiescing, feeding restored bytes, what a run
+// records for the repair after a kill (noteStage, noteLiveChange, noteRepair), the shared
 // tar helpers, name checks, option parsing, errors, and the types of the Docker client
 // and logger. A plugin otherwise imports only its own folder, node: modules and npm
 // packages, never another plugin.
@@ -10,6 +11,7 @@ export type {
   DrillPlan,
   DrillServer,
   Job,
+  KilledWork,
   PluginContext,
   PluginRegistry,
   PluginStats,
@@ -34,9 +36,9 @@ export {
 } from './access.ts';
 export { feedDraining, feedHelper } from './feed.ts';
 export { stopInOrder, volumeUsers, type Quiesced } from './quiesce.ts';
-export { checkName, checkNames, maxLength, patternRule, type CheckOptions, type NameRule } from './names.ts';
+export { checkName, checkNames, DOCKER_NAME, maxLength, patternRule, type CheckOptions, type NameRule } from './names.ts';
 export { parseStats, toolMessages } from './tar-scripts.ts';
-export { noteLiveChange, noteStage, type Stage } from '../runtime/inflight.ts';
+export { noteLiveChange, noteRepair, noteStage, type RepairData, type Stage } from '../runtime/inflight.ts';
 export { ExitCode, IntegrityError, RefusedError, SnapError, UsageError } from '../errors.ts';
 export { registerSecret, type Logger } from '../log.ts';
 export { CREDENTIAL_NAME } from '../secret-forms.ts';

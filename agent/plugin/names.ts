@@ -65,3 +65,7 @@ export function checkNames(kind: string, names: readonly string[], where: string
   for (const n of names) checkName(kind, n, where, opts);
   return [...names];
 }
+
+/** A Docker container or volume name as the engine allows it: what a plugin checks a name
+ * it recorded for the repair of a killed run against (KilledWork) before it uses it. */
+export const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/;

@@ -2,7 +2,8 @@
 // the next start acts on (agent/runtime/recovery.ts):
 //   <state>/procs/<run>.json   this process: who it is (pid, start time, boot id, so that
 //                              a pid reused after the kill is not mistaken for it), the
-//                              backups and restores it runs, the containers it stopped
+//                              backups and restores it runs (with what each stages, and
+//                              what only its plugin can undo), the containers it stopped
 //   <state>/restores/<host>--<job>.json   a restore a killed run left unfinished;
 //                              removed by the job's next successful restore
 // The record is rewritten atomically before a change takes effect (a container is
@@ -33,6 +34,15 @@ export const stageSchema = z.discriminatedUnion('kind', [
 ]);
 export type Stage = z.infer<typeof stageSchema>;
 
+// What only a plugin can undo after a kill (a Cassandra snapshot, a staged Elasticsearch
+// repository): a few plain values the plugin records with noteRepair and gets back in its
+// repairKilled at the next start, which checks them again before it acts on them. Data,
+// never a command: short strings under lowercase keys.
+export const repairSchema = z
+  .record(z.string().regex(/^[a-z][a-z_]{0,31}$/), z.string().max(4096))
+  .refine((r) => Object.keys(r).length <= 16, 'at most 16 values');
+export type RepairData = z.infer<typeof repairSchema>;
+
 const workSchema = z.object({
   kind: z.enum(['backup', 'restore']),
   job: z.string(),
@@ -49,6 +59,8 @@ const workSchema = z.object({
    * live change left the live data as it was. */
   stage: stageSchema.optional(),
   live: z.boolean().optional(),
+  /** What the plugin would have to undo if the run were killed now (noteRepair). */
+  repair: repairSchema.optional(),
 });
 export type Work = z.infer<typeof workSchema>;
 
@@ -189,6 +201,22 @@ export async function noteLiveChange(job: string): Promise<void> {
   const w = mine?.record.work.find((x) => x.kind === 'restore' && x.job === job);
   if (!w) return;
   w.live = true;
+  await save();
+}
+
+/** A backup or restore of `job` leaves, if killed from now on, what `data` describes
+ * (call before making it): the next start hands it to the plugin's repairKilled
+ * (agent/plugin/contract.ts). Replaces what was noted before; undefined forgets it (it
+ * was undone). */
+export async function noteRepair(kind: Work['kind'], job: string, data: RepairData | undefined): Promise<void> {
+  const w = mine?.record.work.find((x) => x.kind === kind && x.job === job);
+  if (!w) return;
+  if (data === undefined) delete w.repair;
+  else {
+    const parsed = repairSchema.safeParse(data);
+    if (!parsed.success) return log.warn({ job }, 'not what a plugin may record for the next start: it is not recorded');
+    w.repair = parsed.data;
+  }
   await save();
 }
 

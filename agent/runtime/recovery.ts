@@ -10,12 +10,15 @@
 //   - removes the staging directory of each restore killed before it changed live data
 //     (through a helper container, or a command in the datastore's container: never a
 //     path opened from the host), before the containers stopped for it start again,
+//   - hands what a plugin recorded it would have to undo (noteRepair: e.g. a Cassandra
+//     snapshot, a staged Elasticsearch repository) back to the plugin's repairKilled, for
+//     every backup and each restore killed before it changed live data,
 //   - leaves a note for each restore it was running, which `status` reports until the
 //     job's next successful restore: that the live data is as it was (staging removed),
 //     or that it may be partly restored.
 // A record is claimed (renamed) before it is acted on: two agents starting at once never
-// repair the same run twice. What cannot be done now (Docker unreachable) stays recorded
-// for the next start.
+// repair the same run twice. What cannot be done now (Docker unreachable, a datastore's
+// container not running) stays recorded for the next start.
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { openDir, removeFifoDirs } from '../docker/fifo.ts';
@@ -25,12 +28,14 @@ import { connectDocker, type DockerClient } from '../docker/client.ts';
 import { errorMessage } from '../errors.ts';
 import { interruptedRestores, openProcessRecord, otherRecords, procSchema, procsDir, processAlive, writeInterrupted, type ProcRecord, type Stage, type Work } from './inflight.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
+import { BACKUP_ID } from '../catalog/manifest.ts';
 import { log, redactedJson, runId } from '../log.ts';
 import { reportRun } from '../observe/report.ts';
 import { readJobState } from '../observe/run-state.ts';
+import { buildPlan, type Plan } from '../plan/plan.ts';
 import type { BackupResult } from '../backup/backup-job.ts';
 import type { Context } from '../context.ts';
-import type { PluginRegistry } from '../plugin/contract.ts';
+import type { PluginContext, PluginRegistry } from '../plugin/contract.ts';
 
 /**
  * Runs before every command (cli.ts): records this process in the state dir and repairs
@@ -101,6 +106,10 @@ async function repair(ctx: Pick<Context, 'config' | 'docker' | 'registry'>, rec:
   const staged = new Map<Work, boolean>();
   for (const w of restores) if (w.stage && !w.live) staged.set(w, await removeStage(config, docker, w, w.stage));
   const left = await restartStopped(docker, rec, who);
+  // After the restarts: what a plugin undoes usually needs its datastore running.
+  const repaired = new Map<Work, boolean>();
+  const plan = once(() => buildPlan(ctx, docker).catch(() => undefined));
+  for (const w of rec.work) if (w.repair && pluginRepairs(w)) repaired.set(w, await repairByPlugin(ctx, rec, w, w.repair, plan));
   const backups = rec.work.filter((w) => w.kind === 'backup');
   const results: BackupResult[] = [];
   for (const w of backups) {
@@ -112,17 +121,62 @@ async function repair(ctx: Pick<Context, 'config' | 'docker' | 'registry'>, rec:
   }
   if (results.length) await reportRun({ config: { ...config, host: rec.host }, registry: ctx.registry }, results, [], rec.run);
   for (const w of restores) {
-    const untouched = staged.get(w) === true;
+    const untouched = restoreUndone(w, staged.get(w), repaired.get(w));
     const note = { format: 'snapagent.interrupted-restore/1' as const, host: rec.host, job: w.job, id: w.id, destination: w.destination, since: w.since, run: rec.run, pid: rec.pid, found_at: new Date().toISOString(), ...(untouched ? { untouched } : {}) };
     await writeInterrupted(config.stateDir, note).catch((err: unknown) => log.error({ job: w.job }, `cannot record the interrupted restore: ${errorMessage(err)}`));
   }
-  const unstaged = restores.filter((w) => staged.get(w) === false);
-  if (left.length || unstaged.length) {
-    // Docker did not answer: keep what is still to do for the next start.
-    const rest: ProcRecord = procSchema.parse({ ...rec, work: unstaged, stopped: left });
+  const unfinished = rec.work.flatMap((w) => {
+    const stage = staged.get(w) === false ? w.stage : undefined;
+    const repair = repaired.get(w) === false ? w.repair : undefined;
+    return stage || repair ? [{ ...w, stage, repair }] : [];
+  });
+  if (left.length || unfinished.length) {
+    // Docker or a datastore did not answer: keep what is still to do for the next start
+    // (a backup kept here is not reported again: its failure is recorded by now).
+    const rest: ProcRecord = procSchema.parse({ ...rec, work: unfinished, stopped: left });
     await writeFileAtomic(path.join(procsDir(config.stateDir), `${rec.run}.json`), redactedJson(rest));
   }
   await rm(claimed, { force: true });
+}
+
+/** Whether the plugin's repairKilled gets what `w` recorded: a backup's always; a
+ * restore's only before it began to change live data (after, the re-run that the note
+ * asks for stages again and cleans up when it ends). */
+export function pluginRepairs(w: Pick<Work, 'kind' | 'live'>): boolean {
+  return w.kind === 'backup' || !w.live;
+}
+
+/** Whether a killed restore left the live data as it was: killed before the change
+ * began, with what it staged removed (`staged`) and what its plugin recorded undone
+ * (`repaired`); undefined for either means it had none. */
+export function restoreUndone(w: Pick<Work, 'live' | 'stage' | 'repair'>, staged: boolean | undefined, repaired: boolean | undefined): boolean {
+  return !w.live && Boolean(w.stage || w.repair) && staged !== false && repaired !== false;
+}
+
+function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
+}
+
+// Hands what the plugin recorded to its repairKilled, with the job as the current plan
+// has it. True when done (or the plugin cannot repair: warned), false to try again at the
+// next start.
+async function repairByPlugin(ctx: Pick<Context, 'config' | 'docker' | 'registry'>, rec: ProcRecord, w: Work, data: NonNullable<Work['repair']>, plan: () => Promise<Plan | undefined>): Promise<boolean> {
+  const what = `the killed ${w.kind} of job ${w.job}${w.id ? ` (${w.id})` : ''}`;
+  const plugin = ctx.registry[w.plugin];
+  if (!plugin?.repairKilled) {
+    log.warn({ job: w.job, plugin: w.plugin }, `${what} recorded something to undo, but this agent's ${w.plugin} plugin does not repair killed runs: left as it is`);
+    return true;
+  }
+  const pctx: PluginContext = { docker: ctx.docker, log: log.child({ job: w.job }), signal: new AbortController().signal, helperImage: ctx.config.docker.helper_image, host: rec.host };
+  try {
+    const planned = (await plan())?.jobs.find((j) => j.name === w.job && j.plugin === w.plugin);
+    const id = w.id && BACKUP_ID.test(w.id) ? w.id : undefined;
+    return await plugin.repairKilled(pctx, { kind: w.kind, job: w.job, id, data, planned });
+  } catch (err) {
+    log.error({ job: w.job }, `could not undo now what ${what} left: ${errorMessage(err)} (the next start tries again)`);
+    return false;
+  }
 }
 
 // In reverse stop order, like a normal restart; a container gone or already running is

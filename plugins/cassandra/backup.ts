@@ -2,19 +2,23 @@
 // snapshot` tagged with the backup id, list what it holds, describe it for the manifest
 // (with the schema to recreate it), then stream the snapshot directories as a tar from
 // inside the container. The snapshot is cleared once, whatever happened: as soon as tar
-// has read it, or on any failure or abort after it was (or may have been) taken.
-import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type ExecRun, type Job, lastLines, type PluginContext, type PluginStats, runningContainer, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
+// has read it, or on any failure or abort after it was (or may have been) taken; it is
+// recorded before it is taken, so that the next start clears it after a kill -9
+// (repair.ts).
+import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type ExecRun, type Job, lastLines, noteRepair, type PluginContext, type PluginStats, runningContainer, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { connectNode, countRows, type Node, nodeInfo, type NodeInfo, readSchema, type Schema, type TableRef } from './cql.ts';
 import type { KeyspaceStats } from './manifest.ts';
 import { checkTables } from './names.ts';
 import { type CassandraOptions, SYSTEM_KEYSPACES } from './options.ts';
+import { snapshotRecord } from './repair.ts';
 import { CLEAR, dirOf, LIST, parseSections, sh, SNAPSHOT, TAR } from './scripts.ts';
 
 /** The node's snapshot of this backup: whether it (or part of it) may exist, and how to
- * clear it (once). */
+ * record it for the repair of a killed run (before taking it) and clear it (once). */
 interface Snapshot {
   readonly tag: string;
   taken: boolean;
+  record(): Promise<void>;
   clear(): Promise<void>;
 }
 
@@ -30,7 +34,7 @@ interface Prepared {
 export async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>): Promise<BackupStream> {
   const c = await runningContainer(ctx, job.container, `job ${job.name}`, 'cassandra');
   const node = await connectNode(ctx, c, job.options);
-  const snap = nodeSnapshot(ctx, c, ctx.backupId ?? backupId(new Date(), job.tier));
+  const snap = nodeSnapshot(ctx, c, ctx.backupId ?? backupId(new Date(), job.tier), job.name);
   let prepared: Prepared;
   try {
     prepared = await prepare(ctx, node, c, job.options, snap);
@@ -42,16 +46,19 @@ export async function backupNode(ctx: PluginContext, job: Job<CassandraOptions>)
   return streamSnapshot(node, c, job.options, snap, prepared);
 }
 
-function nodeSnapshot(ctx: PluginContext, c: ContainerDetails, tag: string): Snapshot {
+function nodeSnapshot(ctx: PluginContext, c: ContainerDetails, tag: string, job: string): Snapshot {
   let cleared: Promise<void> | undefined;
   return {
     tag,
     taken: false,
+    record: () => noteRepair('backup', job, snapshotRecord(c.name, tag)),
     clear: () =>
       (cleared ??= (async () => {
         const res = await sh(ctx, c.name, CLEAR, [tag]).catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: String(err) }));
-        if (res.exitCode === 0) ctx.log.info({ container: c.name, snapshot: tag }, 'snapshot cleared');
-        else ctx.log.error({ container: c.name, snapshot: tag }, `could not clear snapshot ${tag}: ${lastLines(res.stderr || res.stdout)}; clear it with: docker exec ${c.name} nodetool clearsnapshot -t ${tag}`);
+        if (res.exitCode === 0) {
+          ctx.log.info({ container: c.name, snapshot: tag }, 'snapshot cleared');
+          await noteRepair('backup', job, undefined);
+        } else ctx.log.error({ container: c.name, snapshot: tag }, `could not clear snapshot ${tag}: ${lastLines(res.stderr || res.stdout)}; clear it with: docker exec ${c.name} nodetool clearsnapshot -t ${tag}`);
       })()),
   };
 }
@@ -95,6 +102,7 @@ function chooseTables(schema: Schema, o: CassandraOptions, where: string): Table
 /** `nodetool snapshot` of the chosen tables; returns how long it took (seconds). */
 async function takeSnapshot(ctx: PluginContext, c: ContainerDetails, o: CassandraOptions, snap: Snapshot, chosen: TableRef[], keyspaces: string[]): Promise<number> {
   const tag = snap.tag;
+  await snap.record();
   const t0 = performance.now();
   const res = await sh(ctx, c.name, SNAPSHOT, [tag, ...(o.tables ? ['-kt', o.tables.join(',')] : ['--', ...keyspaces])]);
   if (res.exitCode !== 0) {

@@ -6,11 +6,13 @@
 // datacenter, rack, version), keyspaces (their CQL), tables (id, files, bytes, rows).
 // Restore stages the archive on the target node's data volume, creates missing
 // keyspaces/tables from the shipped schema, loads each table with `nodetool import`,
-// then counts rows and compares them with the manifest.
+// then counts rows and compares them with the manifest. The next start of the agent
+// clears the snapshot of a backup killed with kill -9 (repair.ts).
 import { parseSchema, runningContainer, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { backupNode } from './backup.ts';
 import { drillServer } from './drill.ts';
 import { optionsSchema, type CassandraOptions } from './options.ts';
+import { clearKilledSnapshot } from './repair.ts';
 import { restoreNode } from './restore.ts';
 
 export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
@@ -35,5 +37,9 @@ export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
 
   drill(job, port, source) {
     return drillServer(job, port, source);
+  },
+
+  repairKilled(ctx, killed) {
+    return clearKilledSnapshot(ctx, killed);
   },
 };

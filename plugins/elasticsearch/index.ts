@@ -6,10 +6,13 @@
 // job. Restore puts the repository back into the target's path.repo volume (a fresh
 // directory), registers it read-only under another name, restores the snapshot's
 // indices, waits for yellow, and compares document counts and mappings with the manifest.
+// The next start of the agent removes what a restore killed with kill -9 staged
+// (repair.ts).
 import { parseSchema, runningContainer, SnapError, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { backupCluster } from './backup.ts';
 import { drillServer } from './drill.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
+import { removeKilledStage } from './repair.ts';
 import { restoreSnapshot } from './restore.ts';
 
 export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
@@ -37,5 +40,9 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
 
   drill(job, port) {
     return drillServer(job, port);
+  },
+
+  repairKilled(ctx, killed) {
+    return removeKilledStage(ctx, killed);
   },
 };

@@ -1,9 +1,11 @@
 // The fs snapshot repository: it must lie under one of the node's path.repo entries
 // and on a Docker volume of the container (so a helper container can ship it, and a
-// restore can put one back), and is registered by the agent when missing.
+// restore can put one back), and is registered by the agent when missing. A restore's
+// staged copy is removed through a helper container that mounts the volume.
 import path from 'node:path/posix';
-import { type ContainerDetails, type PluginContext, SnapError } from '../../agent/plugin/index.ts';
+import { type ContainerDetails, type PluginContext, SnapError, toolMessages } from '../../agent/plugin/index.ts';
 import { esError, esErrorType, type Es } from './connect.ts';
+import { MOUNT, REMOVE } from './scripts.ts';
 
 export interface RepoPlace {
   /** Absolute location inside the container. */
@@ -94,4 +96,12 @@ export async function unregister(es: Es, name: string): Promise<void> {
   await es.client.snapshot.deleteRepository({ name }).catch((err: unknown) => {
     if (esErrorType(err)?.type !== 'repository_missing_exception') throw err;
   });
+}
+
+/** Removes a staged repository: `subpath` of `volume`, through a helper container. */
+export async function removeStaged(ctx: PluginContext, volume: string, subpath: string): Promise<void> {
+  const helper = await ctx.docker.runHelper({ image: ctx.helperImage, purpose: 'es-restore-cleanup', cmd: ['sh', '-c', REMOVE, 'snapagent', MOUNT, subpath], mounts: [{ volume, target: MOUNT, readOnly: false }] });
+  helper.stdout.resume();
+  const res = await helper.done;
+  if (res.exitCode !== 0) throw new SnapError(`removing ${subpath} from volume ${volume} failed: ${toolMessages(res.stderr)}`);
 }

@@ -4,13 +4,16 @@
 // read-only under another name, make room for the indices (refuse, delete or close the
 // existing ones), restore them, wait for yellow, and compare document counts and
 // mappings with the manifest. The staged repository is unregistered and removed after,
-// unless options.restore.keep_repository.
-import { ExitCode, feedHelper, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
+// unless options.restore.keep_repository. Both are recorded before they are made, so
+// that the next start undoes them after a kill -9 before the indices began to change
+// (repair.ts).
+import { ExitCode, feedHelper, noteLiveChange, noteRepair, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { checkIndexNames } from './names.ts';
 import type { EsOptions } from './options.ts';
-import { pathRepo, place, register, registered, unregister, type RepoPlace } from './repository.ts';
-import { EXTRACT, MOUNT, REMOVE } from './scripts.ts';
+import { stagedRecord } from './repair.ts';
+import { pathRepo, place, register, registered, removeStaged, unregister, type RepoPlace } from './repository.ts';
+import { EXTRACT, MOUNT } from './scripts.ts';
 import { getSnapshot, indexFigures, type IndexFigures, type IndexStats } from './snapshot.ts';
 
 /** A snapshot, index or data stream name as Elasticsearch allows it (no wildcard, comma,
@@ -54,11 +57,14 @@ export async function restoreSnapshot(ctx: PluginContext, job: Job<EsOptions>, s
         'add --force to delete them first, set options.restore.existing: close (restored over, in place) or delete, or restore under other names (--rename-to, options.restore.rename_pattern)');
     }
     // Stage the repository: a fresh directory next to the live one, never over it.
+    await noteRepair('restore', job.name, stagedRecord(c.name, stage));
     const files = await extract(ctx, src, opts, stage);
     ctx.log.info({ location: stage.location, volume: stage.volume, files: files.files, bytes: files.bytes }, 'repository staged and verified');
+    await noteRepair('restore', job.name, stagedRecord(c.name, stage, restoreRepo));
     await register(ctx, es, c, restoreRepo, stage, true);
     registeredRepo = true;
     await checkStaged(es, c, restoreRepo, rec.snapshot);
+    await noteLiveChange(job.name);
     await makeRoom(ctx, es, c, sel, mode);
     const t0 = performance.now();
     const { targets, status } = await restoreIndices(ctx, es, c, o, restoreRepo, rec, sel);
@@ -214,16 +220,9 @@ function compareIndices(rec: Recorded, sel: Selection, actual: Map<string, Index
 async function cleanUp(ctx: PluginContext, es: Es, o: EsOptions, restoreRepo: string, registeredRepo: boolean, stage: RepoPlace | undefined): Promise<void> {
   if (!o.restore.keep_repository || !registeredRepo) {
     if (registeredRepo) await unregister(es, restoreRepo).catch((err: unknown) => ctx.log.warn({ repository: restoreRepo }, `could not unregister: ${String(err)}`));
-    if (stage) await removeStage(ctx, stage).catch((err: unknown) => ctx.log.warn({ location: stage.location }, `could not remove the staged repository: ${String(err)}`));
+    if (stage) await removeStaged(ctx, stage.volume, stage.subpath).catch((err: unknown) => ctx.log.warn({ location: stage.location }, `could not remove the staged repository: ${String(err)}`));
   } else {
     ctx.log.info({ repository: restoreRepo, location: stage?.location }, 'the staged repository stays registered (options.restore.keep_repository)');
   }
   await es.close();
-}
-
-async function removeStage(ctx: PluginContext, stage: RepoPlace): Promise<void> {
-  const helper = await ctx.docker.runHelper({ image: ctx.helperImage, purpose: 'es-restore-cleanup', cmd: ['sh', '-c', REMOVE, 'snapagent', MOUNT, stage.subpath], mounts: [{ volume: stage.volume, target: MOUNT, readOnly: false }] });
-  helper.stdout.resume();
-  const res = await helper.done;
-  if (res.exitCode !== 0) throw new SnapError(`removing ${stage.location} failed: ${toolMessages(res.stderr)}`);
 }

@@ -70,10 +70,6 @@ runPluginSuite({
   },
   replaceFlags: ['--force'],
   secrets: { skip: 'the node runs without authentication here (wrong credentials: test/e2e/cassandra.test.ts)' },
-  knownBugs: {
-    killedBackup: "a backup killed with kill -9 leaves its snapshot (tag = the backup id) on the node; the next start does not clear it, the next backup only warns about it",
-    leftovers: 'the snapshot of the backup killed above is still on the node',
-  },
   // a staging dir next to the data dir, a snapshot named after a backup id
   leftovers: async () => [
     ...(await docker('exec', node.name, 'ls', '-A', '/var/lib/cassandra')).split('\n').filter((n) => n.startsWith('snapagent')),

@@ -75,10 +75,6 @@ runPluginSuite({
       }, { timeoutMs: 180_000, intervalMs: 1000 });
     },
   },
-  knownBugs: {
-    killedRestore: 'a restore killed with kill -9 leaves its staged repository (<location>-restore-<id>) in the repository volume: the elasticsearch plugin does not record its stage (noteStage), so the next start cannot remove it',
-    leftovers: 'the staged repository of the restore killed above is still there',
-  },
   // a staged repository (<location>-restore-<id>) or a restore repository left registered
   leftovers: async () => [
     ...(await docker('exec', es.name, 'ls', '-A', REPO)).split('\n').filter((n) => n.includes('restore')).map((n) => `${REPO}/${n}`),
