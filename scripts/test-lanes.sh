@@ -4,14 +4,19 @@
 # elasticsearch.ts) in one lane, so the machine never holds more than one Elasticsearch
 # and two Cassandra JVMs; every other file in the other. Most of an end-to-end test's time
 # is waiting (servers starting, containers, fsync), so the lanes overlap well even on two
-# cores. Each line of output is prefixed with its lane; the run fails if either lane fails.
+# cores. Files that start a second Docker Engine with the whole example stack (they import
+# test/helpers/second-engine.ts: every datastore at once) run alone once both lanes are done.
+# Each line of output is prefixed with its lane; the run fails if any lane fails.
 #   scripts/test-lanes.sh <node> <test file>...      TEST_LANES=1: one lane (debugging)
 set -uo pipefail
 node=$1
 shift
-jvm=() rest=()
+jvm=() rest=() alone=()
 for f in "$@"; do
-  if [ "${TEST_LANES:-2}" != 1 ] && grep -qE "helpers/(cassandra|elasticsearch)\.ts" "$f"; then jvm+=("$f"); else rest+=("$f"); fi
+  if [ "${TEST_LANES:-2}" = 1 ]; then rest+=("$f")
+  elif grep -qE "helpers/second-engine\.ts" "$f"; then alone+=("$f")
+  elif grep -qE "helpers/(cassandra|elasticsearch)\.ts" "$f"; then jvm+=("$f")
+  else rest+=("$f"); fi
 done
 lane() {
   local name=$1
@@ -25,5 +30,6 @@ lane jvm "${jvm[@]}" & a=$!
 lane main "${rest[@]}" & b=$!
 wait $a; ra=$?
 wait $b; rb=$?
-echo "[lanes] jvm lane exit $ra (${#jvm[@]} files), main lane exit $rb (${#rest[@]} files), $(( $(date +%s) - start )) s"
-[ "$ra" = 0 ] && [ "$rb" = 0 ]
+lane alone "${alone[@]}"; rc=$?
+echo "[lanes] jvm lane exit $ra (${#jvm[@]} files), main lane exit $rb (${#rest[@]} files), alone exit $rc (${#alone[@]} files), $(( $(date +%s) - start )) s"
+[ "$ra" = 0 ] && [ "$rb" = 0 ] && [ "$rc" = 0 ]
