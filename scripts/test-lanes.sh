@@ -22,14 +22,22 @@ lane() {
   local name=$1
   shift
   [ $# -gt 0 ] || return 0
-  "$node" --test --test-concurrency=1 --test-reporter=spec "$@" 2>&1 | sed -u "s/^/[$name] /"
+  "$node" --test --test-concurrency=1 --test-reporter=spec "$@" 2>&1 | sed -u "s/^/[$name] /" | tee -a "$log"
   return "${PIPESTATUS[0]}"
 }
+# Every lane's output is also kept here so that the end of the run can name what failed
+# (CI shows only the tail of a long run).
+log=$(mktemp /tmp/snapagent-lanes.XXXXXX)
+trap 'rm -f "$log"' EXIT
 start=$(date +%s)
 lane jvm "${jvm[@]}" & a=$!
 lane main "${rest[@]}" & b=$!
 wait $a; ra=$?
 wait $b; rb=$?
 lane alone "${alone[@]}"; rc=$?
+if grep -q "✖" "$log"; then
+  echo "[lanes] failed tests (the spec reporter's details are above, in the failing lane):"
+  grep "✖" "$log" | sed 's/^/[lanes]   /' | head -40
+fi
 echo "[lanes] jvm lane exit $ra (${#jvm[@]} files), main lane exit $rb (${#rest[@]} files), alone exit $rc (${#alone[@]} files), $(( $(date +%s) - start )) s"
 [ "$ra" = 0 ] && [ "$rb" = 0 ] && [ "$rc" = 0 ]
