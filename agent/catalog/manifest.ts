@@ -20,6 +20,9 @@ const artifactSchema = z.object({
   raw_size: z.int().min(0),
   /** age: the public recipients it was encrypted to (which private key opens it). */
   recipients: z.array(z.string()).optional(),
+  /** "data" (default): what a restore reads; "index": the plugin's index for the next
+   * incremental backup (GNU tar's snapshot file, a file list). */
+  role: z.enum(['data', 'index']).optional(),
 });
 
 /** What every backup id looks like: 20261121T020000Z-critical. */
@@ -43,6 +46,15 @@ export const manifestSchema = z.object({
   /** Seconds spent preparing (plugin: e.g. a snapshot), streaming (until every target
    * held the artifact) and finishing (plugin: e.g. clearing the snapshot). */
   timings: z.object({ prepare_seconds: z.number(), stream_seconds: z.number(), finish_seconds: z.number() }).optional(),
+  /** "incremental": the data artifact holds only what changed; its restore also reads
+   * every backup in depends_on. Absent: a full. */
+  kind: z.enum(['full', 'incremental']).optional(),
+  /** Incremental: ids of earlier backups of the same host and job whose data its restore
+   * needs, oldest first: every transitive dependency is listed. */
+  depends_on: z.array(z.string().regex(BACKUP_ID)).optional(),
+  /** Raw bytes of the whole state the backup represents (what a full would hold); the
+   * data artifact's raw_size is what it stored. Absent: the raw_size. */
+  represented_size: z.int().min(0).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -106,6 +118,12 @@ export interface ManifestFacts {
     /** age: the public recipients it was encrypted to; absent when not encrypted. */
     recipients?: readonly string[];
   };
+  /** The plugin's index for the next incremental, as stored (same recipients). */
+  index?: { name: string; format: string; size: number; sha256: string; rawSize: number };
+  /** An incremental: the backups it depends on, oldest first (absent or empty: a full). */
+  dependsOn?: readonly string[];
+  /** Raw bytes of the state it represents, when the plugin knows them. */
+  representedSize?: number;
   timings: NonNullable<Manifest['timings']>;
 }
 
@@ -136,11 +154,45 @@ export function buildManifest(f: ManifestFacts): Manifest {
         raw_size: a.rawSize,
         ...(a.recipients ? { recipients: [...a.recipients] } : {}),
       },
+      ...(f.index
+        ? [
+            {
+              name: f.index.name,
+              format: f.index.format,
+              compression: 'zstd' as const,
+              encryption: a.recipients ? ('age' as const) : ('none' as const),
+              size: f.index.size,
+              sha256: f.index.sha256,
+              raw_size: f.index.rawSize,
+              ...(a.recipients ? { recipients: [...a.recipients] } : {}),
+              role: 'index' as const,
+            },
+          ]
+        : []),
     ],
     stats: f.stats,
     timings: f.timings,
+    ...(f.index ? { kind: f.dependsOn?.length ? ('incremental' as const) : ('full' as const) } : {}),
+    ...(f.dependsOn?.length ? { depends_on: [...f.dependsOn] } : {}),
+    ...(f.representedSize !== undefined ? { represented_size: f.representedSize } : {}),
   };
 }
+
+/** The artifact a restore reads (the first "data" one). */
+export function dataArtifact(m: Manifest): Artifact {
+  return m.artifacts.find((a) => (a.role ?? 'data') === 'data') ?? m.artifacts[0]!;
+}
+
+/** The plugin's index stored with the backup, if any. */
+export function indexArtifact(m: Manifest): Artifact | undefined {
+  return m.artifacts.find((a) => a.role === 'index');
+}
+
+/** "full" or "incremental" (a backup made before incrementals is a full). */
+export const kindOf = (m: Manifest): 'full' | 'incremental' => m.kind ?? 'full';
+
+/** Raw bytes of the state a backup represents. */
+export const representedSize = (m: Manifest): number => m.represented_size ?? dataArtifact(m).raw_size;
 
 export interface Listed {
   target: Target;
@@ -192,6 +244,11 @@ export function sanityProblems(m: Manifest, plugins: readonly string[], now = Da
     // moves) or the schedule slot the run belongs to, which precedes the start
     if (at > finished || at < started - SLOT_BEFORE_START_MS) out.push(`id ${m.id} does not match started_at ${m.started_at}`);
   }
+  if (m.kind === 'incremental' && !m.depends_on?.length) out.push('an incremental backup without depends_on');
+  if (m.depends_on?.includes(m.id)) out.push('depends_on lists the backup itself');
+  if (new Set(m.depends_on ?? []).size !== (m.depends_on ?? []).length) out.push('depends_on lists an id twice');
+  if (m.artifacts.filter((a) => (a.role ?? 'data') === 'data').length !== 1) out.push('not exactly one data artifact');
+  if (m.artifacts.filter((a) => a.role === 'index').length > 1) out.push('more than one index artifact');
   for (const a of m.artifacts) {
     const max = a.compression === 'zstd' ? a.size * ZSTD_MAX_RATIO : a.size;
     if (a.raw_size > max) out.push(`artifact ${a.name}: raw_size ${a.raw_size} is more than ${a.compression === 'zstd' ? `${ZSTD_MAX_RATIO} times its size ${a.size} (the most zstd expands)` : `its size ${a.size} (not compressed)`}`);

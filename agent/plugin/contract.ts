@@ -21,6 +21,12 @@ export interface Job<O = unknown> {
   order: number;
   targets: string[];
   options: O;
+  /** Incremental backups (plugins with `incremental`): a backup may store only what
+   * changed since an earlier one while its chain's full is younger than this duration
+   * ("7d"); undefined: every backup is a full. From the config's `full_every` /
+   * `incremental` (job, then tier) or the labels snapagent.full_every /
+   * snapagent.incremental. */
+  fullEvery?: string;
 }
 
 export interface PluginContext {
@@ -32,6 +38,35 @@ export interface PluginContext {
   host: string;
   /** The id of the backup being taken (set for `backup` only), e.g. for a snapshot name. */
   backupId?: string;
+  /** Backup only, plugins with `incremental`: the committed backup this one may build on
+   * (the job's newest, present and trusted on every target, its chain's full younger than
+   * the job's fullEvery). Absent: take a full. */
+  base?: IncrementalBase;
+}
+
+/** What an incremental backup may build on (agent/backup/base.ts chooses it). */
+export interface IncrementalBase {
+  id: string;
+  /** The base's own depends_on: what it needs in turn, oldest first. */
+  dependsOn: readonly string[];
+  /** The index the base's plugin stored with it (BackupStream.index), raw bytes whose
+   * sha256 matched the base's signed manifest. Data written by a backup of this job:
+   * check it like any other input. */
+  index: Buffer;
+  stats: PluginStats;
+}
+
+/** The plugin's index of a backup: what the next backup needs to store only what changed
+ * (GNU tar's snapshot file, a list of files and hashes). Stored beside the data artifact
+ * as `index.<format>.zst[.age]`, listed in the signed manifest. */
+export interface PluginIndex {
+  format: string;
+  bytes: Buffer;
+  /** The earlier backups whose data this backup's restore needs, oldest first: empty for
+   * a full. Every id must be the base's id or one of its dependsOn. */
+  dependsOn: string[];
+  /** Raw bytes of the whole state this backup represents (what a full would hold). */
+  representedBytes?: number;
 }
 
 /** What a plugin counted about the data; recorded in the manifest. */
@@ -52,6 +87,9 @@ export interface BackupStream {
   done: Promise<PluginStats>;
   /** Describes the source for the manifest (image, volume labels...). No secrets. */
   source: Record<string, unknown>;
+  /** Plugins with `incremental`: settles after `done` with the index of this backup and
+   * what it depends on. Absent: a full without an index. */
+  index?: Promise<PluginIndex>;
   /** Undo everything the backup started (containers, quiesce); idempotent. */
   abort(): Promise<void>;
   /** Called once after the backup was committed to at least one target (e.g. to prune
@@ -95,9 +133,25 @@ export interface RestoreOptions {
   volumeSpec(volume: string): VolumeSpec;
   /** The operator asked to restore database accounts too (--restore-users). */
   restoreUsers: boolean;
-  /** Resolves once every byte of `src` matched the manifest's size and sha256; rejects
-   * otherwise. A plugin must not alter live data before it resolves. */
+  /** Resolves once every byte of `src` (and of every `chain` piece) matched its
+   * manifest's size and sha256; rejects otherwise. A plugin must not alter live data
+   * before it resolves. */
   integrity: Promise<void>;
+  /** An incremental backup: the earlier backups it depends on (its manifest's depends_on),
+   * oldest first, each to be read once (in this order or not at all, as the plugin needs);
+   * `src` is the chosen backup's own data. Empty for a full. */
+  chain: ChainPiece[];
+  /** The chosen backup's index (BackupStream.index), when it has one: raw bytes whose
+   * sha256 matched its signed manifest. */
+  index?: Buffer;
+}
+
+/** One earlier backup an incremental restore reads. */
+export interface ChainPiece {
+  id: string;
+  input: RawInput;
+  /** That backup's stats as its manifest recorded them. */
+  stats: PluginStats;
 }
 
 /** How a missing volume is created (agent/restore/restore-trust.ts decides it). */
@@ -173,6 +227,9 @@ export interface DatastorePlugin<O = unknown> {
    * result with the manifest). `port` hands out free TCP ports on 127.0.0.1; `source` is
    * the manifest's description of what was backed up. */
   drill(job: Job<O>, port: () => Promise<number>, source: Record<string, unknown>): Promise<DrillPlan<O>>;
+  /** Takes incremental backups: `ctx.base` may be set on backup, and its streams give an
+   * `index`; restores get the `chain`. */
+  readonly incremental?: boolean;
   /** Optional: undoes what a killed run of this plugin left (what it recorded with
    * noteRepair), at the next start: every killed backup's, and each killed restore's
    * that had not begun to change live data (noteLiveChange). Resolves true when done (or

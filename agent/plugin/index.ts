@@ -7,13 +7,16 @@
 // packages, never another plugin.
 export type {
   BackupStream,
+  ChainPiece,
   DatastorePlugin,
   DrillPlan,
   DrillServer,
+  IncrementalBase,
   Job,
   KilledWork,
   PluginContext,
   PluginRegistry,
+  PluginIndex,
   PluginStats,
   RawInput,
   RestoreOptions,

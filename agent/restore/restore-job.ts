@@ -89,6 +89,7 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
         volumeSpec: (volume) => volumeSpec(config, volume, volume === job.volume && !req.drill, m.source, `backup ${m.job}/${m.id}`),
         restoreUsers: Boolean(req.restoreUsers),
         integrity,
+        chain: [],
       });
       await integrity;
       Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes });
