@@ -12,7 +12,7 @@ import { zstdDecompressSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@elastic/elasticsearch';
 import { esFingerprint } from '../helpers/fingerprints.ts';
-import { docker, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
+import { docker, flipByte, requireDocker, snapagent, workspace, type Workspace } from '../helpers/harness.ts';
 import { ES_IMAGE, startEs, type EsServer } from '../helpers/elasticsearch.ts';
 
 const SECRET = 'Es-S3cret-pw-4-incremental';
@@ -52,9 +52,12 @@ describe('elasticsearch incremental backups (real Elasticsearch)', () => {
   const fingerprint = () => esFingerprint(es!.client, NAMES);
 
   /** The committed manifest of backup `id`, and its file list (the index artifact). */
-  function stored(id: string): { manifest: any; files: Entry[] } {
+  const dirOf = (id: string) => {
     const dir = readdirSync(ws.backups, { recursive: true, withFileTypes: true }).find((d) => d.isDirectory() && d.name === id)!;
-    const at = path.join(dir.parentPath, dir.name);
+    return path.join(dir.parentPath, dir.name);
+  };
+  function stored(id: string): { manifest: any; files: Entry[] } {
+    const at = dirOf(id);
     const manifest = JSON.parse(readFileSync(path.join(at, 'manifest.json'), 'utf8'));
     const ix = readdirSync(at).find((n) => n.startsWith('index.json'))!;
     return { manifest, files: JSON.parse(zstdDecompressSync(readFileSync(path.join(at, ix))).toString()).files };
@@ -174,5 +177,30 @@ state_dir: \${STATE}
     await es!.client.indices.delete({ index: NAMES.join(',') });
     await restore(ids[2]!);
     assert.deepEqual(await fingerprint(), fps[2]);
+  });
+
+  it('a damaged byte in the first backup: the restore of the third exits 3 and changes nothing', async () => {
+    const file = path.join(dirOf(ids[0]!), dataOf(stored(ids[0]!).manifest).name);
+    flipByte(file);
+    try {
+      const r = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', ids[2]!, '--force', '--json']);
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.deepEqual(await fingerprint(), fps[2]);
+      assert.deepEqual(Object.keys(await es!.client.snapshot.getRepository()), ['snapagent']);
+      assert.deepEqual((await docker('exec', es!.name, 'ls', '-A', REPO)).split('\n').filter((n) => n.includes('restore')), []);
+    } finally {
+      flipByte(file);
+    }
+  });
+
+  it('verify checks the whole chain; a drill restores the third into a throwaway cluster', async () => {
+    const v = await snapagent(['verify', '--config', ws.config, '--id', ids[2]!, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    // one Elasticsearch at a time: the live one stops for the drill (the last test)
+    await docker('stop', es!.name);
+    const t0 = performance.now();
+    const d = await snapagent(['verify', '--config', ws.config, '--id', ids[2]!, '--drill', '--json']);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    console.log(`# drill of the third: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   });
 });
