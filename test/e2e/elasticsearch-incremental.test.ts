@@ -47,6 +47,9 @@ interface Entry { path: string; size: number; sha256: string; in: string }
 describe('elasticsearch incremental backups (real Elasticsearch)', () => {
   let es: EsServer | undefined;
   let ws: Workspace;
+  // the same job, targets and state, with the bytes through dockerd's attach streams
+  // instead of named pipes (the third backup and its restore)
+  let attach: Workspace;
   const ids: string[] = [];
   const fps: Record<string, unknown>[] = [];
   const fingerprint = () => esFingerprint(es!.client, NAMES);
@@ -64,9 +67,9 @@ describe('elasticsearch incremental backups (real Elasticsearch)', () => {
   }
   const dataOf = (m: any) => m.artifacts.find((a: { name: string }) => a.name.startsWith('repository.'));
 
-  async function backup(): Promise<any> {
+  async function backup(config = ws.config): Promise<any> {
     const t0 = performance.now();
-    const b = await snapagent(['backup', '--config', ws.config, '--json']);
+    const b = await snapagent(['backup', '--config', config, '--json']);
     assert.equal(b.code, 0, b.stdout + b.stderr);
     const id = b.json.results[0].id;
     ids.push(id);
@@ -78,7 +81,7 @@ describe('elasticsearch incremental backups (real Elasticsearch)', () => {
 
   async function restore(id: string, ...flags: string[]): Promise<void> {
     const t0 = performance.now();
-    const r = await snapagent(['restore', '--config', ws.config, '--job', 'search', '--id', id, ...flags, '--json']);
+    const r = await snapagent(['restore', '--job', 'search', '--id', id, '--json', ...(flags.length ? flags : ['--config', ws.config])]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     console.log(`# restore ${id}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     // the staged repository was unregistered and removed
@@ -100,12 +103,21 @@ jobs:
 discovery: { labels: false }
 state_dir: \${STATE}
 `);
+    attach = workspace(`
+targets: [{ name: local, type: local, path: ${ws.backups} }]
+jobs:
+  - { name: search, plugin: elasticsearch, container: ${es.name}, full_every: 7d }
+discovery: { labels: false }
+docker: { transfer: attach }
+state_dir: ${path.join(ws.dir, 'state')}
+`);
   });
 
   after(async () => {
     await es?.client.close();
     await es?.remove();
     ws?.cleanup();
+    attach?.cleanup();
   });
 
   it('the first backup is a full: every repository file in its data, its file list the index', async () => {
@@ -155,15 +167,15 @@ state_dir: \${STATE}
   });
 
   it('restores the first backup (a full) over the indices with --force: as it was backed up', async () => {
-    await restore(ids[0]!, '--force');
+    await restore(ids[0]!, '--config', ws.config, '--force');
     assert.deepEqual(await fingerprint(), fps[0]);
   });
 
-  it('a third backup (documents deleted) builds on both; restored, it is as it was backed up', async () => {
+  it('a third backup (documents deleted) builds on both; restored, it is as it was backed up (attach streams)', async () => {
     // (the image has no reindex module: no delete-by-query)
     const res = await es!.client.bulk({ operations: Array.from({ length: 200 }, (_, i) => ({ delete: { _index: 'logs', _id: String(i) } })), refresh: true });
     assert.equal(res.errors, false);
-    const l = await backup();
+    const l = await backup(attach.config);
     fps.push(await fingerprint());
     assert.equal(l.kind, 'incremental');
     assert.equal(l.stats.indices.logs.docs, 19_800);
@@ -175,7 +187,7 @@ state_dir: \${STATE}
     assert.ok(l.depends_on.every((id: string) => ids.slice(0, 2).includes(id)));
     console.log(`# third: files from ${[...holders].map((h) => `${h}: ${third.files.filter((f) => f.in === h).length}`).join(', ')}`);
     await es!.client.indices.delete({ index: NAMES.join(',') });
-    await restore(ids[2]!);
+    await restore(ids[2]!, '--config', attach.config);
     assert.deepEqual(await fingerprint(), fps[2]);
   });
 
