@@ -39,7 +39,7 @@ for d in "$@"; do
   (cd "./$s" || exit 71
     find . -type f -regextype posix-extended -regex "$safe" -printf '%s %P\\n' | sed "s/^/snapagent-size $n /"
     find . -type f -regextype posix-extended -regex "$safe" -exec sha256sum -- {} + | sed "s/^/snapagent-sum $n /"
-    printf 'snapagent-odd %s %s\\n' "$n" "$(find . -type f -regextype posix-extended ! -regex "$safe" | wc -l)") || exit 71
+    printf 'snapagent-odd %s %s\\n' "$n" "$(find . -type f -regextype posix-extended ! -regex "$safe" -printf x | wc -c)") || exit 71
 done
 # only names shaped like a backup id: a name holding a newline would forge lines above
 find . -mindepth 4 -maxdepth 4 -type d -regextype posix-extended -regex '[.]/[^/]*/[^/]*/snapshots/[0-9]{8}T[0-9]{6}Z[-A-Za-z0-9_.]*' ! -name "$tag" -printf '%f\\n' | sort -u | sed 's/^/snapagent-stale /'`;
@@ -79,7 +79,7 @@ cd "$1" || exit 70
 safe='tables/[A-Za-z0-9_]+/[A-Za-z0-9_]+/${FILE_RE.slice(3)}'
 [ -d tables ] || { echo 'snapagent-odd 0'; exit 0; }
 find tables -type f -regextype posix-extended -regex "$safe" -exec sha256sum -- {} + || exit 71
-printf 'snapagent-odd %s\\n' "$(find tables -type f -regextype posix-extended ! -regex "$safe" | wc -l)"`;
+printf 'snapagent-odd %s\\n' "$(find tables -type f -regextype posix-extended ! -regex "$safe" -printf x | wc -c)"`;
 
 /** $1: staging dir, then ks.table names. nodetool import of each table's staged
  * SSTables; prints "snapagent-left <ks.table> <n>" with the Data files it did not take. */
