@@ -3,7 +3,10 @@
 // backup whose data artifact holds it. SSTable components never change once written, so
 // a file of the next snapshot with the same keyspace, table, name, size and sha256 as one
 // of the base's index is the same file: it is not shipped again, its entry names the
-// backup that holds it (as Medusa's differential mode keeps each file once). A restore
+// backup that holds it (as Medusa's differential mode keeps each file once). The
+// snapshot's own manifest.json and schema.cql are always shipped: a few hundred bytes,
+// which would otherwise tie every later backup to the one that first stored them (a
+// restore reads each backup it depends on in full). A restore
 // takes exactly the files of the chosen backup's index, each from the backup that holds
 // it, and checks every one's sha256 before loading. Indexes are read back from storage:
 // each is parsed with a schema and every name checked as the plugin checks names read
@@ -47,6 +50,9 @@ const indexSchema = z.strictObject({
 export type FileIndex = z.output<typeof indexSchema>;
 
 export const INDEX_FORMAT = 'json';
+
+/** The files of a snapshot dir that describe it rather than hold data: always shipped. */
+const OWN = new Set(['manifest.json', 'schema.cql']);
 
 const keyOf = (f: SnapshotFile) => `${f.keyspace}.${f.table}/${f.name}`;
 const sameFile = (f: SnapshotFile) => `${keyOf(f)} ${f.size} ${f.sha256}`;
@@ -111,15 +117,15 @@ export interface BackupPlan {
   reused: { files: number; bytes: number };
 }
 
-/** Which files of the snapshot `id` ships and which it takes from the base's chain: a file
- * equal (keyspace, table, name, size, sha256) to one of the base's index stays where the
- * base's index says it is; every other one is shipped. */
+/** Which files of the snapshot `id` ships and which it takes from the base's chain: an
+ * SSTable component equal (keyspace, table, name, size, sha256) to one of the base's
+ * index stays where the base's index says it is; every other file is shipped. */
 export function planBackup(id: string, files: SnapshotFile[], base?: { id: string; dependsOn: readonly string[]; index: FileIndex }): BackupPlan {
   const stored = new Map((base?.index.files ?? []).map((f) => [sameFile(f), f.backup]));
   const plan: BackupPlan = { index: { version: 1, backup: id, files: [] }, ship: [], dependsOn: [], shipped: { files: 0, bytes: 0 }, reused: { files: 0, bytes: 0 } };
   const used = new Set<string>();
   for (const f of [...files].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))) {
-    const held = stored.get(sameFile(f));
+    const held = OWN.has(f.name) ? undefined : stored.get(sameFile(f));
     const entry = { keyspace: f.keyspace, table: f.table, name: f.name, size: f.size, sha256: f.sha256, backup: held ?? id };
     plan.index.files.push(entry);
     const tally = held ? plan.reused : plan.shipped;

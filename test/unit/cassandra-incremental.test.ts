@@ -41,18 +41,19 @@ describe('cassandra incremental: which files a backup ships', () => {
     assert.equal(p.shipped.bytes, representedBytes(p.index));
   });
 
-  it('with a base: equal files (table, name, size, sha256) stay where the base holds them; new and changed ones are shipped', () => {
+  it('with a base: equal SSTable files (table, name, size, sha256) stay where the base holds them; new and changed ones, and the snapshot\'s manifest.json and schema.cql, are shipped', () => {
     const a = planBackup(A, first);
     const next = [
       file('orders', 'nb-1-big-Data.db'),
       file('orders', 'nb-1-big-Index.db'),
-      file('orders', 'manifest.json', 'b'), // same name and size, other bytes
+      file('orders', 'manifest.json', 'a'), // the same bytes, but the snapshot's own
+      file('orders', 'nb-2-big-Index.db', 'x'.repeat(first[1]!.size)), // the same size, other bytes
       file('orders', 'nb-2-big-Data.db'), // flushed since
       file('customers', '.customers_name/nb-1-big-Data.db'),
       { ...file('visits', 'nb-1-big-Data.db'), sha256: first[0]!.sha256, size: first[0]!.size }, // same bytes, other table
     ];
     const b = planBackup(B, next, usableBase(base(a.index), quietLog().log));
-    assert.deepEqual(b.ship.map((f) => `${f.table}/${f.name}`).sort(), ['orders/manifest.json', 'orders/nb-2-big-Data.db', 'visits/nb-1-big-Data.db']);
+    assert.deepEqual(b.ship.map((f) => `${f.table}/${f.name}`).sort(), ['orders/manifest.json', 'orders/nb-2-big-Data.db', 'orders/nb-2-big-Index.db', 'visits/nb-1-big-Data.db']);
     assert.deepEqual(b.dependsOn, [A]);
     assert.equal(b.reused.files, 3);
     assert.equal(b.index.files.find((f) => f.name === 'nb-1-big-Data.db' && f.table === 'orders')!.backup, A);
@@ -60,7 +61,7 @@ describe('cassandra incremental: which files a backup ships', () => {
     assert.equal(representedBytes(b.index), next.reduce((n, f) => n + f.size, 0));
     // a third: a file B reused from A still names A; one B shipped names B
     const c = planBackup(C, next, usableBase(base(b.index, [A]), quietLog().log));
-    assert.equal(c.ship.length, 0);
+    assert.deepEqual(c.ship.map((f) => f.name), ['manifest.json']);
     assert.deepEqual(c.dependsOn, [A, B], 'oldest first');
     assert.equal(c.index.files.find((f) => f.name === 'nb-1-big-Index.db')!.backup, A);
     assert.equal(c.index.files.find((f) => f.name === 'nb-2-big-Data.db')!.backup, B);
@@ -99,15 +100,15 @@ describe('cassandra incremental: which files a backup ships', () => {
 });
 
 describe('cassandra incremental: what a restore reads', () => {
-  const a = planBackup(A, [file('orders', 'nb-1-big-Data.db'), file('orders', 'schema.cql'), file('spare', 'schema.cql', 'x')]);
-  const b = planBackup(B, [file('orders', 'nb-1-big-Data.db'), file('orders', 'nb-2-big-Data.db'), file('orders', 'schema.cql'), file('spare', 'schema.cql', 'y')], usableBase(base(a.index), quietLog().log));
+  const a = planBackup(A, [file('orders', 'nb-1-big-Data.db'), file('orders', 'nb-1-big-Index.db'), file('spare', 'schema.cql', 'x')]);
+  const b = planBackup(B, [file('orders', 'nb-1-big-Data.db'), file('orders', 'nb-1-big-Index.db'), file('orders', 'schema.cql'), file('spare', 'schema.cql', 'x')], usableBase(base(a.index), quietLog().log));
   const orders = { keyspace: 'shop', table: 'orders', files: 3, bytes: b.index.files.filter((f) => f.table === 'orders').reduce((n, f) => n + f.size, 0) };
 
   it('each file from the backup that holds it, the chain in its order, the chosen backup last', () => {
     const r = planRestore(parseIndex(encodeIndex(b.index), 'x'), B, [A], [orders, { keyspace: 'shop', table: 'spare', files: 1, bytes: 1 }]);
     assert.deepEqual(r.pieces.map((p) => [p.backup, p.files.map(memberOf)]), [
-      [A, ['tables/shop/orders/nb-1-big-Data.db', 'tables/shop/orders/schema.cql']],
-      [B, ['tables/shop/orders/nb-2-big-Data.db', 'tables/shop/spare/schema.cql']],
+      [A, ['tables/shop/orders/nb-1-big-Data.db', 'tables/shop/orders/nb-1-big-Index.db']],
+      [B, ['tables/shop/orders/schema.cql', 'tables/shop/spare/schema.cql']],
     ]);
   });
 
@@ -207,7 +208,7 @@ describe('cassandra incremental: the scripts on a snapshot tree (sh, GNU tar, fi
     // a flush since (orders nb-2), the index of customers compacted (nb-2 replaces nb-1)
     snapshot(B, { ...sstable(1, 'orders'), ...sstable(2, 'orders'), ...sstable(1, 'customers'), 'shop/customers/.customers_name/nb-2-big-Data.db': 'idx 2', 'shop/orders/schema.cql': 'CREATE TABLE shop.orders (id int PRIMARY KEY);', 'shop/orders/manifest.json': '{"files":["nb-1-big-Data.db","nb-2-big-Data.db"]}' });
     const b = planBackup(B, list(B), usableBase(base(a.index), quietLog().log));
-    assert.deepEqual(b.ship.map((f) => `${f.table}/${f.name}`).sort(), ['customers/.customers_name/nb-2-big-Data.db', 'orders/manifest.json', 'orders/nb-2-big-Data.db', 'orders/nb-2-big-Index.db', 'orders/nb-2-big-TOC.txt']);
+    assert.deepEqual(b.ship.map((f) => `${f.table}/${f.name}`).sort(), ['customers/.customers_name/nb-2-big-Data.db', 'orders/manifest.json', 'orders/nb-2-big-Data.db', 'orders/nb-2-big-Index.db', 'orders/nb-2-big-TOC.txt', 'orders/schema.cql']);
     assert.deepEqual(b.dependsOn, [A]);
     const incTar = tar(B, b.ship);
     assert.ok(incTar.length < fullTar.length * 0.7, `${incTar.length} vs ${fullTar.length}`);
