@@ -3,10 +3,10 @@
 // sha256, hashed inside the container), describe it for the manifest (with the schema to
 // recreate it), choose the files to ship (all of them, or with a base only those its
 // index does not hold: file-index.ts), then stream them as a tar from inside the
-// container; the index of every file follows the stream. The snapshot is cleared once, whatever happened: as soon as tar
-// has read it, or on any failure or abort after it was (or may have been) taken; it is
-// recorded before it is taken, so that the next start clears it after a kill -9
-// (repair.ts).
+// container; the index of every file follows the stream. The snapshot is cleared once,
+// whatever happened: as soon as tar has read it, or on any failure or abort after it was
+// (or may have been) taken; it is recorded before it is taken, so that the next start
+// clears it after a kill -9 (repair.ts).
 import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type ExecRun, type Job, lastLines, noteRepair, RefusedError, type PluginContext, type PluginStats, runningContainer, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { connectNode, countRows, type Node, nodeInfo, type NodeInfo, readSchema, type Schema, type TableRef } from './cql.ts';
 import { type BackupPlan, encodeIndex, INDEX_FORMAT, planBackup, representedBytes, type SnapshotFile, usableBase } from './file-index.ts';
