@@ -3,7 +3,8 @@
 // dump takes --oplog while a writer inserts, updates and deletes; the manifest records
 // the oplog window; a whole restore into the wiped server replays the oplog, so the
 // data is exactly the writer's state as of the window's last entry (not as mongodump
-// happened to read each document); a selective restore says it does not replay.
+// happened to read each document); a selective restore says it does not replay; a
+// restore drill replays into a throwaway server.
 // Standalone servers are covered by mongo.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -228,5 +229,11 @@ state_dir: \${STATE}
     const raw = await m.client.db('app').collection<LedgerDoc>('ledger_raw').find({}, { sort: { _id: 1 } }).toArray();
     assert.ok(raw.length > 0);
     assert.notEqual(canon(raw), expected, 'without the oplog, the collection is not as of the dump\'s end point');
+  });
+
+  it('a restore drill (a throwaway server of the same image) replays the oplog too', async () => {
+    const d = await snapagent(['verify', '--drill', '--config', ws.config, '--json']);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.equal(d.stdout.includes(SECRET) || d.stderr.includes(SECRET), false, 'the password appears in no output');
   });
 });
