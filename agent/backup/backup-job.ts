@@ -1,8 +1,12 @@
 // One backup of one job, end to end, as named steps over one run object (backup-run.ts):
-//   prepare ─► produce ─► compress & upload (.partial) ─► build manifest ─► publish ─► after-commit
-// The artifact is published, then manifest.json is written LAST: it is the commit point.
+//   prepare ─► produce ─► compress & upload (.partial) ─► index ─► build manifest ─► publish ─► after-commit
+// The artifact (and the plugin's index, if any) is published, then manifest.json is
+// written LAST: it is the commit point.
 // Anything that fails before the manifest is written leaves no committed backup: the
 // partial files are removed now, and a dir left by a killed run is removed by the next.
+import { createHash } from 'node:crypto';
+import { finished } from 'node:stream/promises';
+import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { artifactFileName, buildManifest, MANIFEST_FILE, writeSigned, type Manifest } from '../catalog/manifest.ts';
 import type { Context } from '../context.ts';
 import { errorMessage, SnapError } from '../errors.ts';
@@ -13,6 +17,8 @@ import { faultPoint } from '../testing.ts';
 import { endRun, failRun, startRun, type BackupResult, type PreparedRun, type ProducingRun } from './backup-run.ts';
 import { prepare, type PrepareOptions } from './prepare.ts';
 import { compressAndUpload, type Written } from './upload.ts';
+import { cacheIndex } from './base.ts';
+import { ageEncrypt } from '../pipeline/age.ts';
 
 export type { BackupResult, TargetOutcome } from './backup-run.ts';
 
@@ -26,9 +32,12 @@ export async function backupJob(ctx: Context, job: Job, targets: Target[], o: Ba
     const ready = await prepare(run, targets, o);
     const producing = await produce(ready);
     const written = await compressAndUpload(producing);
-    const manifest = await manifestFor(producing, written);
-    await publish(producing, written, manifest);
-    await afterCommit(producing);
+    const [index, manifest] = await uncommittedOnFailure(producing, async () => {
+      const ix = await indexOf(producing);
+      return [ix, await manifestFor(producing, written, ix)] as const;
+    });
+    await publish(producing, written, manifest, index);
+    await afterCommit(producing, index);
     settle(run.result);
   } catch (err) {
     failRun(run, err);
@@ -46,7 +55,7 @@ async function produce(run: PreparedRun): Promise<ProducingRun> {
   signal.addEventListener('abort', onAbort, { once: true });
   const unfollow = () => signal.removeEventListener('abort', onAbort);
   const askedAt = performance.now();
-  const stream = await run.plugin.backup({ ...run.pluginCtx, signal: abort.signal, backupId: run.id }, run.job).catch((err: unknown) => {
+  const stream = await run.plugin.backup({ ...run.pluginCtx, signal: abort.signal, backupId: run.id, base: run.base }, run.job).catch((err: unknown) => {
     unfollow();
     throw err;
   });
@@ -56,15 +65,63 @@ async function produce(run: PreparedRun): Promise<ProducingRun> {
   return Object.assign(run, { stream, artifactName, key: `${run.dir}/${artifactName}`, abort, unfollow, askedAt, openedAt });
 }
 
+// Between the upload and the commit, a failure removes what the targets hold of the run.
+async function uncommittedOnFailure<T>(run: ProducingRun, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    for (const t of run.targets) await t.removeDir(run.dir).catch(() => undefined);
+    throw err;
+  }
+}
+
+// Step 3b (incremental plugins): the plugin's index of this backup and what it depends on,
+// stored like the data (zstd, age when encrypting) as a small file beside it. The plugin's
+// dependsOn must lie within the base's chain; the manifest gets its closure, oldest first.
+async function indexOf(run: ProducingRun): Promise<StoredIndex | undefined> {
+  if (!run.stream.index) return undefined;
+  const ix = await run.stream.index;
+  const chain = run.baseChain.map((b) => b.manifest.id);
+  const stray = ix.dependsOn.filter((id) => !chain.includes(id));
+  if (stray.length) throw new SnapError(`plugin ${run.job.plugin}: the backup would depend on ${stray.join(', ')}, which is not in the chain of its base (${chain.join(', ') || 'no base'})`);
+  const wanted = new Set(ix.dependsOn);
+  for (const b of run.baseChain) if (wanted.has(b.manifest.id)) for (const d of b.manifest.depends_on ?? []) wanted.add(d);
+  const dependsOn = chain.filter((id) => wanted.has(id));
+  if (!/^[a-z0-9]+$/.test(ix.format)) throw new SnapError(`plugin ${run.job.plugin}: index format "${ix.format}" is not a plain name`);
+  let stored: Buffer = zstdCompressSync(ix.bytes, { params: { [zlibConstants.ZSTD_c_checksumFlag]: 1 } });
+  if (run.recipients) stored = await ageBytes(run.recipients.files, stored, run.abort.signal);
+  return { name: artifactFileName('index', ix.format, run.recipients !== undefined), format: ix.format, raw: ix.bytes, stored, sha256: createHash('sha256').update(stored).digest('hex'), dependsOn, representedBytes: ix.representedBytes };
+}
+
+interface StoredIndex {
+  name: string;
+  format: string;
+  raw: Buffer;
+  stored: Buffer;
+  sha256: string;
+  dependsOn: string[];
+  representedBytes?: number;
+}
+
+async function ageBytes(recipientFiles: string[], bytes: Buffer, signal: AbortSignal): Promise<Buffer> {
+  const age = ageEncrypt(recipientFiles, signal);
+  const chunks: Buffer[] = [];
+  age.stdout.on('data', (c: Buffer) => chunks.push(c));
+  age.stdin!.end(bytes);
+  await Promise.all([age.done, finished(age.stdout)]);
+  return Buffer.concat(chunks);
+}
+
 // Step 4: the manifest of what was stored, once the producer succeeded; its figures go
 // into the result too.
-async function manifestFor(run: ProducingRun, out: Written): Promise<Manifest> {
+async function manifestFor(run: ProducingRun, out: Written, index: StoredIndex | undefined): Promise<Manifest> {
   const stats = await run.stream.done;
   // Where the time went: the plugin's preparation (e.g. a snapshot), the data flow until
   // every target held the artifact, and the plugin's finish (e.g. clearing the snapshot).
   const timings = { prepare_seconds: secs(run.openedAt - run.askedAt), stream_seconds: secs(out.streamedAt - run.openedAt), finish_seconds: secs(performance.now() - out.streamedAt) };
   const rawBytes = out.rawBytes ?? Number(stats.stream_bytes ?? 0);
   Object.assign(run.result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256, timings });
+  if (index) Object.assign(run.result, { kind: index.dependsOn.length ? 'incremental' : 'full', ...(index.dependsOn.length ? { depends_on: index.dependsOn } : {}) });
   return buildManifest({
     id: run.id,
     host: run.ctx.config.host,
@@ -74,6 +131,9 @@ async function manifestFor(run: ProducingRun, out: Written): Promise<Manifest> {
     source: run.stream.source,
     stats,
     artifact: { name: run.artifactName, format: run.stream.artifact.format, size: out.bytes, sha256: out.sha256, rawSize: rawBytes, recipients: run.recipients?.list },
+    index: index && { name: index.name, format: index.format, size: index.stored.length, sha256: index.sha256, rawSize: index.raw.length },
+    dependsOn: index?.dependsOn,
+    representedSize: index?.representedBytes,
     timings,
   });
 }
@@ -82,7 +142,7 @@ const secs = (ms: number) => Number((ms / 1000).toFixed(3));
 
 // Step 5, per target: the artifact takes its final name, then the signed manifest commits
 // the backup. A target that failed the upload or fails here is cleared and reported.
-async function publish(run: ProducingRun, out: Written, manifest: Manifest): Promise<void> {
+async function publish(run: ProducingRun, out: Written, manifest: Manifest, index: StoredIndex | undefined): Promise<void> {
   const { job, dir, result } = run;
   for (const t of run.targets) {
     const failure = out.failures.get(t.name);
@@ -93,6 +153,7 @@ async function publish(run: ProducingRun, out: Written, manifest: Manifest): Pro
     }
     try {
       await t.publish(run.key);
+      if (index) await t.writeFile(`${dir}/${index.name}`, index.stored);
       faultPoint('backup-before-manifest');
       await writeSigned(t, `${dir}/${MANIFEST_FILE}`, Buffer.from(redactedJson(manifest)), run.signer);
       result.targets.push({ target: t.name, status: 'ok' });
@@ -104,11 +165,14 @@ async function publish(run: ProducingRun, out: Written, manifest: Manifest): Pro
   }
 }
 
-// Step 6: the plugin's work after a commit (e.g. pruning what the datastore keeps
-// locally); a failure is logged, the backup stays committed.
-async function afterCommit(run: ProducingRun): Promise<void> {
+// Step 6: the index becomes the job's cached one (the next run's base), and the plugin's
+// work after a commit (e.g. pruning what the datastore keeps locally); a failure is
+// logged, the backup stays committed.
+async function afterCommit(run: ProducingRun, index: StoredIndex | undefined): Promise<void> {
   const { stream, result } = run;
-  if (!stream.committed || !result.targets.some((t) => t.status === 'ok')) return;
+  if (!result.targets.some((t) => t.status === 'ok')) return;
+  if (index) await cacheIndex(run.ctx.config, run.job.name, run.id, index.sha256, index.raw).catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `could not cache the index (the next backup reads it from the target): ${errorMessage(err)}`));
+  if (!stream.committed) return;
   await stream.committed().catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `after the commit: ${errorMessage(err)}`));
 }
 

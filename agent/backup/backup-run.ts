@@ -2,12 +2,12 @@
 // type says how far the run got: BackupRun (started) → PreparedRun (lock held, targets
 // checked, id chosen) → ProducingRun (the plugin's stream is open).
 import type { Context } from '../context.ts';
-import type { Manifest } from '../catalog/manifest.ts';
+import type { Listed, Manifest } from '../catalog/manifest.ts';
 import type { HostKey } from '../catalog/signing.ts';
 import { errorMessage, SnapError } from '../errors.ts';
 import { log, type Logger } from '../log.ts';
 import type { Recipients } from '../pipeline/age.ts';
-import type { BackupStream, DatastorePlugin, Job, PluginContext } from '../plugin/contract.ts';
+import type { BackupStream, DatastorePlugin, IncrementalBase, Job, PluginContext } from '../plugin/contract.ts';
 import type { Target } from '../targets/target.ts';
 
 export interface TargetOutcome {
@@ -29,6 +29,10 @@ export interface BackupResult {
   size?: number;
   raw_size?: number;
   sha256?: string;
+  /** "full" or "incremental" (plugins that take increments). */
+  kind?: 'full' | 'incremental';
+  /** An incremental: the backups it depends on, oldest first. */
+  depends_on?: string[];
   duration_seconds: number;
   timings?: Manifest['timings'];
   targets: TargetOutcome[];
@@ -61,6 +65,10 @@ export interface PreparedRun extends BackupRun {
   /** Set when backups are encrypted (age). */
   readonly recipients?: Recipients;
   readonly signer: HostKey;
+  /** The committed backup an incremental builds on (absent: a full). */
+  readonly base?: IncrementalBase;
+  /** The base's chain and the base, oldest first: what depends_on may name. */
+  readonly baseChain: Listed[];
 }
 
 export interface ProducingRun extends PreparedRun {

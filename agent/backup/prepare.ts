@@ -1,8 +1,8 @@
 // Step 1 of a backup: before any data moves. The plugin checks its source, the job's
 // lock is taken, every target is checked and cleared of backups left incomplete by
-// interrupted runs, the id is chosen, and the encryption recipients and the signing key
-// are ready, so that a run that cannot succeed fails here, having written nothing.
-import { backupDir, backupId, readCatalog } from '../catalog/manifest.ts';
+// interrupted runs, the id is chosen, the base of an incremental is chosen (base.ts),
+// and the encryption recipients and the signing key are ready, so that a run that cannot succeed fails here, having written nothing.
+import { backupDir, backupId, readCatalog, untrusted, type Listed } from '../catalog/manifest.ts';
 import { hostKey } from '../catalog/signing.ts';
 import { catalogTrust } from '../catalog/trust.ts';
 import { errorMessage, SnapError } from '../errors.ts';
@@ -13,6 +13,7 @@ import { startWork, workId } from '../runtime/inflight.ts';
 import { lockJob } from '../runtime/lock.ts';
 import type { Target } from '../targets/target.ts';
 import type { BackupRun, PreparedRun } from './backup-run.ts';
+import { chooseBase } from './base.ts';
 
 export interface PrepareOptions {
   /** The schedule slot this run is for (scheduled and `--tier` runs): the backup id is
@@ -40,20 +41,23 @@ export async function prepare(run: BackupRun, targets: Target[], o: PrepareOptio
   result.id = id;
   await workId(job.name, id);
   run.log.info({ id, targets: usable.list.map((t) => t.name) }, 'backup started');
+  const choice = await chooseBase(config, job, plugin.incremental === true, usable.catalogs, signal);
+  if (plugin.incremental) run.log.info({ id, base: choice.base?.id }, choice.base ? `incremental on ${choice.base.id}` : `full backup: ${choice.fullBecause}`);
   const recipients = await recipientsFor(config);
   if (recipients) run.undo.push(() => recipients.cleanup());
   const signer = await hostKey(config.stateDir); // made on the first backup, before any data moves
-  return Object.assign(run, { plugin, pluginCtx, targets: usable.list, id, dir: backupDir(config.host, job.name, id), recipients, signer });
+  return Object.assign(run, { plugin, pluginCtx, targets: usable.list, id, dir: backupDir(config.host, job.name, id), recipients, signer, base: choice.base, baseChain: choice.chain });
 }
 
 // Checks each target, removes backups left incomplete by interrupted runs (we hold the
 // job's lock, so none of them is in progress) and collects the ids already used. When
 // every target failed, the job fails with their reasons and the first one's hint.
-async function prepareTargets(run: BackupRun, targets: Target[]): Promise<{ list: Target[]; existing: Set<string> }> {
+async function prepareTargets(run: BackupRun, targets: Target[]): Promise<{ list: Target[]; existing: Set<string>; catalogs: Map<Target, Listed[]> }> {
   const { config } = run.ctx;
   const { job, result } = run;
   const list: Target[] = [];
   const existing = new Set<string>();
+  const catalogs = new Map<Target, Listed[]>();
   for (const t of targets.filter((t) => job.targets.includes(t.name))) {
     try {
       await t.check();
@@ -63,6 +67,7 @@ async function prepareTargets(run: BackupRun, targets: Target[]): Promise<{ list
         await t.removeDir(dir);
       }
       for (const b of cat.backups) existing.add(b.manifest.id);
+      catalogs.set(t, cat.backups.filter((b) => b.manifest.job === job.name && !untrusted(b)));
       for (const bad of cat.invalid) existing.add(bad.key.split('/')[2]!); // never write into a refused manifest's directory
       list.push(t);
     } catch (err) {
@@ -74,7 +79,7 @@ async function prepareTargets(run: BackupRun, targets: Target[]): Promise<{ list
   if (list.length === 0 && result.targets.length) {
     throw new SnapError(`no target could be reached; nothing was backed up: ${result.targets.map((t) => t.error).join('; ')}`, { hint: result.targets.find((t) => t.hint)?.hint });
   }
-  return { list, existing };
+  return { list, existing, catalogs };
 }
 
 // The start time as an id, moved on by whole seconds past the ids already used (and

@@ -48,7 +48,7 @@ export async function checkBackups(ctx: Context, req: CheckRequest): Promise<Che
   for (const l of chosen) {
     if (ctx.signal.aborted) break;
     const insecure = Boolean(req.insecureUnsigned);
-    results.push(req.drill ? await drillBackup(ctx, l, req.image, insecure) : await verifyBackup(config, l, ctx.signal, insecure));
+    results.push(req.drill ? await drillBackup(ctx, l, req.image, insecure) : await verifyBackup(config, l, ctx.signal, insecure, cat.backups));
   }
   const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup

@@ -13,6 +13,7 @@ import { log } from '../log.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
 import { failedCheck, MANIFEST_FILE, newer, readCatalog, untrusted, type Listed } from './manifest.ts';
+import { neededBases } from './chain.ts';
 import { applyPolicy, describePolicy, keepFor } from './retention.ts';
 import { catalogTrust } from './trust.ts';
 
@@ -56,7 +57,15 @@ export function decide(config: Config, job: string, target: string, backups: Lis
   const failed = failedCheck(newest);
   if (failed) return keepAll('refused', `the newest backup ${newest.manifest.id} failed its ${failed.kind} check (${failed.at}): nothing is removed until a newer backup exists`);
   const decisions = applyPolicy(backups.map((b) => ({ id: b.manifest.id, startedAt: new Date(b.manifest.started_at), b })), policy.keep);
-  for (const d of decisions) (d.keep ? report.kept : report.removed).push(item(d.item.b, d.reasons));
+  // An incremental backup the policy keeps keeps every backup it depends on (its
+  // depends_on is already the whole chain, so one pass is enough).
+  const needed = neededBases(decisions.filter((d) => d.keep).map((d) => d.item.b));
+  for (const d of decisions) {
+    const by = needed.get(d.item.id);
+    if (!d.keep && by) report.kept.push(item(d.item.b, [`needed by the incremental backup${by.length > 1 ? 's' : ''} ${by.join(', ')}`]));
+    else if (by) report.kept.push(item(d.item.b, [...d.reasons, `needed by ${by.join(', ')}`]));
+    else (d.keep ? report.kept : report.removed).push(item(d.item.b, d.reasons));
+  }
   report.removed.reverse();
   return report;
 }

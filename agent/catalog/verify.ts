@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import type { Config } from '../config/load.ts';
 import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from '../errors.ts';
 import { log, redact, redactedJson } from '../log.ts';
+import { chainOf } from './chain.ts';
 import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUSTED_HINT, writeSigned, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
 import { hostKey } from './signing.ts';
 import { checkIdentity, identityPath, requireIdentity } from '../pipeline/age.ts';
@@ -60,27 +61,33 @@ export function trustGate(l: Listed, kind: CheckKind, insecureUnsigned: boolean)
   return undefined;
 }
 
-export async function verifyBackup(config: Config, l: Listed, signal: AbortSignal, insecureUnsigned = false): Promise<CheckResult> {
+/** `catalog`: what the backup's target holds of its job (for an incremental's chain). */
+export async function verifyBackup(config: Config, l: Listed, signal: AbortSignal, insecureUnsigned = false, catalog: readonly Listed[] = []): Promise<CheckResult> {
   const refused = trustGate(l, 'verify', insecureUnsigned);
   if (refused) return refused;
   const started = new Date();
+  const details: Record<string, unknown> = {};
   const errors: string[] = [];
   const artifacts: Record<string, unknown>[] = [];
   let integrity = false;
   try {
-    const stored = new Map((await l.target.list(l.dir)).map((f) => [f.key, f.size]));
-    for (const a of l.manifest.artifacts) {
-      const key = `${l.dir}/${a.name}`;
+    // An incremental is only as good as its chain: every piece's artifacts are checked too.
+    const chain = l.manifest.depends_on?.length ? chainOf(l, catalog, insecureUnsigned) : [];
+    if (chain.length) details.chain = chain.map((c) => c.manifest.id);
+    for (const piece of [...chain, l]) {
+    const stored = new Map((await piece.target.list(piece.dir)).map((f) => [f.key, f.size]));
+    for (const a of piece.manifest.artifacts) {
+      const key = `${piece.dir}/${a.name}`;
       let input: StoredInput | undefined;
       try {
         if (!stored.has(key)) throw new IntegrityError(`${key}: missing from the target`);
-        const identity = a.encryption === 'age' ? await usableIdentity(config, l, key, signal) : undefined;
-        input = new StoredInput(l.target, key, a, signal, identity);
+        const identity = a.encryption === 'age' ? await usableIdentity(config, piece, key, signal) : undefined;
+        input = new StoredInput(piece.target, key, a, signal, identity);
         const deep = a.encryption === 'none' || identity !== undefined;
         // Decoded bytes go to /dev/null: zstd writes there itself.
         if (deep) await input.toHandle(await open('/dev/null', 'w'));
         else await input.verify();
-        artifacts.push({ name: a.name, size: a.size, sha256: a.sha256, checked: deep ? 'sha256+decode' : 'sha256' });
+        artifacts.push({ ...(piece !== l ? { backup: piece.manifest.id } : {}), name: a.name, size: a.size, sha256: a.sha256, checked: deep ? 'sha256+decode' : 'sha256' });
       } catch (err) {
         // Bytes that match the manifest but do not decode were written damaged.
         if (err instanceof IntegrityError || (input?.digestOk && !/is not installed/.test(errorMessage(err)))) integrity = true;
@@ -88,10 +95,12 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
         artifacts.push({ name: a.name, size: a.size, sha256: a.sha256, error: errorMessage(err) });
       }
     }
+    }
   } catch (err) {
+    if (err instanceof IntegrityError) integrity = true;
     errors.push(errorMessage(err));
   }
-  const record = checkRecord('verify', l, started, errors, { target: l.target.name, artifacts });
+  const record = checkRecord('verify', l, started, errors, { target: l.target.name, ...details, artifacts });
   return finish(config, l, record, integrity);
 }
 

@@ -1,5 +1,5 @@
 // snapagent list: committed backups, read from the targets alone (no local state).
-import type { Listed } from '../catalog/manifest.ts';
+import { dataArtifact, kindOf, representedSize, type Listed } from '../catalog/manifest.ts';
 import { listBackups } from '../catalog/list.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { openSession, output, table, type GlobalOptions } from './common.ts';
@@ -12,7 +12,7 @@ export interface ListOptions extends GlobalOptions {
 
 export function describe(l: Listed) {
   const m = l.manifest;
-  const a = m.artifacts[0]!;
+  const a = dataArtifact(m);
   return {
     target: l.target.name,
     host: m.host,
@@ -21,8 +21,14 @@ export function describe(l: Listed) {
     plugin: m.plugin,
     tier: m.tier,
     finished_at: m.finished_at,
+    /** full, or incremental (stores what changed since depends_on's last entry). */
+    kind: kindOf(m),
+    ...(m.depends_on?.length ? { depends_on: m.depends_on } : {}),
+    /** Stored bytes of this backup's files (compressed, maybe encrypted). */
     size: m.artifacts.reduce((n, x) => n + x.size, 0),
     raw_size: m.artifacts.reduce((n, x) => n + x.raw_size, 0),
+    /** Raw bytes of the whole state the backup represents (for a full: its raw data). */
+    represented_size: representedSize(m),
     artifacts: m.artifacts.map((x) => x.name),
     encryption: a.encryption,
     source: m.source,
@@ -43,8 +49,18 @@ export async function listCommand(opts: ListOptions): Promise<void> {
     backups.length === 0
       ? `no committed backups of host ${opts.host ?? s.config.host}${opts.job ? `, job ${opts.job}` : ''} on ${opts.target ?? 'any target'}`
       : table([
-          ['TARGET', 'JOB', 'ID', 'PLUGIN', 'SIZE', 'RAW', 'FINISHED', 'SIGNATURE'],
-          ...backups.map(describe).map((b) => [b.target, b.job, b.id, b.plugin, humanBytes(b.size), humanBytes(b.raw_size), b.finished_at, b.signature.state === 'bad' ? `bad: ${b.signature.reason}` : b.signature.state]),
+          ['TARGET', 'JOB', 'ID', 'PLUGIN', 'KIND', 'SIZE', 'DATA', 'FINISHED', 'SIGNATURE'],
+          ...backups.map(describe).map((b) => [
+            b.target,
+            b.job,
+            b.id,
+            b.plugin,
+            b.depends_on ? `incr. on ${b.depends_on.at(-1)}` : b.kind,
+            humanBytes(b.size),
+            humanBytes(b.represented_size),
+            b.finished_at,
+            b.signature.state === 'bad' ? `bad: ${b.signature.reason}` : b.signature.state,
+          ]),
         ]),
   );
 }

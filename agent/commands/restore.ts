@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
 import { ExitCode, UsageError } from '../errors.ts';
-import type { Listed } from '../catalog/manifest.ts';
+import { dataArtifact, type Listed } from '../catalog/manifest.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { parseBefore, pickOne, type HostChoice } from '../restore/restore-choice.ts';
 import { restoreBackups, type Outcome, type RestoreSelection } from '../restore/run.ts';
@@ -65,7 +65,7 @@ async function askOperator(latest: Listed[], all: Listed[]): Promise<Listed[]> {
   if (!process.stdin.isTTY || !process.stderr.isTTY) throw new UsageError('--pick needs a terminal', 'use --all or --job J [--id ID] in scripts');
   if (latest.length === 0) return [];
   process.stderr.write(
-    table([['#', 'JOB', 'LATEST', 'SIZE', 'COUNT'], ...latest.map((l, i) => [String(i + 1), l.manifest.job, l.manifest.id, humanBytes(l.manifest.artifacts[0]!.size), String(all.filter((b) => b.manifest.job === l.manifest.job).length)])]) + '\n',
+    table([['#', 'JOB', 'LATEST', 'SIZE', 'COUNT'], ...latest.map((l, i) => [String(i + 1), l.manifest.job, l.manifest.id, humanBytes(dataArtifact(l.manifest).size), String(all.filter((b) => b.manifest.job === l.manifest.job).length)])]) + '\n',
   );
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

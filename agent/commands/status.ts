@@ -7,11 +7,15 @@ import { hostStatus, humanAge, type JobStatus } from '../observe/status.ts';
 import { humanBytes } from '../pipeline/progress.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
+// "1.2 GiB (+3%)", or for an incremental "22 MiB of 1.2 GiB (+3%)": what the newest run
+// stored, of the data it represents, and the change of the data.
 function sizeText(s: JobStatus): string {
   if (s.size === undefined) return '-';
-  if (s.size_change === undefined) return humanBytes(s.size);
+  const represented = s.represented_size ?? s.size;
+  const text = s.kind === 'incremental' ? `${humanBytes(s.size)} of ${humanBytes(represented)}` : humanBytes(s.size);
+  if (s.size_change === undefined) return text;
   const pct = Math.round(s.size_change * 100);
-  return `${humanBytes(s.size)} (${pct >= 0 ? '+' : ''}${pct}%)`;
+  return `${text} (${pct >= 0 ? '+' : ''}${pct}%)`;
 }
 
 export async function statusCommand(opts: GlobalOptions): Promise<void> {

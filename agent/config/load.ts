@@ -185,7 +185,7 @@ function resolveTiers(raw: ParsedConfig['tiers'], source: string): Record<string
     const keep = t.keep ?? defaults[name]?.keep;
     if (schedule === undefined) throw new ConfigError(`${source}: tiers.${name}.schedule: expected a cron schedule such as "0 2 * * *", got nothing (the key is missing)`);
     if (keep === undefined) throw new ConfigError(`${source}: tiers.${name}.keep: expected a retention policy such as { daily: 7 }, got nothing (the key is missing)`);
-    tiers[name] = { schedule, keep, ...(t.drill ? { drill: t.drill } : {}) };
+    tiers[name] = { schedule, keep, ...(t.drill ? { drill: t.drill } : {}), ...(t.incremental !== undefined ? { incremental: t.incremental } : {}), ...(t.full_every ? { full_every: t.full_every } : {}) };
   }
   for (const [name, t] of Object.entries(tiers)) {
     const err = scheduleError(t.schedule);

@@ -18,6 +18,10 @@ export const seconds = (min: 0 | 1 = 1) => z.int().min(min).max(MAX_SECONDS, TOO
 /** A duration for `keep.within`: "36h", "7d", "2w", "1m" (months), "1y", or sums like "1y6m". */
 export const DURATION = /^(\d+[hdwmy])+$/;
 
+export const FULL_EVERY_EXPECTED = 'a duration such as "7d", "2w", "36h" or "1m" (months)';
+/** A chain's full is renewed this often unless the config says otherwise. */
+export const DEFAULT_FULL_EVERY = '7d';
+
 // Retention, restic-style (docs/schedules-and-retention.md "Retention"): each calendar
 // rule keeps the newest backup of each of the last N days/weeks/months/years that have
 // one; rules are ORed. A policy with no rule above 0 keeps everything.
@@ -44,6 +48,10 @@ export const tierSchema = z.strictObject({
   /** Restore drills of the tier's latest backups (`runDrills`, fired by the daemon):
    * a cron schedule like the tier's own. */
   drill: z.strictObject({ schedule: z.string().min(1) }).optional(),
+  /** Incremental backups (plugins that take them): false makes every backup a full. */
+  incremental: z.boolean().optional(),
+  /** How often an incremental chain starts over with a full, e.g. "7d" (the default). */
+  full_every: z.string().regex(DURATION, FULL_EVERY_EXPECTED).optional(),
 });
 
 // age recipients: native X25519 ("age1…", also plugin recipients "age1yubikey1…") or
@@ -108,6 +116,10 @@ export const jobSchema = z.strictObject({
   options: z.record(z.string(), z.unknown()).default({}),
   /** Retention for this job; default: its tier's keep. */
   keep: keepSchema.optional(),
+  /** Incremental backups for this job (default: its tier's, else true). */
+  incremental: z.boolean().optional(),
+  /** How often its chain starts over with a full (default: its tier's, else "7d"). */
+  full_every: z.string().regex(DURATION, FULL_EVERY_EXPECTED).optional(),
 });
 
 export const DEFAULT_TIERS = {
@@ -269,5 +281,7 @@ export interface TierConfig {
   schedule: string;
   keep: KeepPolicy;
   drill?: { schedule: string };
+  incremental?: boolean;
+  full_every?: string;
 }
 export type ComposeConfig = NonNullable<ParsedConfig['compose']>;

@@ -7,7 +7,7 @@ import type { ConfigContext } from '../context.ts';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
 import { catalogTrust } from '../catalog/trust.ts';
-import { readCatalog, type CheckRecord, type Listed } from '../catalog/manifest.ts';
+import { kindOf, readCatalog, representedSize, type CheckRecord, type Listed } from '../catalog/manifest.ts';
 import { expectedIntervalSeconds } from '../plan/schedule.ts';
 import { makeTarget } from '../targets/index.ts';
 import { readRunStates, type JobState } from './run-state.ts';
@@ -24,8 +24,17 @@ export interface TargetHealth {
   backups?: number;
   last_success_at?: string;
   last_id?: string;
+  /** Stored bytes of the newest backup, and of the one before it. */
   size?: number;
   previous_size?: number;
+  /** Raw bytes of the state the newest backup represents (an incremental stores less),
+   * and of the one before it: what a size-drop alert should compare. */
+  represented_size?: number;
+  previous_represented_size?: number;
+  /** The newest backup's kind. */
+  kind?: 'full' | 'incremental';
+  /** Of `backups`: how many are fulls (the rest are incrementals). */
+  fulls?: number;
   /** Outcome of the job's last run on this target. */
   last_status?: 'ok' | 'failed';
   /** The newest restore drill recorded for the job on this target. */
@@ -126,6 +135,10 @@ function targetHealth(target: string, t: { backups: Map<string, Listed[]> } | { 
     last_id: last?.manifest.id,
     size: last && sizeOf(last),
     previous_size: list.length > 1 ? sizeOf(list.at(-2)!) : undefined,
+    represented_size: last && representedSize(last.manifest),
+    previous_represented_size: list.length > 1 ? representedSize(list.at(-2)!.manifest) : undefined,
+    kind: last && kindOf(last.manifest),
+    fulls: list.filter((b) => kindOf(b.manifest) === 'full').length,
     last_status: recorded?.status,
     drill: drills.sort((a, b) => a.at.localeCompare(b.at)).at(-1),
   };

@@ -25,6 +25,9 @@ export async function renderMetrics(health: Health): Promise<string> {
     snapagent_last_duration_seconds: { help: "Duration of the job's last run in seconds.", labels: full, values: [] },
     snapagent_last_size_bytes: { help: 'Stored size (compressed) of the newest committed backup on the target.', labels: full, values: [] },
     snapagent_previous_size_bytes: { help: 'Stored size of the backup before the newest one (for size-drop alerts).', labels: full, values: [] },
+    snapagent_last_represented_bytes: { help: 'Raw bytes of the data the newest committed backup represents (an incremental stores only what changed); compare this one for size-drop alerts.', labels: full, values: [] },
+    snapagent_previous_represented_bytes: { help: 'Raw bytes of the data the backup before the newest one represents.', labels: full, values: [] },
+    snapagent_last_incremental: { help: '1 when the newest committed backup is an incremental, 0 when it is a full.', labels: full, values: [] },
     snapagent_expected_interval_seconds: { help: "Longest interval between two runs of the job's tier schedule.", labels: full, values: [] },
     snapagent_backups: { help: 'Committed backups of the job kept on the target.', labels: ['job', 'target'], values: [] },
     snapagent_restore_drill_last_timestamp_seconds: { help: 'Unix time of the newest restore drill of the job from the target.', labels: full, values: [] },
@@ -44,6 +47,9 @@ export async function renderMetrics(health: Health): Promise<string> {
       put('snapagent_last_duration_seconds', l, j.state?.last_duration_seconds);
       put('snapagent_last_size_bytes', l, t.size);
       put('snapagent_previous_size_bytes', l, t.previous_size);
+      put('snapagent_last_represented_bytes', l, t.represented_size);
+      put('snapagent_previous_represented_bytes', l, t.previous_represented_size);
+      put('snapagent_last_incremental', l, t.kind && (t.kind === 'incremental' ? 1 : 0));
       put('snapagent_expected_interval_seconds', l, j.expected_interval_seconds);
       put('snapagent_backups', { job: j.job, target: t.target }, t.backups);
       put('snapagent_restore_drill_last_timestamp_seconds', l, seconds(t.drill?.at));

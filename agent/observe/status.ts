@@ -31,12 +31,19 @@ export interface JobStatus {
   last_error?: string;
   last_hint?: string;
   failures_in_a_row: number;
+  /** Stored bytes of the newest backup (an incremental stores what changed). */
   size?: number;
   previous_size?: number;
-  /** (size - previous_size) / previous_size, e.g. -0.6 for a 60% drop. */
+  /** Raw bytes of the state the newest backup represents, and the one before it. */
+  represented_size?: number;
+  previous_represented_size?: number;
+  /** (represented_size - previous_represented_size) / previous_represented_size, e.g.
+   * -0.6 for a 60% drop of the data (not of what a run stored). */
   size_change?: number;
+  /** The newest backup's kind. */
+  kind?: 'full' | 'incremental';
   next_run?: string;
-  targets: { target: string; reachable: boolean; backups?: number; last_success_at?: string; last_id?: string; size?: number; error?: string }[];
+  targets: { target: string; reachable: boolean; backups?: number; fulls?: number; last_success_at?: string; last_id?: string; size?: number; represented_size?: number; error?: string }[];
 }
 
 /** The status of one job at `now` (pure: the unit tests drive it). */
@@ -88,11 +95,16 @@ export function jobStatus(j: JobHealth, config: Config, now: Date): JobStatus {
     failures_in_a_row: j.state?.failures_in_a_row ?? 0,
     size: sized?.size,
     previous_size: sized?.previous_size,
-    size_change: sized?.size !== undefined && sized.previous_size ? (sized.size - sized.previous_size) / sized.previous_size : undefined,
+    represented_size: sized?.represented_size,
+    previous_represented_size: sized?.previous_represented_size,
+    size_change: change(sized?.represented_size ?? sized?.size, sized?.previous_represented_size ?? sized?.previous_size),
+    kind: sized?.kind,
     next_run: next,
-    targets: j.targets.map((t) => ({ target: t.target, reachable: t.reachable, backups: t.backups, last_success_at: t.last_success_at, last_id: t.last_id, size: t.size, error: t.error })),
+    targets: j.targets.map((t) => ({ target: t.target, reachable: t.reachable, backups: t.backups, fulls: t.fulls, last_success_at: t.last_success_at, last_id: t.last_id, size: t.size, represented_size: t.represented_size, error: t.error })),
   };
 }
+
+const change = (now?: number, before?: number) => (now !== undefined && before ? (now - before) / before : undefined);
 
 export function humanAge(seconds: number): string {
   if (seconds < 48 * 3600) return humanDuration(seconds);

@@ -3,7 +3,7 @@
 // (named, with what to fix); it never stops the other jobs.
 import type { Config } from '../config/load.ts';
 import type { ConfigContext } from '../context.ts';
-import type { JobConfig } from '../config/schema.ts';
+import { DEFAULT_FULL_EVERY, DURATION, FULL_EVERY_EXPECTED, type JobConfig } from '../config/schema.ts';
 import type { ContainerInfo, DockerClient, VolumeInfo } from '../docker/client.ts';
 import { errorMessage } from '../errors.ts';
 import type { Job, PluginRegistry } from '../plugin/contract.ts';
@@ -119,7 +119,16 @@ function fromConfig(config: Config, registry: PluginRegistry, j: JobConfig, wher
     order: j.order,
     targets: j.targets ?? config.targets.map((t) => t.name),
     options: plugin.parseOptions(j.options, `${where}.options`),
+    fullEvery: fullEvery(config, j.tier, j.incremental, j.full_every),
   };
+}
+
+/** A job's full_every: the job's keys, then its tier's, then the default; undefined when
+ * incremental backups are off. */
+export function fullEvery(config: Config, tier: string, incremental?: boolean, every?: string): string | undefined {
+  const t = config.tiers[tier];
+  if (!(incremental ?? t?.incremental ?? true)) return undefined;
+  return every ?? t?.full_every ?? DEFAULT_FULL_EVERY;
 }
 
 /** Reads snapagent.* labels; a bad value throws naming the label and what was expected. */
@@ -130,16 +139,21 @@ function labelValues(config: Config, labels: Record<string, string>) {
   if (stopRaw !== undefined && !/^(true|false|1|0|yes|no)$/i.test(stopRaw)) throw new Error(`label snapagent.stop="${stopRaw}": expected true or false`);
   const orderRaw = labels['snapagent.order'];
   if (orderRaw !== undefined && !/^-?\d+$/.test(orderRaw)) throw new Error(`label snapagent.order="${orderRaw}": expected an integer`);
+  const incRaw = labels['snapagent.incremental'];
+  if (incRaw !== undefined && !/^(true|false|1|0|yes|no)$/i.test(incRaw)) throw new Error(`label snapagent.incremental="${incRaw}": expected true or false`);
+  const everyRaw = labels['snapagent.full_every'];
+  if (everyRaw !== undefined && !DURATION.test(everyRaw)) throw new Error(`label snapagent.full_every="${everyRaw}": expected ${FULL_EVERY_EXPECTED}`);
   const job = labels['snapagent.job'];
   if (job !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(job)) throw new Error(`label snapagent.job="${job}": expected letters, digits, "_", "." or "-"`);
-  return { tier, stop: /^(true|1|yes)$/i.test(stopRaw ?? ''), order: Number(orderRaw ?? 0), job };
+  const every = fullEvery(config, tier, incRaw === undefined ? undefined : /^(true|1|yes)$/i.test(incRaw), everyRaw);
+  return { tier, stop: /^(true|1|yes)$/i.test(stopRaw ?? ''), order: Number(orderRaw ?? 0), job, fullEvery: every };
 }
 
 function fromVolumeLabels(config: Config, registry: PluginRegistry, v: VolumeInfo): Job {
   const plugin = v.labels['snapagent.plugin'] ?? 'volume';
   if (plugin !== 'volume') throw new Error(`label snapagent.plugin="${plugin}" on a volume: expected "volume" (datastore plugins are set on containers)`);
   const l = labelValues(config, v.labels);
-  return volumeJob(config, registry, l.job ?? v.name, v.name, l.tier, l.stop, l.order, `volume ${v.name} (labels)`);
+  return volumeJob(config, registry, l.job ?? v.name, v.name, l.tier, l.stop, l.order, `volume ${v.name} (labels)`, l.fullEvery);
 }
 
 function fromContainerLabels(config: Config, registry: PluginRegistry, c: ContainerInfo, covered: Set<string>): Job[] {
@@ -160,6 +174,7 @@ function fromContainerLabels(config: Config, registry: PluginRegistry, c: Contai
         order: l.order,
         targets: config.targets.map((t) => t.name),
         options: p.parseOptions({}, `container ${c.name} labels`),
+        fullEvery: l.fullEvery,
       },
     ];
   }
@@ -168,11 +183,11 @@ function fromContainerLabels(config: Config, registry: PluginRegistry, c: Contai
   return vols.map((m) => {
     covered.add(m.name!);
     const name = l.job && vols.length === 1 ? l.job : m.name!;
-    return volumeJob(config, registry, name, m.name!, l.tier, l.stop, l.order, `container ${c.name} (labels), mount ${m.destination}`);
+    return volumeJob(config, registry, name, m.name!, l.tier, l.stop, l.order, `container ${c.name} (labels), mount ${m.destination}`, l.fullEvery);
   });
 }
 
-function volumeJob(config: Config, registry: PluginRegistry, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string): Job {
+function volumeJob(config: Config, registry: PluginRegistry, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string, every = fullEvery(config, tier)): Job {
   return {
     name,
     plugin: 'volume',
@@ -184,6 +199,7 @@ function volumeJob(config: Config, registry: PluginRegistry, name: string, volum
     order,
     targets: config.targets.map((t) => t.name),
     options: registry.volume!.parseOptions({}, reason),
+    fullEvery: every,
   };
 }
 

@@ -15,7 +15,7 @@ import type { DockerClient } from '../docker/client.ts';
 import { errorMessage, ExitCode, SnapError } from '../errors.ts';
 import { lockJob, type Lock } from '../runtime/lock.ts';
 import { log, runId } from '../log.ts';
-import type { Listed } from '../catalog/manifest.ts';
+import { dataArtifact, type Listed } from '../catalog/manifest.ts';
 import type { DrillServer, Job, PluginContext } from '../plugin/contract.ts';
 import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
 import { makeProgress } from '../pipeline/progress.ts';
@@ -85,14 +85,14 @@ export async function drillBackup(ctx: Context, l: Listed, image?: string, insec
     let job: Job;
     let req: RestoreRequest;
     try {
-      const artifact = m.artifacts[0]!;
+      const artifact = dataArtifact(m);
       if (artifact.encryption === 'age') await checkIdentity(l.target, `${l.dir}/${artifact.name}`, await requireIdentity(config, `backup ${m.job}/${m.id}`), signal);
       job = jobFromManifest(ctx, l, undefined, { drill: true });
       const plan = await ctx.registry[m.plugin]!.drill(job, ports(), m.source);
       if (plan.kind === 'volume') {
         made.volume = name;
         Object.assign(details, { kind: 'volume', volume: name, startup_seconds: 0 });
-        req = { toVolume: name, stop: false, force: false, locked: true, drill: true };
+        req = { toVolume: name, stop: false, force: false, locked: true, drill: true, insecureUnsigned };
       } else {
         const from = drillImage(config, m.source.image, await ownImage(ctx, m.job), image, `backup ${m.job}/${m.id}`);
         const t0 = performance.now();
@@ -100,7 +100,7 @@ export async function drillBackup(ctx: Context, l: Listed, image?: string, insec
         await startServer(config, docker, { docker, log: jlog, signal, helperImage: config.docker.helper_image, host: config.host }, name, from, plan.server, made, details);
         details.startup_seconds = round((performance.now() - t0) / 1000);
         job = { ...job, options: plan.server.options };
-        req = { toContainer: name, stop: false, force: false, locked: true, drill: true };
+        req = { toContainer: name, stop: false, force: false, locked: true, drill: true, insecureUnsigned };
       }
       lock = await lockJob(config.stateDir, config.host, m.job, jlog);
     } catch (err) {

@@ -6,7 +6,10 @@ import type { Context } from '../context.ts';
 import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
 import { lockJob } from '../runtime/lock.ts';
 import { log } from '../log.ts';
-import type { Listed } from '../catalog/manifest.ts';
+import { dataArtifact, indexArtifact, readCatalog, type Listed } from '../catalog/manifest.ts';
+import { chainOf } from '../catalog/chain.ts';
+import { catalogTrust } from '../catalog/trust.ts';
+import { readIndex } from '../backup/base.ts';
 import type { Job, PluginContext } from '../plugin/contract.ts';
 import { volumeSpec } from './restore-trust.ts';
 import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
@@ -28,6 +31,9 @@ export interface RestoreRequest {
   drill?: boolean;
   /** The operator asked to restore database accounts too (--restore-users). */
   restoreUsers?: boolean;
+  /** --insecure-unsigned: unsigned manifests (made before signing) are accepted, for the
+   * pieces of an incremental's chain too. */
+  insecureUnsigned?: boolean;
 }
 
 export interface RestoreResult {
@@ -57,23 +63,40 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
   let underWay: ((ok: boolean) => Promise<void>) | undefined;
   const bar = progress.start(`restore ${m.job}`);
   try {
-    if (m.artifacts.length !== 1) throw new SnapError(`backup ${m.job}/${m.id} has ${m.artifacts.length} artifacts; this agent restores single-artifact backups`);
-    const artifact = m.artifacts[0]!;
+    const artifact = dataArtifact(m);
     const key = `${listed.dir}/${artifact.name}`;
     const into = req.toVolume ? `volume ${req.toVolume}` : req.toContainer ? `container ${req.toContainer}` : job.volume ? `volume ${job.volume}` : `container ${job.container ?? '?'}`;
     if (!req.drill) underWay = await startWork({ kind: 'restore', job: job.name, plugin: job.plugin, tier: m.tier, id: m.id, destination: into, targets: [listed.target.name] });
     // An encrypted backup needs a key that opens it, checked before anything is touched.
+    const plugin = ctx.registry[job.plugin]!;
     let identity: string | undefined;
     if (artifact.encryption === 'age') {
       identity = await requireIdentity(config, `backup ${m.job}/${m.id}`);
       await checkIdentity(listed.target, key, identity, abort.signal);
     }
     if (!req.locked) lock = await lockJob(config.stateDir, config.host, job.name, log, { waitSeconds: config.lock_wait_seconds, signal });
+    // An incremental: every backup it depends on must be on the same target and trusted
+    // (else exit 3 here, before anything is touched); each piece is read through its own
+    // StoredInput (sha256, age, zstd) and counts toward `integrity`.
+    const chain = m.depends_on?.length ? chainOf(listed, (await readCatalog(listed.target, `${m.host}/${m.job}`, await catalogTrust(ctx))).backups, req.insecureUnsigned) : [];
+    if (chain.length && !plugin.incremental) throw new SnapError(`backup ${m.job}/${m.id} is an incremental, and plugin ${m.plugin} of this agent does not restore incrementals`);
+    const pieces = chain.map((c) => {
+      const a = dataArtifact(c.manifest);
+      if (a.encryption === 'age' && !identity) throw new SnapError(`backup ${m.job}/${m.id} depends on ${c.manifest.id}, which is encrypted, while ${m.id} is not`);
+      return { id: c.manifest.id, input: new StoredInput(c.target, `${c.dir}/${a.name}`, a, abort.signal, identity), stats: c.manifest.stats };
+    });
+    const ix = indexArtifact(m);
+    const index = ix ? await readIndex(config, listed, ix, abort.signal) : undefined;
     const pctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
     input.hash.on('data', () => (bar.update(input.hash.bytes), faultPoint('restore-stream', input.hash.bytes)));
-    const integrity = input.integrity;
-    const plugin = ctx.registry[job.plugin]!;
+    // src and every piece the plugin started reading (a piece it does not need is never
+    // read, so never settles); any piece's failure rejects at once
+    const integrity = new Promise<void>((resolve, reject) => {
+      for (const p of pieces) p.input.integrity.catch(reject);
+      input.integrity.then(() => Promise.all(pieces.filter((p) => p.input.started).map((p) => p.input.integrity))).then(() => resolve(), reject);
+    });
+    integrity.catch(() => undefined);
     try {
       const report = await plugin.restore(pctx, job, input, {
         id: m.id,
@@ -89,17 +112,19 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
         volumeSpec: (volume) => volumeSpec(config, volume, volume === job.volume && !req.drill, m.source, `backup ${m.job}/${m.id}`),
         restoreUsers: Boolean(req.restoreUsers),
         integrity,
-        chain: [],
+        chain: pieces,
+        index,
       });
       await integrity;
-      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes });
+      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes + pieces.reduce((n, p) => n + p.input.hash.bytes, 0) });
     } catch (err) {
       // An integrity failure explains a downstream "tar: unexpected EOF" better.
-      const why = input.started ? await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]) : undefined;
+      const why = input.started || pieces.some((p) => p.input.started) ? await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]) : undefined;
       throw why instanceof IntegrityError ? why : err;
     } finally {
       abort.abort();
       input.kill();
+      for (const p of pieces) p.input.kill();
     }
   } catch (err) {
     result.error = errorMessage(err);

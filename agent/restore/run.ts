@@ -143,7 +143,7 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelec
     }
   }
   log.info({ job: job.name, id: m.id, target: l.target.name }, 'restore started');
-  const r = await restoreBackup(ctx, l, job, { toVolume: sel.toVolume, toContainer: sel.toContainer, database: sel.database, collection: sel.collection, renameTo: sel.renameTo, stop: Boolean(sel.stop), force: Boolean(sel.force), restoreUsers: Boolean(sel.restoreUsers) });
+  const r = await restoreBackup(ctx, l, job, { toVolume: sel.toVolume, toContainer: sel.toContainer, database: sel.database, collection: sel.collection, renameTo: sel.renameTo, stop: Boolean(sel.stop), force: Boolean(sel.force), restoreUsers: Boolean(sel.restoreUsers), insecureUnsigned: sel.insecureUnsigned });
   if (r.status === 'ok') log.info({ job: r.job, id: r.id, destination: r.destination, seconds: r.duration_seconds }, 'restore ok');
   else log.error({ job: r.job, id: r.id, hint: r.hint }, `restore failed: ${r.error}`);
   return finish(r);
