@@ -80,13 +80,19 @@ async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, 
     const first = i === 0;
     const last = i === steps.length - 1;
     const helper = await run(first ? 'begin' : 'more', last);
+    const failed = (r: HelperResult) => new SnapError(`extracting ${step.what} into the volume failed (exit code ${r.exitCode}): ${toolMessages(r.stderr)}; the live volume was not changed`);
     try {
       // the chosen backup's own bytes: feedHelper also waits for every piece's sha256
       res = last ? await feedHelper(helper, step.input, opts.integrity) : await feedPiece(helper, step.input);
+    } catch (err) {
+      // a helper that gave up by itself (not killed: 137) broke zstd's pipe: its own
+      // message says why
+      const exited = await helper.done.catch(() => undefined);
+      throw !(err instanceof IntegrityError) && exited && exited.exitCode !== 0 && exited.exitCode !== 137 ? failed(exited) : err;
     } finally {
       if (first) onRootMtime(rootMtimeFrom((await helper.done.catch(() => undefined))?.stderr ?? ''));
     }
-    if (res.exitCode !== 0) throw new SnapError(`extracting ${step.what} into the volume failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the live volume was not changed`);
+    if (res.exitCode !== 0) throw failed(res);
   }
   const stats = parseStats(res!.stderr);
   if (!stats) throw new SnapError(`the restore helper reported no entry counts (${toolMessages(res!.stderr) || 'no output'}); the live volume was not changed`);

@@ -40,8 +40,9 @@ ${STATS}`;
  * directory listings replay deletions and renames), else "plain". Extracts
  * $SNAPAGENT_DATA there. */
 export const EXTRACT = `set -eu
+step=$3 count=$4 mode=$5
 cd "$1"
-if [ "$3" = begin ]; then
+if [ "$step" = begin ]; then
   mtime=$(stat -c %y -- "$1")
   echo "snapagent-root-mtime $mtime" >&2
   # the root keeps its mtime while the staging dir exists, so that a restore killed before
@@ -53,13 +54,13 @@ if [ -n "$2" ]; then
   cd -- "$2"
 fi
 set --
-[ "$5" != incremental ] || set -- --listed-incremental=/dev/null
+[ "$mode" != incremental ] || set -- --listed-incremental=/dev/null
 # fd 3 stays open after tar stops at the end-of-archive marker, so the writer can finish
 # (every stored byte must be read for the sha256 check) without a broken pipe
 if [ "$SNAPAGENT_DATA" = - ]; then exec 3<&0; else exec 3<"$SNAPAGENT_DATA"; fi
 tar --extract --file=- --read-full-records --same-owner --preserve-permissions --sparse ${TAR_COMMON} "$@" <&3
 cat <&3 >/dev/null
-[ "$4" != stats ] || ${STATS}`;
+[ "$count" != stats ] || ${STATS}`;
 
 /** $1: the mounted volume, $2: staging dir name. Replaces the volume's content with the
  * staging dir's (renames within one filesystem), then gives the root its mode/owner/mtime. */
