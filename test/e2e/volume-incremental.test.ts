@@ -162,6 +162,14 @@ describe('incremental volume backups (GNU tar levels)', () => {
     assert.equal((await inVolume(vol, 'ls -a /v | grep -c snapagent-restore || true', true)).trim(), '0', 'no staging dir left');
   });
 
+  it('restores a chain through the Docker API too (transfer: attach)', async () => {
+    const last = points.at(-1)!;
+    const attach = ws.variant('attach.yml', { jobs: [volumeJob('inc', vol, { full_every: '7d' })], tiers: KEEP_EVERY_BACKUP, docker: { transfer: 'attach' } });
+    await removeVolume(fresh);
+    await expectRun(['restore', '--config', attach, '--job', 'inc', '--id', last.id, '--to-volume', fresh]);
+    assert.deepEqual(await snapshot(fresh), last.fingerprint);
+  });
+
   it('a damaged full: restoring an increment on it fails with exit 3, the live volume untouched', async () => {
     const host = readdirSync(ws.backups)[0]!;
     flipByte(path.join(ws.backups, host, 'inc', points[0]!.id, 'volume.tar.zst'));
