@@ -55,7 +55,8 @@ describe('age encryption: volume plugin', () => {
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     const listed = l.json.backups[0];
     assert.equal(listed.encryption, 'age');
-    assert.deepEqual(listed.artifacts, ['volume.tar.zst.age']);
+    // the data, and its GNU tar snapshot file (the next increment's base), both encrypted
+    assert.deepEqual(listed.artifacts, ['volume.tar.zst.age', 'index.snar.zst.age']);
     const file = artifactOf(ws, 'enc');
     const manifest = JSON.parse(readFileSync(path.join(path.dirname(file), 'manifest.json'), 'utf8'));
     assert.deepEqual(manifest.artifacts[0].recipients, [key.recipient]);
