@@ -14,12 +14,17 @@ export const STAGE_PREFIX = '.snapagent-restore-';
 const TAR_COMMON = '--numeric-owner --xattrs --xattrs-include=* --acls';
 
 /** Counts entries the same way for backup and restore, printed on stderr. */
-const STATS = `find . -xdev -path "./${STAGE_PREFIX}*" -prune -o -printf '%y %s\\n' | awk '{c[$1]++; if ($1=="f") b+=$2} END {printf "snapagent-stats files=%.0f dirs=%.0f symlinks=%.0f other=%.0f bytes=%.0f\\n", c["f"], c["d"], c["l"], NR-c["f"]-c["d"]-c["l"], b}' >&2`;
+const STATS = statsLine('');
+
+/** STATS, with more find predicates (each "-o -path PATTERN") of entries to leave out. */
+function statsLine(more: string): string {
+  return `find . -xdev \\( -path "./${STAGE_PREFIX}*"${more} \\) -prune -o -printf '%y %s\\n' | awk '{c[$1]++; if ($1=="f") b+=$2} END {printf "snapagent-stats files=%.0f dirs=%.0f symlinks=%.0f other=%.0f bytes=%.0f\\n", c["f"], c["d"], c["l"], NR-c["f"]-c["d"]-c["l"], b}' >&2`;
+}
 
 /** $1: the mounted volume; $2: the snapshot file of an incremental (a level-0 dump when
  * it is missing or empty, else the changes since the dump that wrote it; tar rewrites it),
  * empty for a plain full; $3...: tar --exclude patterns. Tar to $SNAPAGENT_DATA, stats on
- * stderr. The stats count the whole volume, whatever the dump stored. */
+ * stderr. The stats count the whole volume but the excludes, whatever the dump stored. */
 export const BACKUP = `set -u
 cd "$1" || exit 70
 snar=$2
@@ -31,7 +36,12 @@ if [ -n "$snar" ]; then mkdir -p -- "\${snar%/*}" && set -- --listed-incremental
 tar --create --file="$SNAPAGENT_DATA" --totals --format=posix --pax-option=delete=atime,delete=ctime --sparse --one-file-system ${TAR_COMMON} "$@" .
 rc=$?
 [ $rc -eq 0 ] || exit $rc
-${STATS}`;
+# the counts are what a restore brings back: the job's excludes are left out as tar left
+# them out (tar's unanchored patterns: at any depth, or as given)
+n=$#
+for a in "$@"; do case $a in --exclude=*) p=\${a#--exclude=}; set -- "$@" -o -path "*/$p" -o -path "$p";; esac; done
+shift $n
+${statsLine(' "$@"')}`;
 
 /** $1: the mounted volume, $2: staging dir name (empty: extract into the volume root,
  * for a volume the restore created), $3: "begin" (the first archive: makes the staging
