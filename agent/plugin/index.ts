@@ -48,4 +48,4 @@ export { CREDENTIAL_NAME } from '../secret-forms.ts';
 export { parseSchema } from '../config/load.ts';
 export { seconds } from '../config/schema.ts';
 export { BACKUP_ID, backupId } from '../catalog/manifest.ts';
-export type { ContainerDetails, DockerClient, ExecRun, HelperResult, HelperRun, VolumeInfo } from '../docker/client.ts';
+export type { ContainerDetails, DockerClient, ExecRun, HelperCollect, HelperFile, HelperResult, HelperRun, HelperSpec, VolumeInfo } from '../docker/client.ts';
