@@ -3,8 +3,8 @@
 // the byte transport (transport.ts: exec streams, helpers, named pipes) composed over one
 // dockerode connection. Callers see one DockerClient.
 import type Docker from 'dockerode';
-import { dockerApi, dockerCalls, type DockerApi } from './api.ts';
-import { dockerTransport, type DockerTransport, type TransportOptions } from './transport.ts';
+import type { DockerApi } from './api.ts';
+import type { DockerTransport, TransportOptions } from './transport.ts';
 
 export type { ContainerDetails, ContainerInfo, DockerApi, HelperMount, MountRef, ServerSpec, VolumeInfo } from './api.ts';
 export type { DockerTransport, ExecRun, ExecSpec, HelperResult, HelperRun, HelperSpec, Transfer } from './transport.ts';
@@ -24,12 +24,13 @@ const METHODS = {
 } satisfies Record<keyof DockerClient, 1>;
 
 /** A client whose dockerode connection is made at its first call: dockerode and its
- * dependencies (ssh2, tar-fs...) load only for a command that talks to dockerd, not for
+ * dependencies (ssh2, tar-fs...), and the wrappers over it (api.ts, transport.ts with
+ * tar-stream), load only for a command that talks to dockerd, not for
  * `plan` without discovery, `list`, `status`, `key`... */
 export function connectDocker(o: DockerOptions): DockerClient {
   let real: Promise<DockerClient> | undefined;
   const connect = (): Promise<DockerClient> =>
-    (real ??= import('dockerode').then(({ default: Docker }) => {
+    (real ??= Promise.all([import('dockerode'), import('./api.ts'), import('./transport.ts')]).then(([{ default: Docker }, { dockerApi, dockerCalls }, { dockerTransport }]) => {
       const socket = o.socket;
       const opts = socket ? { socketPath: socket } : process.env.DOCKER_HOST ? undefined : { socketPath: '/var/run/docker.sock' };
       const docker: Docker = new Docker(opts);
