@@ -37,7 +37,7 @@ export {
   type Endpoint,
   type SecretOptions,
 } from './access.ts';
-export { feedDraining, feedHelper } from './feed.ts';
+export { feedDraining, feedHelper, feedPiece } from './feed.ts';
 export { stopInOrder, volumeUsers, type Quiesced } from './quiesce.ts';
 export { checkName, checkNames, DOCKER_NAME, maxLength, patternRule, type CheckOptions, type NameRule } from './names.ts';
 export { parseStats, toolMessages } from './tar-scripts.ts';

@@ -4,7 +4,7 @@
 // extracts its chain first (the full, then each increment, oldest first, one helper each),
 // every one with GNU tar's --listed-incremental=/dev/null so that each level's directory
 // listings replay the deletions and renames since the level below.
-import { feedDraining, feedHelper, IntegrityError, noteLiveChange, noteStage, parseStats, RefusedError, SnapError, stopInOrder, toolMessages, volumeUsers, type HelperResult, type HelperRun, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
+import { feedHelper, feedPiece, IntegrityError, noteLiveChange, noteStage, parseStats, RefusedError, SnapError, stopInOrder, toolMessages, volumeUsers, type HelperResult, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
 import type { VolumeOptions } from './options.ts';
 import { DISCARD, EXTRACT, MOUNT, rootMtimeFrom, STAGE_PREFIX, SWAP } from './scripts.ts';
 
@@ -97,33 +97,6 @@ async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, 
   const stats = parseStats(res!.stderr);
   if (!stats) throw new SnapError(`the restore helper reported no entry counts (${toolMessages(res!.stderr) || 'no output'}); the live volume was not changed`);
   return stats;
-}
-
-// One earlier backup of the chain into its helper: every stored byte is read (the script
-// drains its input after tar), through a named pipe with its sha256 checked when that
-// resolves; through the attach stream `opts.integrity` covers it before anything is swapped.
-async function feedPiece(helper: HelperRun, input: RawInput): Promise<HelperResult> {
-  helper.stdout.resume();
-  let fed: Promise<void>;
-  if (helper.openPipe) {
-    fed = helper.openPipe().then((fh) => input.toHandle(fh));
-  } else {
-    const s = input.stream();
-    fed = new Promise<void>((resolve, reject) => {
-      s.on('end', resolve);
-      s.on('close', resolve);
-      s.on('error', reject);
-    });
-    feedDraining(s, helper.stdin!);
-  }
-  fed.catch(() => void helper.kill());
-  try {
-    const [res] = await Promise.all([helper.done, fed]);
-    return res;
-  } catch (err) {
-    await helper.kill();
-    throw err;
-  }
 }
 
 async function runScript(ctx: PluginContext, purpose: string, script: string, args: string[], mounts: { volume: string; target: string; readOnly: boolean }[]): Promise<void> {
