@@ -8,7 +8,7 @@ import { SnapError, stopInOrder, toolMessages, volumeUsers, parseStats, type Bac
 import { recordedDriverOptions } from './driver-options.ts';
 import type { VolumeOptions } from './options.ts';
 import { BACKUP, MOUNT, SNAR } from './scripts.ts';
-import { checkSnar, SNAR_MAX_BYTES, SnarError } from './snar.ts';
+import { checkSnar, SNAR_MAX_BYTES, SnarError, withoutDevices } from './snar.ts';
 
 export async function backupVolume(ctx: PluginContext, job: Job<VolumeOptions>): Promise<BackupStream> {
   const volume = job.volume!;
@@ -26,7 +26,7 @@ export async function backupVolume(ctx: PluginContext, job: Job<VolumeOptions>):
       cmd: ['sh', '-c', BACKUP, 'snapagent', MOUNT, incremental ? SNAR : '', ...job.options.exclude.map((p) => `--exclude=${p}`)],
       mounts: [{ volume, target: MOUNT, readOnly: true }],
       data: 'out',
-      ...(base ? { files: [{ path: SNAR, content: base.index }] } : {}),
+      ...(base ? { files: [{ path: SNAR, content: withoutDevices(base.index) }] } : {}),
       ...(incremental ? { collect: { path: SNAR, maxBytes: SNAR_MAX_BYTES } } : {}),
     });
   } catch (err) {

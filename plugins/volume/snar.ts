@@ -75,3 +75,34 @@ function plainName(n: string): boolean {
 function plainDir(d: string): boolean {
   return d === '.' || (d.startsWith('./') && d.slice(2).split('/').every(plainName));
 }
+
+/** The base's snapshot file as the next dump must read it: every directory's device
+ * number set to 0. GNU tar finds a renamed directory by its (device, inode) among the
+ * base's directories; a deleted directory whose inode a new directory reuses (ext4 and
+ * xfs hand freed inodes out again) would pass for a rename, and extracting the chain then
+ * fails ("Cannot rename ./old to ./new: Not a directory") or moves the wrong contents. No
+ * directory has device 0, so no match is ever made: a directory under a new name (a real
+ * rename too) is stored whole, and its old name goes with its parent's listing. Unchanged
+ * directories are still matched by name and inode (the dump runs with --no-check-device).
+ * `buf` must have passed checkSnar. */
+export function withoutDevices(buf: Buffer): Buffer {
+  const nl = buf.indexOf(0x0a);
+  const parts: Buffer[] = [buf.subarray(0, nl + 1)];
+  let pos = nl + 1;
+  const next = () => {
+    const end = buf.indexOf(0, pos);
+    const f = buf.subarray(pos, end + 1);
+    pos = end + 1;
+    return f;
+  };
+  parts.push(next(), next()); // the dump time
+  while (pos < buf.length) {
+    parts.push(next(), next(), next()); // nfs flag, directory time (s, ns)
+    next(); // the device
+    parts.push(Buffer.from('0\0', 'latin1'));
+    parts.push(next(), next()); // inode, name
+    for (let e = next(); e.length > 1; e = next()) parts.push(e);
+    parts.push(Buffer.from([0]), next()); // the end of the names, the end of the record
+  }
+  return Buffer.concat(parts);
+}
