@@ -158,8 +158,10 @@ describe('signed manifests (volume plugin, local target)', () => {
       assert.equal(r.code, 3, r.stdout + r.stderr);
       assert.equal(r.json.results[0].id, id);
       assert.match(r.json.results[0].error, /neither this host's key nor in trusted_keys/);
-      // the attacker's key is not ours to trust: a host that lists it would accept it
-      const trusting = otherHost({ trusted_keys: [(await hostKey(attacker)).line] });
+      // the attacker's key is not ours to trust: a host that lists it would accept it (and
+      // this host's key too: the planted copy is an increment on this host's backups)
+      const ours = (await snapagent(['key', '--config', ws.config, '--json'])).json.public_key;
+      const trusting = otherHost({ trusted_keys: [(await hostKey(attacker)).line, ours] });
       await expectRun(['verify', '--config', trusting.file, '--id', id, '--json']);
       rmSync(trusting.dir, { recursive: true, force: true });
     } finally {
