@@ -25,6 +25,9 @@ export interface PlanDescription {
     order: number;
     targets: string[];
     reason: string;
+    /** "full" (every backup a full) or "incremental" (fulls every full_every, increments between). */
+    backups: 'full' | 'incremental';
+    full_every?: string;
   }[];
   problems: PlanProblem[];
 }
@@ -36,7 +39,7 @@ export async function describePlan(ctx: ConfigContext, docker: DockerClient | un
 }
 
 /** The description of a plan already built (pure). */
-export function planDescription({ config }: ConfigContext, plan: Plan, now: Date): PlanDescription {
+export function planDescription({ config, registry }: ConfigContext, plan: Plan, now: Date): PlanDescription {
   return {
     config: config.source,
     host: config.host,
@@ -54,6 +57,7 @@ export function planDescription({ config }: ConfigContext, plan: Plan, now: Date
       order: j.order,
       targets: j.targets,
       reason: j.reason,
+      ...(registry[j.plugin]?.incremental && j.fullEvery ? { backups: 'incremental' as const, full_every: j.fullEvery } : { backups: 'full' as const }),
     })),
     problems: plan.problems,
   };

@@ -61,7 +61,7 @@ export async function buildPlan(ctx: ConfigContext, docker: DockerClient | undef
       for (const v of volumes) {
         if (covered.has(v.name) || ANONYMOUS.test(v.name) || hasSnapLabels(v.labels)) continue;
         covered.add(v.name);
-        add(volumeJob(config, registry, v.name, v.name, config.discovery.default_tier, false, 0, 'discovery.all_volumes: unlabelled named volume'));
+        add(volumeJob(config, registry, v.name, v.name, config.discovery.default_tier, false, 0, 'discovery.all_volumes: unlabelled named volume', fullEvery(config, config.discovery.default_tier)));
       }
     }
   }
@@ -187,7 +187,7 @@ function fromContainerLabels(config: Config, registry: PluginRegistry, c: Contai
   });
 }
 
-function volumeJob(config: Config, registry: PluginRegistry, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string, every = fullEvery(config, tier)): Job {
+function volumeJob(config: Config, registry: PluginRegistry, name: string, volume: string, tier: string, stop: boolean, order: number, reason: string, every: string | undefined): Job {
   return {
     name,
     plugin: 'volume',

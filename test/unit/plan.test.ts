@@ -102,3 +102,19 @@ describe('the plan', () => {
     assert.deepEqual((await describePlan(c, undefined, now)).jobs, doc.jobs);
   });
 });
+
+describe('incremental settings (full_every, incremental)', () => {
+  it('job keys win over tier keys, tier keys over the default 7d; incremental: false makes fulls; labels too', async () => {
+    const c = ctx(`tiers:\n  critical: { full_every: "14d" }\n  low: { incremental: false }\njobs:\n  - { name: a, plugin: kv, container: x }\n  - { name: b, plugin: kv, container: y, full_every: "3d" }\n  - { name: c, plugin: kv, container: z, tier: low }\n  - { name: d, plugin: kv, container: w, tier: medium }\n  - { name: e, plugin: kv, container: v, incremental: false }\n`);
+    const plan = await buildPlan(c, docker([{ name: 'vol1', labels: { 'snapagent.full_every': '2d' } }, { name: 'vol2', labels: { 'snapagent.incremental': 'false' } }], []));
+    const every = Object.fromEntries(plan.jobs.map((j) => [j.name, j.fullEvery ?? 'off']));
+    assert.deepEqual(every, { a: '14d', b: '3d', c: 'off', d: '7d', e: 'off', vol1: '2d', vol2: 'off' });
+  });
+
+  it('a bad value names the file and key, or the label, and what was expected', async () => {
+    assert.throws(() => ctx('tiers: { critical: { full_every: "weekly" } }'), /test\.yml: tiers\.critical\.full_every: .*a duration such as "7d"/);
+    const plan = await buildPlan(ctx(''), docker([{ name: 'vol1', labels: { 'snapagent.full_every': 'often' } }, { name: 'vol2', labels: { 'snapagent.incremental': 'maybe' } }], []));
+    assert.match(plan.problems.map((p) => p.message).join('\n'), /snapagent\.full_every="often": expected a duration such as "7d"/);
+    assert.match(plan.problems.map((p) => p.message).join('\n'), /snapagent\.incremental="maybe": expected true or false/);
+  });
+});
