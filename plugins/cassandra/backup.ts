@@ -1,17 +1,20 @@
 // Backup of one Cassandra node, in named steps: choose the tables, take a `nodetool
-// snapshot` tagged with the backup id, list what it holds, describe it for the manifest
-// (with the schema to recreate it), then stream the snapshot directories as a tar from
-// inside the container. The snapshot is cleared once, whatever happened: as soon as tar
-// has read it, or on any failure or abort after it was (or may have been) taken; it is
-// recorded before it is taken, so that the next start clears it after a kill -9
-// (repair.ts).
-import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type ExecRun, type Job, lastLines, noteRepair, type PluginContext, type PluginStats, runningContainer, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
+// snapshot` tagged with the backup id, list what it holds (every file with its size and
+// sha256, hashed inside the container), describe it for the manifest (with the schema to
+// recreate it), choose the files to ship (all of them, or with a base only those its
+// index does not hold: file-index.ts), then stream them as a tar from inside the
+// container; the index of every file follows the stream. The snapshot is cleared once,
+// whatever happened: as soon as tar has read it, or on any failure or abort after it was
+// (or may have been) taken; it is recorded before it is taken, so that the next start
+// clears it after a kill -9 (repair.ts).
+import { BACKUP_ID, backupId, type BackupStream, type ContainerDetails, type ExecRun, type Job, lastLines, noteRepair, RefusedError, type PluginContext, type PluginStats, runningContainer, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { connectNode, countRows, type Node, nodeInfo, type NodeInfo, readSchema, type Schema, type TableRef } from './cql.ts';
+import { type BackupPlan, encodeIndex, INDEX_FORMAT, planBackup, representedBytes, type SnapshotFile, usableBase } from './file-index.ts';
 import type { KeyspaceStats } from './manifest.ts';
-import { checkTables } from './names.ts';
+import { checkFile, checkTables } from './names.ts';
 import { type CassandraOptions, SYSTEM_KEYSPACES } from './options.ts';
 import { snapshotRecord } from './repair.ts';
-import { CLEAR, dirOf, LIST, parseSections, sh, SNAPSHOT, TAR } from './scripts.ts';
+import { CLEAR, dirOf, LIST, parseFiles, parseSections, sh, SNAPSHOT, TAR } from './scripts.ts';
 
 /** The node's snapshot of this backup: whether it (or part of it) may exist, and how to
  * record it for the repair of a killed run (before taking it) and clear it (once). */
@@ -28,6 +31,9 @@ interface Prepared {
   chosen: TableRef[];
   stats: Record<string, KeyspaceStats>;
   snapshotSeconds: number;
+  /** Seconds spent listing and hashing the snapshot's files. */
+  listSeconds: number;
+  plan: BackupPlan;
   run: ExecRun;
 }
 
@@ -68,11 +74,19 @@ async function prepare(ctx: PluginContext, node: Node, c: ContainerDetails, o: C
   const schema = await readSchema(node.client);
   const { chosen, keyspaces } = selectTables(schema, o, c.name);
   const snapshotSeconds = await takeSnapshot(ctx, c, o, snap, chosen, keyspaces);
+  const t0 = performance.now();
   const listed = await listSnapshot(ctx, c, o, snap.tag, chosen);
+  const listSeconds = (performance.now() - t0) / 1000;
   const { stats, cql } = describe(info, schema, keyspaces, chosen, listed, snap.tag);
+  const base = usableBase(ctx.base, ctx.log);
+  const plan = planBackup(snap.tag, listed.files, base);
+  ctx.log.info({ container: c.name, files: plan.index.files.length, shipped: plan.shipped, reused: plan.reused, base: base?.id, seconds: listSeconds.toFixed(1) }, 'snapshot listed');
+  const dirs = new Map(chosen.map((t) => [`${t.keyspace}.${t.table}`, `${dirOf(t)}/snapshots/${snap.tag}`]));
+  const list = plan.ship.map((f) => `${dirs.get(`${f.keyspace}.${f.table}`)}/${f.name}\n`).join('');
   const file = await writePrivateFile(ctx, c.name, cql, '.cql');
-  const run = await ctx.docker.exec(c.name, { cmd: ['sh', '-c', TAR, 'snapagent', o.data_dir, file, ...chosen.map((t) => `${dirOf(t)}/snapshots/${snap.tag}`)], bulk: 'stdout' });
-  return { info, chosen, stats, snapshotSeconds, run };
+  const files = await writePrivateFile(ctx, c.name, list, '.list');
+  const run = await ctx.docker.exec(c.name, { cmd: ['sh', '-c', TAR, 'snapagent', o.data_dir, file, files], bulk: 'stdout' });
+  return { info, chosen, stats, snapshotSeconds, listSeconds, plan, run };
 }
 
 /** The tables to back up and their keyspaces; their names checked for the node's tools. */
@@ -121,8 +135,9 @@ async function takeSnapshot(ctx: PluginContext, c: ContainerDetails, o: Cassandr
   return seconds;
 }
 
-/** The snapshot directory of each chosen table (files, bytes) and its schema.cql. */
-async function listSnapshot(ctx: PluginContext, c: ContainerDetails, o: CassandraOptions, tag: string, chosen: TableRef[]): Promise<{ dirs: Map<string, { files: number; bytes: number }>; schemas: Map<string, string> }> {
+/** The snapshot directory of each chosen table (files, bytes), its schema.cql and its
+ * files (name, size, sha256). */
+async function listSnapshot(ctx: PluginContext, c: ContainerDetails, o: CassandraOptions, tag: string, chosen: TableRef[]): Promise<{ dirs: Map<string, { files: number; bytes: number }>; schemas: Map<string, string>; files: SnapshotFile[] }> {
   const listed = await sh(ctx, c.name, LIST, [o.data_dir, tag, ...chosen.map(dirOf)]);
   if (listed.exitCode !== 0) throw new SnapError(`listing the snapshot in ${c.name} failed (exit code ${listed.exitCode}): ${lastLines(listed.stderr)}`, { hint: `is ${o.data_dir} the node's data directory? set options.data_dir` });
   const sections = parseSections(listed.stdout);
@@ -142,7 +157,27 @@ async function listSnapshot(ctx: PluginContext, c: ContainerDetails, o: Cassandr
       hint: 'set options.data_dir to the node\'s data_file_directories entry (default /var/lib/cassandra/data)',
     });
   }
-  return { dirs, schemas: sections.schemas };
+  return { dirs, schemas: sections.schemas, files: snapshotFiles(c, chosen, tag, dirs, parseFiles(listed.stdout)) };
+}
+
+/** Every file of the chosen tables' snapshot dirs, each listed with its size and sha256;
+ * a file named unlike Cassandra's files fails the backup (the index could not hold it). */
+function snapshotFiles(c: ContainerDetails, chosen: TableRef[], tag: string, dirs: Map<string, { files: number; bytes: number }>, listed: ReturnType<typeof parseFiles>): SnapshotFile[] {
+  const out: SnapshotFile[] = [];
+  chosen.forEach((t, i) => {
+    const where = `the snapshot of table ${t.keyspace}.${t.table} in container ${c.name}`;
+    const l = listed.get(i + 1) ?? { sizes: new Map(), sums: new Map(), odd: 0 };
+    if (l.odd > 0) throw new RefusedError(`${where} holds ${l.odd} file(s) named unlike Cassandra's files (letters, digits, "_", ".", "+", "-", in a ".<index>/" dir at most); nothing was backed up`, 'remove them from the node, or leave the table out with options.keyspaces or options.tables');
+    const d = dirs.get(`${dirOf(t)}/snapshots/${tag}`)!;
+    if (l.sizes.size !== d.files || l.sums.size !== d.files) throw new SnapError(`${where}: ${d.files} files, ${l.sizes.size} listed with their size and ${l.sums.size} hashed; nothing was backed up`);
+    for (const [name, size] of l.sizes) {
+      checkFile(name, where);
+      const sha256 = l.sums.get(name);
+      if (!sha256) throw new SnapError(`${where}: no sha256 for ${name}; nothing was backed up`);
+      out.push({ keyspace: t.keyspace, table: t.table, name, size, sha256 });
+    }
+  });
+  return out;
 }
 
 /** The manifest's keyspaces (CQL, types, tables with their files and bytes) and the
@@ -166,7 +201,7 @@ function describe(info: NodeInfo, schema: Schema, keyspaces: string[], chosen: T
 /** The backup stream of the running tar; rows are counted meanwhile (live tables, right
  * after the snapshot). */
 function streamSnapshot(node: Node, c: ContainerDetails, o: CassandraOptions, snap: Snapshot, p: Prepared): BackupStream {
-  const { info, chosen, stats, snapshotSeconds, run } = p;
+  const { info, chosen, stats, snapshotSeconds, listSeconds, plan, run } = p;
   const counting = o.count_rows ? countAll(node, chosen, stats) : Promise.resolve();
   counting.catch(() => undefined);
   const done = (async (): Promise<PluginStats> => {
@@ -190,6 +225,12 @@ function streamSnapshot(node: Node, c: ContainerDetails, o: CassandraOptions, sn
         files: tables.reduce((n, t) => n + t.files, 0),
         bytes: tables.reduce((n, t) => n + t.bytes, 0),
         ...(o.count_rows ? { rows: tables.reduce((n, t) => n + (t.rows ?? 0), 0) } : {}),
+        // what this backup's own artifact holds; the rest is in the backups it depends on
+        files_shipped: plan.shipped.files,
+        bytes_shipped: plan.shipped.bytes,
+        files_reused: plan.reused.files,
+        bytes_reused: plan.reused.bytes,
+        list_seconds: Number(listSeconds.toFixed(3)),
         ...(totals ? { stream_bytes: Number(totals[1]) } : {}),
       };
     } finally {
@@ -198,6 +239,8 @@ function streamSnapshot(node: Node, c: ContainerDetails, o: CassandraOptions, sn
     }
   })();
   done.catch(() => undefined);
+  const index = done.then(() => ({ format: INDEX_FORMAT, bytes: encodeIndex(plan.index), dependsOn: plan.dependsOn, representedBytes: representedBytes(plan.index) }));
+  index.catch(() => undefined);
   return {
     get stream() {
       return run.stdout;
@@ -205,6 +248,7 @@ function streamSnapshot(node: Node, c: ContainerDetails, o: CassandraOptions, sn
     openRaw: run.openPipe,
     artifact: { name: 'snapshot', format: 'tar' },
     done,
+    index,
     source: { container: c.name, image: c.image, cassandra_version: info.version, cluster: info.cluster, host_id: info.host_id, datacenter: info.datacenter, rack: info.rack, keyspaces: Object.keys(stats) },
     abort: async () => {
       run.kill();

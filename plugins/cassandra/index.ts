@@ -2,11 +2,15 @@
 // SSTables, taken after a flush) plus the schema, shipped as a tar stream from inside
 // the node's container, then `nodetool clearsnapshot` whatever happened. Only the
 // snapshot directories of the backup's tag are read, never live SSTable directories.
+// Incremental: every backup stores an index of its snapshot's files (name, size, sha256,
+// the backup holding each); with a base, the SSTables its index already holds are not
+// shipped again (file-index.ts).
 // The snapshot tag is the backup id. The manifest records the node (host id, tokens,
 // datacenter, rack, version), keyspaces (their CQL), tables (id, files, bytes, rows).
-// Restore stages the archive on the target node's data volume, creates missing
-// keyspaces/tables from the shipped schema, loads each table with `nodetool import`,
-// then counts rows and compares them with the manifest. The next start of the agent
+// Restore stages the files on the target node's data volume (an incremental's each from
+// the backup that holds it, checked against its sha256), creates missing keyspaces/tables
+// from the shipped schema, loads each table with `nodetool import`, then counts rows and
+// compares them with the manifest. The next start of the agent
 // clears the snapshot of a backup killed with kill -9 (repair.ts).
 import { parseSchema, runningContainer, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { backupNode } from './backup.ts';
@@ -18,6 +22,7 @@ import { restoreNode } from './restore.ts';
 export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
   name: 'cassandra',
   recordedOptions: ['keyspaces', 'tables', 'count_rows'],
+  incremental: true,
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);

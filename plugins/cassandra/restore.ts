@@ -1,15 +1,19 @@
-// Restore onto one Cassandra node: the archive staged on the node's data volume (never
-// over live data), missing keyspaces and tables created from the shipped schema (every
-// statement checked first), each table loaded with `nodetool import`, then the rows
-// counted again and compared with the manifest.
+// Restore onto one Cassandra node: the backup's files staged on the node's data volume
+// (never over live data) — exactly those its index lists, each taken from the backup
+// that holds it (the chosen one, or one it depends on: file-index.ts) and its sha256
+// checked there; a backup without an index ships every file itself —, missing keyspaces
+// and tables created from the shipped schema (every statement checked first), each table
+// loaded with `nodetool import`, then the rows counted again and compared with the
+// manifest.
 import path from 'node:path';
-import { type ContainerDetails, ExitCode, feedDraining, type Job, lastLines, noteLiveChange, noteStage, type PluginContext, type PluginStats, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runIn, runningContainer, SnapError, UsageError } from '../../agent/plugin/index.ts';
+import { type ContainerDetails, ExitCode, feedDraining, IntegrityError, type Job, lastLines, noteLiveChange, noteStage, type PluginContext, type PluginStats, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runIn, runningContainer, SnapError, UsageError, writePrivateFile } from '../../agent/plugin/index.ts';
 import { connectNode, countRows, type Node, readSchema, type Schema } from './cql.ts';
+import { type IndexedFile, memberOf, parseIndex, planRestore } from './file-index.ts';
 import type { KeyspaceStats, TableStats } from './manifest.ts';
 import { checkTables } from './names.ts';
 import type { CassandraOptions } from './options.ts';
 import { checkKeyspaceCql, checkNames, checkTableCql, checkTypeCql } from './schema-check.ts';
-import { DISCARD, EXTRACT, IMPORT, parseSections, SCHEMAS, sh, TABLESTATS } from './scripts.ts';
+import { DISCARD, EXTRACT, IMPORT, parseSections, parseSums, SCHEMAS, sh, SUMS, TABLESTATS } from './scripts.ts';
 
 interface Wanted {
   keyspace: string;
@@ -55,7 +59,7 @@ export async function restoreNode(ctx: PluginContext, job: Job<CassandraOptions>
     const stage = `${path.posix.dirname(o.data_dir)}/snapagent-restore-${opts.id}`;
     try {
       await noteStage(job.name, { kind: 'container', container: c.name, path: stage });
-      await extract(ctx, c, src, opts, stage, o.data_dir, wanted);
+      await stageFiles(ctx, c, src, opts, stage, o.data_dir, wanted);
       await noteLiveChange(job.name);
       const created = await createSchema(ctx, node, c, live, backed, keyspaces, wanted, stage);
       await importTables(ctx, c, stage, wanted);
@@ -92,19 +96,54 @@ async function holdingData(ctx: PluginContext, c: ContainerDetails, tables: Want
   return out;
 }
 
-// Extracts the selected tables (and schema.cql) into the staging dir, on the node's data
-// volume, owned like the data dir; waits until every stored byte passed the sha256 check.
-async function extract(ctx: PluginContext, c: ContainerDetails, src: RawInput, opts: RestoreOptions, stage: string, dataDir: string, wanted: Wanted[]): Promise<void> {
-  const members = ['schema.cql', ...wanted.map((w) => `tables/${w.keyspace}/${w.table}`)];
-  const run = await ctx.docker.exec(c.name, { cmd: ['sh', '-c', EXTRACT, 'snapagent', stage, dataDir, ...members], stdin: true, bulk: 'stdin' });
-  const input = src.stream();
-  input.on('error', () => run.kill());
-  feedDraining(input, run.stdin!);
+// Stages the selected tables' files (and schema.cql) in the staging dir, on the node's
+// data volume, owned like the data dir; resolves once every stored byte read passed the
+// sha256 check and, with an index, every staged file matched its sha256 there.
+async function stageFiles(ctx: PluginContext, c: ContainerDetails, src: RawInput, opts: RestoreOptions, stage: string, dataDir: string, wanted: Wanted[]): Promise<void> {
+  const into = { ctx, c, opts, stage, dataDir };
+  if (!opts.index) {
+    // a backup made without an index: its own tar holds every file
+    await extract(into, src, 'fresh', ['schema.cql', ...wanted.map((w) => `tables/${w.keyspace}/${w.table}`)], true);
+    return;
+  }
+  const index = parseIndex(opts.index, `the index of backup ${opts.id}`);
+  const tables = wanted.map((w) => ({ keyspace: w.keyspace, table: w.table, files: w.expected.files, bytes: w.expected.bytes }));
+  const { pieces, files } = planRestore(index, opts.id, opts.chain.map((p) => p.id), tables);
+  let mode: 'fresh' | 'add' = 'fresh';
+  // the backups it depends on first, oldest first, each read once (or not at all)
+  for (const piece of opts.chain) {
+    const take = pieces.find((p) => p.backup === piece.id)?.files;
+    if (!take) continue;
+    await extract(into, piece.input, mode, take.map(memberOf), false);
+    mode = 'add';
+  }
+  const own = pieces.find((p) => p.backup === opts.id)?.files ?? [];
+  await extract(into, src, mode, ['schema.cql', ...own.map(memberOf)], true);
+  await checkStaged(ctx, c, stage, files);
+  ctx.log.info({ container: c.name, files: files.length, from: pieces.map((p) => `${p.backup}: ${p.files.length}`) }, 'staged files match the index');
+}
+
+interface Into {
+  ctx: PluginContext;
+  c: ContainerDetails;
+  opts: RestoreOptions;
+  stage: string;
+  dataDir: string;
+}
+
+// Extracts `members` of one stored tar into the staging dir. The last one read waits for
+// the integrity of everything read; an earlier one stops at its first failure.
+async function extract({ ctx, c, opts, stage, dataDir }: Into, input: RawInput, mode: 'fresh' | 'add', members: string[], last: boolean): Promise<void> {
+  const list = await writePrivateFile(ctx, c.name, members.map((m) => `${m}\n`).join(''), '.list');
+  const run = await ctx.docker.exec(c.name, { cmd: ['sh', '-c', EXTRACT, 'snapagent', stage, dataDir, mode, list], stdin: true, bulk: 'stdin' });
+  const stream = input.stream();
+  stream.on('error', () => run.kill());
+  feedDraining(stream, run.stdin!);
   let stdout = '';
   run.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
   let res;
   try {
-    [res] = await Promise.all([run.done, opts.integrity]);
+    res = last ? (await Promise.all([run.done, opts.integrity]))[0] : await Promise.race([run.done, opts.integrity.then(() => new Promise<never>(() => undefined))]);
   } catch (err) {
     run.kill();
     throw err;
@@ -113,6 +152,20 @@ async function extract(ctx: PluginContext, c: ContainerDetails, src: RawInput, o
     throw new SnapError(`extracting the backup into ${stage} in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}; no table was changed`, {
       hint: `is ${dataDir} the node's data directory (options.data_dir), with space for the backup beside it?`,
     });
+  }
+}
+
+// Every staged file's sha256, computed where it lies, against the index: exactly the
+// indexed files, each with its bytes, before any of them is loaded.
+async function checkStaged(ctx: PluginContext, c: ContainerDetails, stage: string, files: IndexedFile[]): Promise<void> {
+  const res = await sh(ctx, c.name, SUMS, [stage]);
+  const { sums, odd } = parseSums(res.stdout);
+  if (res.exitCode !== 0 || odd < 0) throw new SnapError(`hashing the staged files in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}; no table was changed`);
+  const bad = files.filter((f) => sums.get(memberOf(f)) !== f.sha256).map((f) => `${memberOf(f)} (${sums.has(memberOf(f)) ? 'other bytes' : 'missing'}, from backup ${f.backup})`);
+  const listed = new Set(files.map(memberOf));
+  const extra = [...sums.keys()].filter((m) => !listed.has(m));
+  if (bad.length || extra.length || odd > 0) {
+    throw new IntegrityError(`the staged files differ from the backup's index: ${[...bad, ...extra.map((m) => `${m} (not in the index)`), ...(odd ? [`${odd} file(s) named otherwise`] : [])].slice(0, 5).join('; ')}; no table was changed`);
   }
 }
 

@@ -1,14 +1,17 @@
 // Backup of an Elasticsearch cluster's indices, in named steps: find (or register) the
 // job's live fs repository, take the snapshot with the indices' figures counted around
-// it, then ship the whole repository directory as one tar from a helper container
-// (read-only mount). After the backup was committed, the live repository is pruned to
-// the newest `keep_snapshots` snapshots of the job.
-import { parseStats, runningContainer, SnapError, toolMessages, type BackupStream, type ContainerDetails, type HelperRun, type Job, type PluginContext, type PluginStats } from '../../agent/plugin/index.ts';
+// it, list the repository's files with their sha256 (a helper container, read-only
+// mount), then ship as one tar the files the base backup does not already hold
+// (files.ts; every file without a base) and give the file list as the backup's index.
+// After the backup was committed, the live repository is pruned to the newest
+// `keep_snapshots` snapshots of the job.
+import { parseStats, runningContainer, SnapError, toolMessages, type BackupStream, type ContainerDetails, type HelperRun, type Job, type PluginContext, type PluginIndex, type PluginStats } from '../../agent/plugin/index.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { checkIndexNames } from './names.ts';
+import { asFull, baseList, diff, encodeList, INDEX_FORMAT, parseListing, totalBytes, type Base, type Diff, type Listed } from './files.ts';
 import type { EsOptions } from './options.ts';
 import { pathRepo, place, register, registered, type RepoPlace } from './repository.ts';
-import { MOUNT, SHIP } from './scripts.ts';
+import { LIST, MOUNT, SHIP } from './scripts.ts';
 import { allSnapshots, indexFigures, jobSnapshots, snapshotName, takeSnapshot, type IndexFigures, type IndexStats, type Taken } from './snapshot.ts';
 
 /** What the snapshot step found: the snapshot, its indices' figures for the manifest,
@@ -29,9 +32,10 @@ export async function backupCluster(ctx: PluginContext, job: Job<EsOptions>): Pr
   try {
     const repo = await liveRepository(ctx, es, c, o);
     const snapped = await snapshotIndices(ctx, es, c, job, repo);
+    const plan = await planShipping(ctx, repo);
     const shipStart = performance.now();
-    helper = await shipRepository(ctx, repo);
-    return shippedStream(ctx, job, c, es, repo, snapped, helper, shipStart);
+    helper = await shipRepository(ctx, repo, plan);
+    return shippedStream(ctx, job, c, es, repo, snapped, plan, helper, shipStart);
   } catch (err) {
     await helper?.kill();
     await es.close();
@@ -99,19 +103,85 @@ function describeIndices(names: string[], before: Map<string, IndexFigures>, aft
   return out;
 }
 
-/** Starts the helper that tars the repository directory (read-only mount). */
-function shipRepository(ctx: PluginContext, repo: RepoPlace): Promise<HelperRun> {
+/** What this backup ships: the repository's files, which of them its data artifact
+ * holds, and the state of the repository they were listed in. */
+interface Plan {
+  self: string;
+  d: Diff;
+  /** Every file (a full) or only d.ship, named on the helper's command line. */
+  mode: 'all' | 'list';
+  state: string;
+  listSeconds: number;
+}
+
+// The names of the files to ship go on the helper's command line; beyond this many bytes
+// (the kernel allows about 2 MiB of arguments and environment) the backup ships every
+// file and becomes a full instead.
+const SHIP_ARGS_MAX = 1 << 20;
+
+/** Lists the repository's files with their sha256 (a helper, read-only mount) and
+ * decides which ones this backup ships. */
+async function planShipping(ctx: PluginContext, repo: RepoPlace): Promise<Plan> {
+  const t0 = performance.now();
+  const where = `repository ${repo.location} (volume ${repo.volume})`;
+  const listing = await listRepository(ctx, repo, where);
+  const listSeconds = (performance.now() - t0) / 1000;
+  const self = ctx.backupId;
+  if (!self) throw new SnapError('the backup has no id: cannot name the files it holds');
+  let base: Base | undefined;
+  if (ctx.base) {
+    const b = baseList(ctx.base);
+    if (typeof b === 'string') ctx.log.warn({ base: ctx.base.id }, `${b}: this backup ships every file (a full)`);
+    else base = b;
+  }
+  let d = diff(listing.files, self, base);
+  let mode: Plan['mode'] = d.dependsOn.length === 0 ? 'all' : 'list';
+  if (mode === 'list' && d.ship.reduce((n, f) => n + Buffer.byteLength(f.path) + 1, 0) > SHIP_ARGS_MAX) {
+    ctx.log.warn({ files: d.ship.length }, 'too many new files to name on a command line: this backup ships every file (a full)');
+    d = asFull(d, self);
+    mode = 'all';
+  }
+  ctx.log.info({ files: d.files.length, ship: d.ship.length, reused: d.files.length - d.ship.length, depends_on: d.dependsOn, seconds: Number(listSeconds.toFixed(3)) }, d.dependsOn.length ? 'repository listed: shipping its new files' : 'repository listed: shipping every file');
+  return { self, d, mode, state: listing.state, listSeconds };
+}
+
+/** The repository's files, sizes and sha256, read by a helper container that mounts its
+ * volume read-only (never opened from the host). */
+async function listRepository(ctx: PluginContext, repo: RepoPlace, where: string): Promise<{ files: Listed[]; state: string }> {
+  const helper = await ctx.docker.runHelper({
+    image: ctx.helperImage,
+    purpose: 'es-list',
+    cmd: ['sh', '-c', LIST, 'snapagent', `${MOUNT}/${repo.subpath}`],
+    mounts: [{ volume: repo.volume, target: MOUNT, readOnly: true }],
+  });
+  const chunks: Buffer[] = [];
+  helper.stdout.on('data', (b: Buffer) => chunks.push(b));
+  const ended = new Promise<void>((resolve) => helper.stdout.once('end', resolve).once('close', resolve));
+  const onAbort = () => void helper.kill();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const res = await helper.done;
+    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    if (res.exitCode !== 0) throw new SnapError(`listing the files of ${where} failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}`);
+    return parseListing(Buffer.concat(chunks).toString('utf8'), where);
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Starts the helper that tars the files to ship (read-only mount). */
+function shipRepository(ctx: PluginContext, repo: RepoPlace, plan: Plan): Promise<HelperRun> {
   return ctx.docker.runHelper({
     image: ctx.helperImage,
     purpose: 'es-ship',
-    cmd: ['sh', '-c', SHIP, 'snapagent', `${MOUNT}/${repo.subpath}`],
+    cmd: ['sh', '-c', SHIP, 'snapagent', `${MOUNT}/${repo.subpath}`, plan.mode, ...(plan.mode === 'list' ? plan.d.ship.map((f) => f.path) : [])],
     mounts: [{ volume: repo.volume, target: MOUNT, readOnly: true }],
     data: 'out',
   });
 }
 
 /** The backup stream of the shipping helper; its stats once tar finished. */
-function shippedStream(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDetails, es: Es, repo: RepoPlace, s: Snapped, run: HelperRun, shipStart: number): BackupStream {
+function shippedStream(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDetails, es: Es, repo: RepoPlace, s: Snapped, plan: Plan, run: HelperRun, shipStart: number): BackupStream {
   const o = job.options;
   const done = (async (): Promise<PluginStats> => {
     const res = await run.done;
@@ -119,8 +189,11 @@ function shippedStream(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDeta
       const why = res.exitCode === 1 ? 'files changed while they were read (another snapshot or a delete in the same repository?)' : `exit code ${res.exitCode}`;
       throw new SnapError(`tar of repository ${repo.location} (volume ${repo.volume}) failed (${why}): ${toolMessages(res.stderr)}`);
     }
-    const files = parseStats(res.stderr);
-    if (!files) throw new SnapError(`tar of repository ${repo.location}: the helper reported no counts`);
+    const shipped = parseStats(res.stderr);
+    if (!shipped) throw new SnapError(`tar of repository ${repo.location}: the helper reported no counts`);
+    const state = /^snapagent-state ([0-9a-f]{64})$/m.exec(res.stderr)?.[1];
+    if (state !== plan.state) throw new SnapError(`tar of repository ${repo.location} (volume ${repo.volume}) failed (files changed between their listing and the tar: another snapshot or a delete in the same repository?)`);
+    const { d } = plan;
     return {
       es_version: es.version,
       cluster_name: es.clusterName,
@@ -136,10 +209,24 @@ function shippedStream(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDeta
       data_streams: s.taken.info.data_streams ?? [],
       repository_snapshots: s.inRepo,
       snapshot_seconds: Number(s.snapshotSeconds.toFixed(3)),
+      list_seconds: Number(plan.listSeconds.toFixed(3)),
       ship_seconds: Number(((performance.now() - shipStart) / 1000).toFixed(3)),
-      ...files,
+      // the whole repository a restore puts back, and what this backup's artifact holds
+      files: d.files.length,
+      bytes: totalBytes(d.files),
+      files_shipped: d.ship.length,
+      bytes_shipped: totalBytes(d.ship),
+      files_reused: d.files.length - d.ship.length,
+      ...(shipped.stream_bytes !== undefined ? { stream_bytes: shipped.stream_bytes } : {}),
     };
   })();
+  const index = done.then((): PluginIndex => ({
+    format: INDEX_FORMAT,
+    bytes: encodeList({ id: plan.self, snapshot: s.snapshot, files: plan.d.files }),
+    dependsOn: plan.d.dependsOn,
+    representedBytes: totalBytes(plan.d.files),
+  }));
+  index.catch(() => undefined);
   done.catch(() => undefined);
   done.finally(() => es.close()).catch(() => undefined);
   return {
@@ -149,6 +236,7 @@ function shippedStream(ctx: PluginContext, job: Job<EsOptions>, c: ContainerDeta
     openRaw: run.openPipe,
     artifact: { name: 'repository', format: 'tar' },
     done,
+    index,
     source: { container: c.name, image: c.image, es_version: es.version, cluster_name: es.clusterName, repository: o.repository, location: repo.location, volume: repo.volume },
     abort: async () => {
       await run.kill();

@@ -1,11 +1,15 @@
 // elasticsearch: a snapshot (snapshot API) into an fs repository on a Docker volume of
-// the container, then the whole repository directory shipped as one tar stream by a
-// helper container (read-only mount). Each archive is a self-contained repository:
-// restorable alone, onto any cluster whose path.repo is on a volume. After a committed
-// backup the live repository keeps only the newest `keep_snapshots` snapshots of the
-// job. Restore puts the repository back into the target's path.repo volume (a fresh
-// directory), registers it read-only under another name, restores the snapshot's
-// indices, waits for yellow, and compares document counts and mappings with the manifest.
+// the container, then the repository's files shipped as one tar stream by a helper
+// container (read-only mount). Incremental: the repository stays in place between
+// backups (Elasticsearch's snapshots share its blobs, which are never rewritten), each
+// backup lists every file of it with its sha256 (its index) and ships only the files the
+// base backup's list does not already hold; without a base, every file (a full). After a
+// committed backup the live repository keeps only the newest `keep_snapshots` snapshots
+// of the job. Restore assembles the repository as the backup's list has it, from the
+// pieces of its chain, in a fresh directory of the target's path.repo volume, checks
+// every file's sha256, registers it read-only under another name, restores the
+// snapshot's indices, waits for yellow, and compares document counts and mappings with
+// the manifest.
 // The next start of the agent removes what a restore killed with kill -9 staged
 // (repair.ts).
 import { parseSchema, runningContainer, SnapError, type DatastorePlugin } from '../../agent/plugin/index.ts';
@@ -18,6 +22,7 @@ import { restoreSnapshot } from './restore.ts';
 export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
   name: 'elasticsearch',
   recordedOptions: ['indices', 'include_global_state'],
+  incremental: true,
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);

@@ -1,19 +1,24 @@
 // Restore of an Elasticsearch snapshot, in named steps: check the manifest's names,
 // choose the indices (and their target names), stage the stored repository in a fresh
-// directory of the target's path.repo volume (never over the live one), register it
+// directory of the target's path.repo volume (never over the live one; a backup with a
+// file list is assembled from the pieces of its chain, exactly the listed files, each
+// checked against its sha256, files.ts), register it
 // read-only under another name, make room for the indices (refuse, delete or close the
 // existing ones), restore them, wait for yellow, and compare document counts and
 // mappings with the manifest. The staged repository is unregistered and removed after,
 // unless options.restore.keep_repository. Both are recorded before they are made, so
 // that the next start undoes them after a kill -9 before the indices began to change
 // (repair.ts).
-import { ExitCode, feedHelper, noteLiveChange, noteRepair, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { ExitCode, feedHelper, IntegrityError, noteLiveChange, noteRepair, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type HelperResult, type HelperRun, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
 import { connect, esError, type Es } from './connect.ts';
+import { assemble, parseList, type FileList } from './files.ts';
 import { checkIndexNames } from './names.ts';
 import type { EsOptions } from './options.ts';
 import { stagedRecord } from './repair.ts';
 import { pathRepo, place, register, registered, removeStaged, unregister, type RepoPlace } from './repository.ts';
-import { EXTRACT, MOUNT } from './scripts.ts';
+import { CHECK, EXTRACT, MOUNT, PIECE, STAGE } from './scripts.ts';
 import { getSnapshot, indexFigures, type IndexFigures, type IndexStats } from './snapshot.ts';
 
 /** A snapshot, index or data stream name as Elasticsearch allows it (no wildcard, comma,
@@ -40,6 +45,8 @@ export async function restoreSnapshot(ctx: PluginContext, job: Job<EsOptions>, s
   const o = job.options;
   const rec = recorded(opts);
   const sel = selectIndices(o, opts, rec);
+  const list = opts.index ? parseList(opts.index, `the file list of backup ${opts.id}`) : undefined;
+  if (!list && opts.chain.length) throw new IntegrityError(`backup ${opts.id} depends on ${opts.chain.map((p) => p.id).join(', ')} but has no file list to assemble its repository from; the cluster was not changed`);
   const own = !opts.toContainer || opts.toContainer === job.container;
   const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'elasticsearch');
   const es = await connect(ctx, c, o, own);
@@ -58,7 +65,7 @@ export async function restoreSnapshot(ctx: PluginContext, job: Job<EsOptions>, s
     }
     // Stage the repository: a fresh directory next to the live one, never over it.
     await noteRepair('restore', job.name, stagedRecord(c.name, stage));
-    const files = await extract(ctx, src, opts, stage);
+    const files = list ? await assembleStage(ctx, src, opts, stage, list) : await extract(ctx, src, opts, stage);
     ctx.log.info({ location: stage.location, volume: stage.volume, files: files.files, bytes: files.bytes }, 'repository staged and verified');
     await noteRepair('restore', job.name, stagedRecord(c.name, stage, restoreRepo));
     await register(ctx, es, c, restoreRepo, stage, true);
@@ -132,17 +139,58 @@ async function existingIndices(es: Es, names: string[], container: string): Prom
   }
 }
 
+/** The directory whose owner the extracted files get, relative to the volume's root:
+ * the path.repo directory, which the image gave to Elasticsearch's user. */
+function ownerRef(stage: RepoPlace): string {
+  return stage.pathRepo.startsWith(stage.mountpoint) ? stage.pathRepo.slice(stage.mountpoint.length).replace(/^\/+/, '') || '.' : '.';
+}
+
+/** A backup without a file list: its tar is the whole repository. */
 async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, stage: RepoPlace): Promise<Record<string, number>> {
-  const ref = stage.pathRepo.startsWith(stage.mountpoint) ? stage.pathRepo.slice(stage.mountpoint.length).replace(/^\/+/, '') || '.' : '.';
   const helper = await ctx.docker.runHelper({
     image: ctx.helperImage,
     purpose: 'es-restore',
-    cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage.subpath, ref],
+    cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage.subpath, ownerRef(stage)],
     mounts: [{ volume: stage.volume, target: MOUNT, readOnly: false }],
     data: 'in',
   });
   const res = await feedHelper(helper, src, opts.integrity);
   if (res.exitCode !== 0) throw new SnapError(`extracting the repository into volume ${stage.volume} failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the cluster was not changed`);
+  return checkCounts(res, opts);
+}
+
+/** A backup with a file list: the staged repository is assembled from the listed files
+ * of each piece of its chain (oldest first, a piece holding none of them is not read),
+ * then of its own data, and must hold exactly those files with their sha256. */
+async function assembleStage(ctx: PluginContext, src: RawInput, opts: RestoreOptions, stage: RepoPlace, list: FileList): Promise<Record<string, number>> {
+  const plan = assemble(list, opts.id, opts.chain.map((p) => p.id));
+  if (plan.pieces.at(-1)!.paths.length === 0) throw new IntegrityError(`the file list of backup ${opts.id} names none of its own files (a snapshot always writes some); the cluster was not changed`);
+  const volume = [{ volume: stage.volume, target: MOUNT, readOnly: false }];
+  const run = async (purpose: string, script: string, args: string[], input: RawInput | undefined, integrity?: Promise<void>): Promise<HelperResult> => {
+    const helper = await ctx.docker.runHelper({ image: ctx.helperImage, purpose, cmd: ['sh', '-c', script, 'snapagent', MOUNT, stage.subpath, ...args], mounts: volume, ...(input ? { data: 'in' as const } : {}) });
+    if (input) return integrity ? feedHelper(helper, input, integrity) : feedPiece(helper, input);
+    helper.stdout.resume();
+    return helper.done;
+  };
+  const failed = (what: string, res: HelperResult) => new SnapError(`${what} in volume ${stage.volume} failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the cluster was not changed`, { exitCode: res.exitCode === 66 || res.exitCode === 67 || res.exitCode === 65 ? ExitCode.integrity : ExitCode.failed });
+  let res = await run('es-restore-stage', STAGE, [], bufferInput(plan.plan), Promise.resolve());
+  if (res.exitCode !== 0) throw failed('making the staged repository', res);
+  for (const [n, piece] of plan.pieces.entries()) {
+    if (piece.paths.length === 0) continue;
+    const own = n === plan.pieces.length - 1;
+    // the backup's own data comes last: `integrity` then covers it and every piece read
+    res = await run('es-restore', PIECE, [String(n)], own ? src : opts.chain[n]!.input, own ? opts.integrity : undefined);
+    if (res.exitCode !== 0) throw failed(`extracting ${piece.paths.length} files of backup ${piece.id}`, res);
+    ctx.log.info({ backup: piece.id, files: piece.paths.length }, own ? 'extracted the backup\'s own files' : 'extracted the files the backup takes from an earlier one');
+  }
+  res = await run('es-restore-check', CHECK, [ownerRef(stage)], undefined);
+  if (res.exitCode !== 0) throw failed('checking the assembled repository against its file list', res);
+  return checkCounts(res, opts);
+}
+
+/** The stats line of the restore helper, compared with the manifest's whole-repository
+ * counts. */
+function checkCounts(res: HelperResult, opts: RestoreOptions): Record<string, number> {
   const stats = parseStats(res.stderr);
   if (!stats) throw new SnapError('the restore helper reported no counts; the cluster was not changed');
   const want = opts.expected as { files?: number; bytes?: number };
@@ -150,6 +198,38 @@ async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, 
     throw new SnapError(`the extracted repository has ${stats.files} files / ${stats.bytes} bytes, the backup ${want.files} / ${want.bytes}; the cluster was not changed`, { exitCode: ExitCode.integrity });
   }
   return stats;
+}
+
+/** Feeds an earlier backup's data into a helper: through the named pipe, the piece's
+ * own check (toHandle resolves once its bytes matched their manifest) says first what
+ * was wrong with it; else the restore's `integrity` does, after the backup's own data. */
+async function feedPiece(helper: HelperRun, input: RawInput): Promise<HelperResult> {
+  if (!helper.openPipe) return feedHelper(helper, input, Promise.resolve());
+  helper.stdout.resume();
+  const fed = helper.openPipe().then((fh) => input.toHandle(fh));
+  fed.catch(() => void helper.kill());
+  try {
+    const [res] = await Promise.all([helper.done, fed]);
+    return res;
+  } catch (err) {
+    await helper.kill();
+    throw err;
+  }
+}
+
+/** Bytes of our own (the assembly plan) as the input of a helper. */
+function bufferInput(bytes: Buffer): RawInput {
+  return {
+    verify: async () => undefined,
+    stream: () => Readable.from([bytes]),
+    toHandle: async (fh: FileHandle) => {
+      try {
+        await fh.writeFile(bytes);
+      } finally {
+        await fh.close();
+      }
+    },
+  };
 }
 
 /** The staged repository holds the snapshot, complete. */

@@ -9,7 +9,8 @@
 //   segment  = namespace-header doc {db, collection, EOF:false}, +document, terminator
 //   eof      = namespace-header doc {db, collection, EOF:true, CRC}, terminator
 //   terminator = 0xffffffff; a document is a BSON document (int32 LE length first).
-// The oplog taken with --oplog travels as the namespace {db: "", collection: "oplog"}.
+// The oplog taken with --oplog travels as the namespace {db: "", collection: "oplog"};
+// its entries are read whole, for the window of time the dump covers (their `ts`).
 import { Transform, type TransformCallback } from 'node:stream';
 import { BSON } from 'mongodb';
 
@@ -38,14 +39,40 @@ export interface CollectionStats {
 /** database -> collection -> stats */
 export type ArchiveStats = Record<string, Record<string, CollectionStats>>;
 
+/** One oplog timestamp: `t` seconds since the epoch and `i` the ordinal within that
+ * second, as mongorestore --oplogLimit takes them ("t:i"); `time` is `t` in ISO 8601. */
+export interface OplogPoint {
+  time: string;
+  t: number;
+  i: number;
+}
+
+/** The oplog a dump carries: from the newest entry before the dump started to the last
+ * one written while it ran. With --oplogReplay, a restore is the data as of `last`. */
+export interface OplogWindow {
+  first: OplogPoint;
+  last: OplogPoint;
+}
+
 export interface ArchiveSummary {
   server_version?: string;
   tool_version?: string;
   oplog_entries: number;
+  oplog_window?: OplogWindow;
   databases: ArchiveStats;
 }
 
-type State = 'magic' | 'header' | 'prelude' | 'nsheader' | 'body';
+type State = 'magic' | 'header' | 'prelude' | 'nsheader' | 'body' | 'oplog';
+
+export function oplogPoint(ts: BSON.Timestamp): OplogPoint {
+  const t = ts.getHighBitsUnsigned();
+  return { time: new Date(t * 1000).toISOString(), t, i: ts.getLowBitsUnsigned() };
+}
+
+/** Whether timestamp a is before b. */
+export function oplogBefore(a: { t: number; i: number }, b: { t: number; i: number }): boolean {
+  return a.t < b.t || (a.t === b.t && a.i < b.i);
+}
 
 export class ArchiveCounter extends Transform {
   private state: State = 'magic';
@@ -114,10 +141,6 @@ export class ArchiveCounter extends Transform {
 
   private count(): void {
     const cur = this.current!;
-    if (cur.db === '' && cur.coll === 'oplog') {
-      this.summary.oplog_entries++;
-      return;
-    }
     this.collection(cur.db, cur.coll).documents++;
   }
 
@@ -137,8 +160,7 @@ export class ArchiveCounter extends Transform {
     if (buf.length === 4) {
       const len = buf.readInt32LE(0);
       if (len === TERMINATOR) {
-        if (this.state === 'prelude') this.state = 'nsheader';
-        else if (this.state === 'body') this.state = 'nsheader';
+        if (this.state === 'prelude' || this.state === 'body' || this.state === 'oplog') this.state = 'nsheader';
         else throw new Error(`not a mongodump archive: unexpected terminator (in ${this.state})`);
         this.need = 4;
         return;
@@ -166,8 +188,18 @@ export class ArchiveCounter extends Transform {
     } else if (this.state === 'nsheader') {
       this.current = { db: String(doc.db ?? ''), coll: String(doc.collection ?? '') };
       // A segment's documents follow; an EOF header is followed by the terminator only.
-      this.state = 'body';
+      this.state = this.current.db === '' && this.current.coll === 'oplog' ? 'oplog' : 'body';
+    } else if (this.state === 'oplog') {
+      this.summary.oplog_entries++;
+      if (doc.ts instanceof BSON.Timestamp) this.widen(oplogPoint(doc.ts));
     }
+  }
+
+  private widen(p: OplogPoint): void {
+    const w = this.summary.oplog_window;
+    if (!w) this.summary.oplog_window = { first: p, last: p };
+    else if (oplogBefore(p, w.first)) w.first = p;
+    else if (oplogBefore(w.last, p)) w.last = p;
   }
 
   private metadata(doc: BSON.Document): void {

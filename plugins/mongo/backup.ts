@@ -1,5 +1,6 @@
 // Backup of a mongo server: `mongodump --archive` in its container (--oplog for a whole
-// replica-set member), counted from the archive stream itself.
+// replica-set member, detected from `hello`), counted from the archive stream itself,
+// which also gives the oplog window the dump covers.
 import { finished } from 'node:stream/promises';
 import { type BackupStream, type Job, lastLines, type PluginContext, runningContainer, SnapError } from '../../agent/plugin/index.ts';
 import { ArchiveCounter } from './archive.ts';
@@ -25,6 +26,7 @@ export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>):
   // The oplog makes the dump a point in time; mongodump allows it for full dumps only.
   const oplog = o.oplog === 'auto' && server.replicaSet !== null && !o.database;
   if (server.replicaSet === null) ctx.log.debug('standalone server: no --oplog; the dump is consistent per collection, not across collections');
+  else if (!oplog) ctx.log.info({ replica_set: server.replicaSet }, o.database ? 'one database: no --oplog (mongodump takes the oplog for a whole dump only); the dump is consistent per collection' : 'oplog: never: the dump is consistent per collection');
   const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? [`--db=${o.database}`] : []), ...(o.exclude_collections ?? []).map((x) => `--excludeCollection=${x}`)];
   const run = await startTool(ctx, c, cred, 'mongodump', args);
   const counter = new ArchiveCounter();
@@ -35,7 +37,19 @@ export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>):
     await finished(counter);
     const s = counter.stats();
     checkArchiveNames(s.databases, `container ${c.name}`);
-    return { server_version: server.version, tool_version: s.tool_version, replica_set: server.replicaSet, oplog, oplog_entries: s.oplog_entries, databases: s.databases };
+    // mongodump --oplog copies the oplog from its newest entry before the dump to the end
+    // of the dump, so the archive always holds at least one entry.
+    if (oplog && !s.oplog_window) throw new SnapError(`mongodump --oplog in ${c.name} wrote no oplog entry`, { hint: 'the archive cannot be restored to a point in time' });
+    if (s.oplog_window) ctx.log.info({ oplog_entries: s.oplog_entries, first: s.oplog_window.first.time, last: s.oplog_window.last.time }, 'oplog taken: a restore replays it to the last entry');
+    return {
+      server_version: server.version,
+      tool_version: s.tool_version,
+      replica_set: server.replicaSet,
+      oplog,
+      oplog_entries: s.oplog_entries,
+      ...(s.oplog_window ? { oplog_window: s.oplog_window } : {}),
+      databases: s.databases,
+    };
   })();
   done.catch(() => undefined);
   return {

@@ -1,14 +1,18 @@
 // Restore of a mongodump archive: the selection as mongorestore arguments, every stored
 // byte checked first, then mongorestore in the target container and a comparison of
-// counts and indexes with the manifest.
+// counts and indexes with the manifest. A whole restore of a dump taken with --oplog
+// replays its oplog (--oplogReplay): the data is then as of the oplog's last entry.
+import { pipeline } from 'node:stream/promises';
 import type { MongoClient } from 'mongodb';
 import { ExitCode, feedDraining, type Job, lastLines, type PluginContext, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runningContainer, SnapError, UsageError } from '../../agent/plugin/index.ts';
 import { type ArchiveStats, type ArchiveSummary, compareCollections, indexSpec } from './archive.ts';
 import { agentEndpoint, credentials, startTool, withClient } from './connection.ts';
+import { ArchiveFilter } from './filter.ts';
 import type { MongoOptions } from './options.ts';
 
 /** Namespaces a restore leaves alone unless asked: accounts, and the cluster's own. */
 const SYSTEM_NS = ['admin.system.*', 'config.*', 'local.*'];
+const isSystem = (db: string, coll: string) => db === 'local' || db === 'config' || (db === 'admin' && coll.startsWith('system.'));
 
 interface Selection {
   /** mongorestore arguments choosing and renaming namespaces, each one "--opt=value"
@@ -21,7 +25,7 @@ interface Selection {
 // What --database/--collection/--rename-to select, as mongorestore arguments and as the
 // expected figures under the target names.
 function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean): Selection {
-  const system = (db: string, coll: string) => db === 'local' || db === 'config' || (db === 'admin' && coll.startsWith('system.'));
+  const system = isSystem;
   const exclude = SYSTEM_NS.filter((ns) => !(restoreUsers && ns === 'admin.system.*')).map((ns) => `--nsExclude=${ns}`);
   const expected: ArchiveStats = {};
   const keep = (db: string, coll: string, toDb: string, toColl: string) => ((expected[toDb] ??= {})[toColl] = all[db]![coll]!);
@@ -47,7 +51,8 @@ function select(all: ArchiveStats, opts: RestoreOptions, restoreUsers: boolean):
 
 export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>, src: RawInput, opts: RestoreOptions): Promise<RestoreReport> {
   const manifest = opts.expected as unknown as ArchiveSummary & { oplog?: boolean };
-  const sel = select(manifest.databases ?? {}, opts, job.options.restore_users || opts.restoreUsers);
+  const restoreUsers = job.options.restore_users || opts.restoreUsers;
+  const sel = select(manifest.databases ?? {}, opts, restoreUsers);
   const c = await runningContainer(ctx, opts.toContainer ?? job.container, 'restore', 'mongo');
   const cred = await credentials(ctx, c, job.options);
   const ep = agentEndpoint(c, job.options);
@@ -57,16 +62,37 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
     throw new RefusedError(`restore would overwrite ${occupied.length} collection(s) holding documents: ${occupied.slice(0, 5).join(', ')}${occupied.length > 5 ? ', ...' : ''}`,
       'add --force to replace them (mongorestore --drop), or restore beside them with --rename-to or --to-container');
   }
+  // --oplogReplay only for a whole restore: the oplog spans every namespace, and
+  // mongorestore refuses it with any namespace selection or rename.
+  const replay = manifest.oplog === true && !opts.database;
+  const window = manifest.oplog_window;
+  if (manifest.oplog === true && opts.database) {
+    ctx.log.warn({ oplog_window: window }, `restoring a selection (${opts.collection ? `${opts.database}.${opts.collection}` : opts.database}): the dump's oplog is not replayed, so each collection is as mongodump read it during the dump, not as of one point in time; restore the whole dump for that`);
+  }
   // mongorestore changes live data as it reads: check every stored byte first.
   await src.verify();
-  // --oplogReplay only for a whole restore: the oplog spans every namespace.
-  const replay = manifest.oplog === true && !opts.database;
-  const args = ['--archive', '--stopOnError', ...(opts.force ? ['--drop'] : []), ...(replay ? ['--oplogReplay'] : []), ...sel.args];
+  // With --oplogReplay mongorestore takes no --nsExclude: the system namespaces (and
+  // their oplog entries) are left out of the archive on its way in instead.
+  const filter = replay ? new ArchiveFilter((db, coll) => !isSystem(db, coll) || (restoreUsers && db === 'admin' && coll.startsWith('system.'))) : undefined;
+  const args = ['--archive', '--stopOnError', ...(opts.force ? ['--drop'] : []), ...(replay ? ['--oplogReplay'] : sel.args)];
   const run = await startTool(ctx, c, cred, 'mongorestore', args);
   run.stdout.resume();
-  feedDraining(src.stream(), run.stdin!);
+  let filterError: Error | undefined;
+  if (filter) {
+    pipeline(src.stream(), filter).catch((err: Error) => {
+      filterError = err;
+      void run.kill();
+    });
+    feedDraining(filter, run.stdin!);
+  } else {
+    feedDraining(src.stream(), run.stdin!);
+  }
   const [res] = await Promise.all([run.done, opts.integrity]);
+  if (filterError) throw new SnapError(`cannot read the stored mongodump archive: ${filterError.message}`, { exitCode: ExitCode.integrity });
   if (res.exitCode !== 0) throw new SnapError(`mongorestore in ${c.name} failed (exit code ${res.exitCode}): ${lastLines(res.stderr)}`);
+  if (filter && (filter.dropped.namespaces.size || filter.dropped.oplogEntries)) {
+    ctx.log.debug({ namespaces: [...filter.dropped.namespaces], oplog_entries: filter.dropped.oplogEntries }, 'left out of the oplog replay: system namespaces');
+  }
 
   const actual = await withClient(ep, cred, (client) => describe(client, sel.expected));
   // With an oplog replayed, counts move by the writes made during the dump.
@@ -75,8 +101,9 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
   for (const w of warnings) ctx.log.warn(`${w} (the oplog replayed writes made during the dump)`);
   if (diffs.length) throw new SnapError(`restored data differs from the backup: ${diffs.slice(0, 10).join('; ')}`, { exitCode: ExitCode.integrity });
   const collections = Object.values(actual).reduce((n, d) => n + Object.keys(d).length, 0);
-  ctx.log.info({ databases: Object.keys(actual), collections, oplog_replayed: replay }, 'restored document counts and indexes match the backup');
-  return { destination: `container ${c.name}`, stats: { databases: actual }, restarted: [] };
+  const oplog = replay ? { replayed: true, entries: filter!.keptOplogEntries, as_of: window?.last ?? null } : { replayed: false, ...(manifest.oplog === true ? { skipped: 'a selective restore (--database/--collection) does not replay the oplog' } : {}) };
+  ctx.log.info({ databases: Object.keys(actual), collections, oplog_replayed: replay, ...(replay && window ? { as_of: window.last.time } : {}) }, 'restored document counts and indexes match the backup');
+  return { destination: `container ${c.name}`, stats: { databases: actual, oplog }, restarted: [] };
 }
 
 async function occupiedCollections(client: MongoClient, expected: ArchiveStats): Promise<string[]> {

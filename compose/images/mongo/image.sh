@@ -1,4 +1,4 @@
-# Sourced by compose/images/build.sh: defines build_mongo.
+# Sourced by compose/images/build.sh: defines build_mongo (both images below).
 # TEST IMAGE snapagent-test/mongo:latest. No real mongod can be had here (no container
 # registry, no MongoDB download site): FerretDB v1 with its SQLite backend speaks the
 # MongoDB wire protocol, and the MongoDB Database Tools (mongodump, mongorestore,
@@ -6,6 +6,10 @@
 # (CGO_ENABLED=0), cached in $cache/mongo/<versions>/ and copied into the image from a
 # temporary build context. The Go module and build caches live in $cache/go, so a
 # rebuild after a change to this folder needs no network either.
+# TEST IMAGE snapagent-test/mongo-rs:latest (replset/): the same image as a one-member
+# replica set, the stand-in for MongoDB's oplog. Its FerretDB is built with one more
+# file, replset/msg_applyops.go (test infrastructure: the `applyOps` subset that
+# mongorestore --oplogReplay needs), cached under a key holding that file's hash.
 
 MONGO_FERRETDB_VERSION=v1.24.2
 # Bump when mongo_patch_ferretdb changes (it is part of the binaries' cache key).
@@ -56,6 +60,31 @@ mongo_patch_ferretdb() {
   sed -i 's/^		case "background":$/		case "background", "ns", "v": \/\/ snapagent test image: ignored, as MongoDB does/' "$f"
 }
 
+# The replica-set stand-in's FerretDB: msg_applyops.go joins FerretDB's handler and
+# `applyOps` joins its command table.
+mongo_patch_ferretdb_replset() {
+  local f=$1/internal/handler/commands.go
+  grep -q '^		"buildInfo": {$' "$f" || { log "FerretDB replset patch: pattern not found in $f"; return 1; }
+  cp "$here/mongo/replset/msg_applyops.go" "$1/internal/handler/msg_applyops.go"
+  sed -i 's/^		"buildInfo": {$/		"applyOps": { \/\/ snapagent test stand-in (msg_applyops.go)\n			Handler: h.MsgApplyOps,\n			Help:    "Applies oplog entries (i, u, d and n only).",\n		},\n		"buildInfo": {/' "$f"
+}
+
+# mongo_ferretdb_replset OUT: the patched ferretdb binary in OUT/ (a minute at most: the
+# Go build cache holds everything the first build compiled but the handler package).
+mongo_ferretdb_replset() {
+  local out=$1 src tmp=$1.tmp
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  log "building FerretDB $MONGO_FERRETDB_VERSION with applyOps (replica-set stand-in)"
+  src=$(mongo_module github.com/FerretDB/FerretDB "$MONGO_FERRETDB_VERSION") || return 1
+  echo "$MONGO_FERRETDB_VERSION" >"$src/build/version/version.txt"
+  echo "$MONGO_FERRETDB_COMMIT" >"$src/build/version/commit.txt"
+  { mongo_patch_ferretdb "$src" && mongo_patch_ferretdb_replset "$src" \
+    && (cd "$src" && mongo_go build -trimpath -ldflags='-s -w' -o "$tmp/ferretdb" ./cmd/ferretdb); } || { rm -rf "$src"; return 1; }
+  rm -rf "$src"
+  "$tmp/ferretdb" --version >&2 || return 1
+  rm -rf "$out" && mv "$tmp" "$out"
+}
+
 mongo_binaries() {
   local out=$1 src tmp
   tmp=$out.tmp
@@ -92,13 +121,35 @@ build_mongo() {
     mkdir -p "$cache/mongo"
     mongo_binaries "$bin" || { log "building the mongo test image's binaries failed"; return 1; }
   fi
-  hash=$( (cd "$here/mongo" && find . -type f -print0 | sort -z | xargs -0 sha256sum
+  hash=$( (cd "$here/mongo" && find . -path ./replset -prune -o -type f -print0 | sort -z | xargs -0 sha256sum
+    sha256sum "$bin"/*; docker image inspect --format '{{.Id}}' "$base") | sha256sum | cut -c1-16)
+  if [ "$(current_hash "$tag")" = "$hash" ]; then
+    log "$tag up to date"
+  else
+    log "building $tag"
+    ctx=$(mktemp -d)
+    (cd "$here/mongo" && cp Dockerfile docker-entrypoint.sh mongod "$ctx/")
+    mkdir -p "$ctx/bin" && cp "$bin"/* "$ctx/bin/"
+    docker build --network host --label "snapagent.build-hash=$hash" -t "$tag" "$ctx" >&2 || { rm -rf "$ctx"; return 1; }
+    rm -rf "$ctx"
+  fi
+  build_mongo_replset
+}
+
+# snapagent-test/mongo-rs:latest: FROM the image above, with the patched FerretDB.
+build_mongo_replset() {
+  local tag=snapagent-test/mongo-rs:latest base=snapagent-test/mongo:latest bin hash ctx
+  bin=$cache/mongo/ferretdb-$MONGO_FERRETDB_VERSION-${MONGO_FERRETDB_PATCH}-replset-$(sha256sum "$here/mongo/replset/msg_applyops.go" "$here/mongo/image.sh" | sha256sum | cut -c1-12)
+  if [ ! -x "$bin/ferretdb" ]; then
+    mkdir -p "$cache/mongo"
+    mongo_ferretdb_replset "$bin" || { log "building the replica-set stand-in's FerretDB failed"; return 1; }
+  fi
+  hash=$( (cd "$here/mongo/replset" && find . -type f -print0 | sort -z | xargs -0 sha256sum
     sha256sum "$bin"/*; docker image inspect --format '{{.Id}}' "$base") | sha256sum | cut -c1-16)
   [ "$(current_hash "$tag")" = "$hash" ] && { log "$tag up to date"; return; }
   log "building $tag"
   ctx=$(mktemp -d)
-  cp -r "$here/mongo/." "$ctx/"
-  mkdir -p "$ctx/bin" && cp "$bin"/* "$ctx/bin/"
+  cp "$here/mongo/replset/Dockerfile" "$bin/ferretdb" "$ctx/"
   docker build --network host --label "snapagent.build-hash=$hash" -t "$tag" "$ctx" >&2 || { rm -rf "$ctx"; return 1; }
   rm -rf "$ctx"
 }
