@@ -8,6 +8,7 @@ import { dockerTransport, type DockerTransport, type TransportOptions } from './
 
 export type { ContainerDetails, ContainerInfo, DockerApi, HelperMount, MountRef, ServerSpec, VolumeInfo } from './api.ts';
 export type { DockerTransport, ExecRun, ExecSpec, HelperResult, HelperRun, HelperSpec, Transfer } from './transport.ts';
+export type { HelperCollect, HelperFile } from './archive.ts';
 
 export interface DockerOptions extends TransportOptions {
   socket?: string;

@@ -6,9 +6,11 @@ import type Docker from 'dockerode';
 import { mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { SnapError } from '../errors.ts';
 import { log, runId } from '../log.ts';
 import { NotADirBelow } from '../held-dir.ts';
 import type { DockerCalls, HelperMount } from './api.ts';
+import { containerPath, packFiles, singleFile, type HelperCollect, type HelperFile } from './archive.ts';
 import { DockerDemux } from './demux.ts';
 import { containerTmp, makeFifo, openDir, removeFifoDirs, UnsafePathError, type Fifo } from './fifo.ts';
 
@@ -21,11 +23,19 @@ export interface HelperSpec {
   data?: 'out' | 'in';
   /** What the helper is for, for logs and the container name. */
   purpose: string;
+  /** Small files (an index the command reads) put into the helper's own filesystem
+   * before it starts, through the Docker API: keep them out of the mounted volumes. */
+  files?: HelperFile[];
+  /** A regular file of the helper's own filesystem read back through the Docker API
+   * after the command exited, into the result's `collected`. */
+  collect?: HelperCollect;
 }
 
 export interface HelperResult {
   exitCode: number;
   stderr: string;
+  /** Spec `collect`: the file's content; undefined when the command left no such path. */
+  collected?: Buffer;
 }
 
 export interface HelperRun {
@@ -184,6 +194,7 @@ async function execFifo(docker: Docker, container: string, spec: ExecSpec): Prom
 }
 
 async function runHelper(docker: Docker, spec: HelperSpec, o: TransportOptions): Promise<HelperRun> {
+  for (const p of [...(spec.files ?? []).map((f) => f.path), ...(spec.collect ? [spec.collect.path] : [])]) containerPath(p);
   const name = `snapagent-${spec.purpose}-${runId}-${++helperSeq}`;
   const fifo = spec.data && o.transfer === 'fifo' ? await hostFifo(o.pipeDir, name) : undefined;
   const attachStdin = spec.data === 'in' && !fifo;
@@ -232,6 +243,8 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: TransportOptions):
     await fifo?.release();
   };
   try {
+    // a created container's filesystem takes an archive before its command runs
+    if (spec.files?.length) await container.putArchive(await packFiles(spec.files), { path: '/' });
     stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: attachStdin, hijack: true })) as Duplex;
     const demux = new DockerDemux();
     stream.pipe(demux);
@@ -247,7 +260,9 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: TransportOptions):
         await fifo?.release();
         // Wait for the output to drain before reporting, so stderr is complete.
         await demux.drained(5000);
-        return { exitCode: res.StatusCode, stderr: demux.stderr() };
+        // an exited container keeps its filesystem until it is removed (finally below)
+        const collected = spec.collect ? await collectFile(container, spec.purpose, spec.collect) : undefined;
+        return { exitCode: res.StatusCode, stderr: demux.stderr(), ...(collected ? { collected } : {}) };
       } finally {
         await remove();
         await fifo?.cleanup();
@@ -271,6 +286,21 @@ async function runHelper(docker: Docker, spec: HelperSpec, o: TransportOptions):
 }
 
 const FIFO_MOUNT = '/snapagent/pipe';
+
+async function collectFile(container: Docker.Container, purpose: string, c: HelperCollect): Promise<Buffer | undefined> {
+  let src: Readable;
+  try {
+    src = (await container.getArchive({ path: c.path })) as Readable;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw new SnapError(`helper ${purpose}: could not read ${c.path} back: ${String(err)}`, { cause: err });
+  }
+  try {
+    return await singleFile(src, path.posix.basename(c.path), c.maxBytes);
+  } catch (err) {
+    throw new SnapError(`helper ${purpose}: ${c.path} was refused: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
 
 // A named pipe in the agent's own pipe directory, for a bind mount into a helper (whose
 // command may touch the pipe's directory: fifo.ts holds the pipe by inode).

@@ -40,3 +40,32 @@ export async function feedHelper(helper: HelperRun, src: RawInput, integrity: Pr
     throw err;
   }
 }
+
+/** Feeds one earlier backup of an incremental chain into its own helper (data "in"),
+ * every stored byte read: through the named pipe it resolves once the piece's bytes
+ * matched their manifest (so the piece's own check says first what was wrong with it);
+ * through the attach stream once they were all sent, and the restore's `integrity`
+ * covers them before live data changes. Kills the helper when either side fails. */
+export async function feedPiece(helper: HelperRun, input: RawInput): Promise<HelperResult> {
+  helper.stdout.resume();
+  let fed: Promise<void>;
+  if (helper.openPipe) {
+    fed = helper.openPipe().then((fh) => input.toHandle(fh));
+  } else {
+    const s = input.stream();
+    fed = new Promise<void>((resolve, reject) => {
+      s.on('end', resolve);
+      s.on('close', resolve);
+      s.on('error', reject);
+    });
+    feedDraining(s, helper.stdin!);
+  }
+  fed.catch(() => void helper.kill());
+  try {
+    const [res] = await Promise.all([helper.done, fed]);
+    return res;
+  } catch (err) {
+    await helper.kill();
+    throw err;
+  }
+}

@@ -37,7 +37,7 @@ export {
   type Endpoint,
   type SecretOptions,
 } from './access.ts';
-export { feedDraining, feedHelper } from './feed.ts';
+export { feedDraining, feedHelper, feedPiece } from './feed.ts';
 export { stopInOrder, volumeUsers, type Quiesced } from './quiesce.ts';
 export { checkName, checkNames, DOCKER_NAME, maxLength, patternRule, type CheckOptions, type NameRule } from './names.ts';
 export { parseStats, toolMessages } from './tar-scripts.ts';
@@ -48,4 +48,4 @@ export { CREDENTIAL_NAME } from '../secret-forms.ts';
 export { parseSchema } from '../config/load.ts';
 export { seconds } from '../config/schema.ts';
 export { BACKUP_ID, backupId } from '../catalog/manifest.ts';
-export type { ContainerDetails, DockerClient, ExecRun, HelperResult, HelperRun, VolumeInfo } from '../docker/client.ts';
+export type { ContainerDetails, DockerClient, ExecRun, HelperCollect, HelperFile, HelperResult, HelperRun, HelperSpec, VolumeInfo } from '../docker/client.ts';

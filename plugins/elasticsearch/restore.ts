@@ -11,7 +11,7 @@
 // (repair.ts).
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { ExitCode, feedHelper, IntegrityError, noteLiveChange, noteRepair, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type HelperResult, type HelperRun, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
+import { ExitCode, feedHelper, feedPiece, IntegrityError, noteLiveChange, noteRepair, parseStats, RefusedError, runningContainer, SnapError, toolMessages, UsageError, type ContainerDetails, type HelperResult, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
 import { connect, esError, type Es } from './connect.ts';
 import { assemble, parseList, type FileList } from './files.ts';
 import { checkIndexNames } from './names.ts';
@@ -198,23 +198,6 @@ function checkCounts(res: HelperResult, opts: RestoreOptions): Record<string, nu
     throw new SnapError(`the extracted repository has ${stats.files} files / ${stats.bytes} bytes, the backup ${want.files} / ${want.bytes}; the cluster was not changed`, { exitCode: ExitCode.integrity });
   }
   return stats;
-}
-
-/** Feeds an earlier backup's data into a helper: through the named pipe, the piece's
- * own check (toHandle resolves once its bytes matched their manifest) says first what
- * was wrong with it; else the restore's `integrity` does, after the backup's own data. */
-async function feedPiece(helper: HelperRun, input: RawInput): Promise<HelperResult> {
-  if (!helper.openPipe) return feedHelper(helper, input, Promise.resolve());
-  helper.stdout.resume();
-  const fed = helper.openPipe().then((fh) => input.toHandle(fh));
-  fed.catch(() => void helper.kill());
-  try {
-    const [res] = await Promise.all([helper.done, fed]);
-    return res;
-  } catch (err) {
-    await helper.kill();
-    throw err;
-  }
 }
 
 /** Bytes of our own (the assembly plan) as the input of a helper. */

@@ -3,7 +3,9 @@
 // Backup mounts the volume read-only in a helper container, optionally with its
 // containers stopped (job `stop`, ordered by their `snapagent.order` label). Restore
 // extracts into a staging dir inside the target volume, and replaces the live content
-// only after the archive's sha256 and the entry counts matched the manifest.
+// only after the archive's sha256 and the entry counts matched the manifest. With
+// incremental backups on, each backup is a GNU tar level (--listed-incremental) whose
+// snapshot file is its index: a full, then only what changed (snar.ts, backup.ts).
 import { parseSchema, SnapError, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { backupVolume } from './backup.ts';
 import { optionsSchema, type VolumeOptions } from './options.ts';
@@ -14,6 +16,7 @@ export type { VolumeOptions } from './options.ts';
 export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
   recordedOptions: [],
+  incremental: true,
 
   parseOptions(raw, where) {
     return parseSchema(optionsSchema, raw, where);

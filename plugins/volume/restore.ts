@@ -1,7 +1,10 @@
 // Restore of a volume: extracts into a staging dir inside the target volume (or straight
 // into a volume the restore created), compares the entry counts with the manifest, and
-// only then swaps the staging dir's content in place of the live content.
-import { feedHelper, IntegrityError, noteLiveChange, noteStage, parseStats, RefusedError, SnapError, stopInOrder, toolMessages, volumeUsers, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
+// only then swaps the staging dir's content in place of the live content. An incremental
+// extracts its chain first (the full, then each increment, oldest first, one helper each),
+// every one with GNU tar's --listed-incremental=/dev/null so that each level's directory
+// listings replay the deletions and renames since the level below.
+import { feedHelper, feedPiece, IntegrityError, noteLiveChange, noteStage, parseStats, RefusedError, SnapError, stopInOrder, toolMessages, volumeUsers, type HelperResult, type Job, type PluginContext, type RawInput, type RestoreOptions, type RestoreReport } from '../../agent/plugin/index.ts';
 import type { VolumeOptions } from './options.ts';
 import { DISCARD, EXTRACT, MOUNT, rootMtimeFrom, STAGE_PREFIX, SWAP } from './scripts.ts';
 
@@ -57,30 +60,42 @@ export async function restoreVolume(ctx: PluginContext, job: Job<VolumeOptions>,
   }
 }
 
-async function extract(
-  ctx: PluginContext,
-  src: RawInput,
-  opts: RestoreOptions,
-  mounts: { volume: string; target: string; readOnly: boolean }[],
-  stage: string,
-  onRootMtime: (mtime: string) => void,
-): Promise<Record<string, number>> {
-  const helper = await ctx.docker.runHelper({
-    image: ctx.helperImage,
-    purpose: 'volume-restore',
-    cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage],
-    mounts,
-    data: 'in',
-  });
-  let res;
-  try {
-    res = await feedHelper(helper, src, opts.integrity);
-  } finally {
-    onRootMtime(rootMtimeFrom((await helper.done.catch(() => undefined))?.stderr ?? ''));
+type Mounts = { volume: string; target: string; readOnly: boolean }[];
+
+async function extract(ctx: PluginContext, src: RawInput, opts: RestoreOptions, mounts: Mounts, stage: string, onRootMtime: (mtime: string) => void): Promise<Record<string, number>> {
+  // a backup with an index is a GNU tar level (a full of a chain too); one without (taken
+  // before incremental backups, or with them off) is a plain tar
+  const mode = opts.index !== undefined || opts.chain.length > 0 ? 'incremental' : 'plain';
+  const run = (step: 'begin' | 'more', last: boolean) =>
+    ctx.docker.runHelper({
+      image: ctx.helperImage,
+      purpose: 'volume-restore',
+      cmd: ['sh', '-c', EXTRACT, 'snapagent', MOUNT, stage, step, last ? 'stats' : '-', mode],
+      mounts,
+      data: 'in',
+    });
+  const steps = [...opts.chain.map((p) => ({ what: `backup ${p.id} (a piece of the chain)`, input: p.input })), { what: `backup ${opts.id}`, input: src }];
+  let res: HelperResult | undefined;
+  for (const [i, step] of steps.entries()) {
+    const first = i === 0;
+    const last = i === steps.length - 1;
+    const helper = await run(first ? 'begin' : 'more', last);
+    const failed = (r: HelperResult) => new SnapError(`extracting ${step.what} into the volume failed (exit code ${r.exitCode}): ${toolMessages(r.stderr)}; the live volume was not changed`);
+    try {
+      // the chosen backup's own bytes: feedHelper also waits for every piece's sha256
+      res = last ? await feedHelper(helper, step.input, opts.integrity) : await feedPiece(helper, step.input);
+    } catch (err) {
+      // a helper that gave up by itself (not killed: 137) broke zstd's pipe: its own
+      // message says why
+      const exited = await helper.done.catch(() => undefined);
+      throw !(err instanceof IntegrityError) && exited && exited.exitCode !== 0 && exited.exitCode !== 137 ? failed(exited) : err;
+    } finally {
+      if (first) onRootMtime(rootMtimeFrom((await helper.done.catch(() => undefined))?.stderr ?? ''));
+    }
+    if (res.exitCode !== 0) throw failed(res);
   }
-  if (res.exitCode !== 0) throw new SnapError(`extracting into volume failed (exit code ${res.exitCode}): ${toolMessages(res.stderr)}; the live volume was not changed`);
-  const stats = parseStats(res.stderr);
-  if (!stats) throw new SnapError(`the restore helper reported no entry counts (${toolMessages(res.stderr) || 'no output'}); the live volume was not changed`);
+  const stats = parseStats(res!.stderr);
+  if (!stats) throw new SnapError(`the restore helper reported no entry counts (${toolMessages(res!.stderr) || 'no output'}); the live volume was not changed`);
   return stats;
 }
 

@@ -23,7 +23,8 @@ function artifactOf(ws: Workspace, job: string): string {
   const host = readdirSync(ws.backups)[0]!;
   const ids = readdirSync(path.join(ws.backups, host, job)).sort();
   const dir = path.join(ws.backups, host, job, ids[ids.length - 1]!);
-  return path.join(dir, readdirSync(dir).find((f) => f.endsWith('.age'))!);
+  // the data, not the index beside it
+  return path.join(dir, readdirSync(dir).find((f) => f.endsWith('.age') && !f.startsWith('index.'))!);
 }
 
 describe('age encryption: volume plugin', () => {
@@ -55,7 +56,8 @@ describe('age encryption: volume plugin', () => {
     const l = await snapagent(['list', '--config', ws.config, '--json']);
     const listed = l.json.backups[0];
     assert.equal(listed.encryption, 'age');
-    assert.deepEqual(listed.artifacts, ['volume.tar.zst.age']);
+    // the data, and its GNU tar snapshot file (the next increment's base), both encrypted
+    assert.deepEqual(listed.artifacts, ['volume.tar.zst.age', 'index.snar.zst.age']);
     const file = artifactOf(ws, 'enc');
     const manifest = JSON.parse(readFileSync(path.join(path.dirname(file), 'manifest.json'), 'utf8'));
     assert.deepEqual(manifest.artifacts[0].recipients, [key.recipient]);
@@ -64,6 +66,9 @@ describe('age encryption: volume plugin', () => {
     const { stdout } = await sh('sh', ['-c', 'age -d -i "$1" "$2" | zstd -d | tar -tv', 'sh', key.identity, file]);
     assert.match(stdout, /\.\/d\/e\/a file/);
     assert.match(stdout, /1001\/1002 .*\.\/numbers/);
+    const index = path.join(path.dirname(file), 'index.snar.zst.age');
+    const snar = await sh('sh', ['-c', 'age -d -i "$1" "$2" | zstd -d | head -c 20', 'sh', key.identity, index]);
+    assert.match(snar.stdout, /^GNU tar-[\d.]+-2\n/, 'the index is a GNU tar snapshot file under the same encryption');
   });
 
   it('restore without the identity: exit 2, says what to set, nothing touched', async () => {

@@ -61,6 +61,8 @@ describe('kill -9 of the agent', () => {
   });
 
   it('while streaming: the next start reports the run failed; nothing partial is listed; the next backup cleans up; the earlier backup restores', async () => {
+    // an increment on the first backup: it must have more than the 1 MiB to freeze at
+    await inVolume(vol, 'head -c 3000000 /dev/urandom > /v/more');
     const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'data']);
     const killedId = readdirSync(jobDir()).find((d) => d !== firstId)!;
     assert.ok(existsSync(path.join(jobDir(), killedId, 'volume.tar.zst.partial')), 'frozen mid-upload');
@@ -95,7 +97,7 @@ describe('kill -9 of the agent', () => {
     const p = await runUntil('backup-before-manifest', ['backup', '--config', ws.config, '--job', 'data']);
     const ids = readdirSync(jobDir()).sort();
     const killedId = ids.at(-1)!;
-    assert.deepEqual(readdirSync(path.join(jobDir(), killedId)), ['volume.tar.zst'], 'the whole artifact, no manifest');
+    assert.deepEqual(readdirSync(path.join(jobDir(), killedId)).sort(), ['index.snar.zst', 'volume.tar.zst'], 'the whole artifact and its index, no manifest');
     await p.kill();
 
     const r = await snapagent(['restore', '--config', ws.config, '--job', 'data', '--id', killedId]);

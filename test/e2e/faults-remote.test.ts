@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeFlakyProxy, type FakeFlakyProxy } from '../helpers/fake-flaky-proxy.ts';
-import { configs, KEEP_EVERY_BACKUP, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace, type RcloneSettings } from '../helpers/config.ts';
+import { configs, KEEP_EVERY_BACKUP, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace, type Job, type RcloneSettings } from '../helpers/config.ts';
 import { killAt } from '../helpers/faults.ts';
 import { removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
 import { backupCount, expectRun, restoresIdentical } from '../helpers/runs.ts';
@@ -28,10 +28,10 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
   let original: Snapshot;
   const spaces = configs();
   // the job on one rclone target `remote`; retention keeps every test backup
-  const space = (remote: string, target: RcloneSettings = {}, metrics = true) =>
+  const space = (remote: string, target: RcloneSettings = {}, metrics = true, job: Partial<Job> = {}) =>
     spaces.add({
       targets: [rcloneTarget('offsite', remote, target)],
-      jobs: [volumeJob('data', vol)],
+      jobs: [volumeJob('data', vol, job)],
       tiers: KEEP_EVERY_BACKUP,
       ...(metrics ? { metrics: { textfile_dir: './metrics' } } : {}),
     });
@@ -129,7 +129,8 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
 
   it('kill -9 during the upload: what rclone then uploads on its own (truncated) is never listed, and the next backup removes it', async () => {
     proxy.set({});
-    const w = space('flaky:bkt/kill');
+    // fulls: the killed backup must be a multi-part upload, not an increment of a few KB
+    const w = space('flaky:bkt/kill', {}, true, { incremental: false });
     await roundTrip(w);
     await killAt('backup-stream:1048576', ['backup', '--config', w.config], env);
     // rclone rcat, orphaned, sees the end of its input and completes the upload

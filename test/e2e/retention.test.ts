@@ -24,9 +24,15 @@ describe('retention with a moved clock (local targets, volume plugin)', () => {
   let ws: ConfigWorkspace;
   let strict: string;
   const originals: Record<string, Snapshot> = {};
+  // fulls only: the calendar is under test here; a kept increment also keeps the backups it
+  // depends on (test/unit/incremental.test.ts), which would blur the exact counts
   const spec = (crit: Partial<Job> = {}): TestConfig => ({
     host: HOST,
-    jobs: [volumeJob('crit', vols.crit, { tier: 'critical', ...crit }), volumeJob('med', vols.med, { tier: 'medium' }), volumeJob('low', vols.low, { tier: 'low' })],
+    jobs: [
+      volumeJob('crit', vols.crit, { tier: 'critical', incremental: false, ...crit }),
+      volumeJob('med', vols.med, { tier: 'medium', incremental: false }),
+      volumeJob('low', vols.low, { tier: 'low', incremental: false }),
+    ],
   });
   const jobDir = (job: string) => path.join(ws.backups, HOST, job);
   const ids = (job: string) => readdirSync(jobDir(job)).filter((n) => /^\d{8}T\d{6}Z-(critical|medium|low)$/.test(n)).sort();
