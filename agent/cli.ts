@@ -5,18 +5,12 @@ import { ExitCode, SnapError } from './errors.ts';
 import { log, redact } from './log.ts';
 import { startProcess } from './runtime/recovery.ts';
 import { VERSION } from './version.ts';
-import { backupCommand } from './commands/backup.ts';
-import { listCommand } from './commands/list.ts';
-import { planCommand } from './commands/plan.ts';
-import { pruneCommand } from './commands/prune.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { statusCommand } from './commands/status.ts';
-import { verifyCommand } from './commands/verify.ts';
-import { keyCommand } from './commands/key.ts';
-import { runCommand } from './commands/run.ts';
 import { registry } from './commands/common.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+// Each command's module (and what only it needs: the daemon's scheduler, the backup and
+// restore pipelines...) loads when that command runs, not with every command.
 
 function globals(cmd: Command): Command {
   return cmd
@@ -33,19 +27,19 @@ export function buildCli(): Command {
     // every command first repairs what a killed run left (stopped containers, ...)
     .hook('preAction', (_program, action) => startProcess(action.opts().config as string | undefined, process.argv.slice(2).join(' '), registry));
 
-  globals(program.command('plan').description('show what would be backed up, to where, and why')).action((o) => planCommand(o));
+  globals(program.command('plan').description('show what would be backed up, to where, and why')).action(async (o) => (await import('./commands/plan.ts')).planCommand(o));
 
   globals(program.command('backup').description('back up the planned jobs'))
     .option('-j, --job <name>', 'only this job (repeatable)', collect, [])
     .option('-t, --tier <tier>', "only this tier's jobs")
     .option('--target <name>', 'only this target')
-    .action((o) => backupCommand(o));
+    .action(async (o) => (await import('./commands/backup.ts')).backupCommand(o));
 
   globals(program.command('list').description('list committed backups (reads the targets only)'))
     .option('-j, --job <name>', 'only this job')
     .option('--target <name>', 'only this target')
     .option('--host <name>', "another host's backups (default: this host)")
-    .action((o) => listCommand(o));
+    .action(async (o) => (await import('./commands/list.ts')).listCommand(o));
 
   globals(program.command('restore').description('restore a backup (verified before live data changes)'))
     .option('-j, --job <name>', 'the job to restore')
@@ -64,10 +58,10 @@ export function buildCli(): Command {
     .option('--all', 'restore the latest backup of every job: volumes, then the compose stack (config compose), then datastores')
     .option('--pick', 'choose jobs and backups on the terminal')
     .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
-    .action((o) => restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
+    .action(async (o) => (await import('./commands/restore.ts')).restoreCommand({ ...o, id: o.all || o.pick ? undefined : o.id }));
 
   globals(program.command('status').description('is every job backed up recently enough? exit 1 when one is stale, failing or never backed up'))
-    .action((o) => statusCommand(o));
+    .action(async (o) => (await import('./commands/status.ts')).statusCommand(o));
   globals(program.command('verify').description('check stored backups against their manifests; --drill: restore them into throwaway copies'))
     .option('-j, --job <name>', 'only this job')
     .option('--id <id>', 'backup id, "latest" (the newest of each job on each target) or "all"', 'latest')
@@ -77,22 +71,22 @@ export function buildCli(): Command {
     .option('--drill', 'restore into a throwaway volume or server of the same image, compare, remove it')
     .option('--image <image>', 'with --drill: start the throwaway server from this image (default: the recorded one, when the config allows it)')
     .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
-    .action((o) => verifyCommand(o));
+    .action(async (o) => (await import('./commands/verify.ts')).verifyCommand(o));
   globals(program.command('prune').description("remove old backups by each job's retention policy (never the newest one)"))
     .option('-j, --job <name>', 'only this job (repeatable)', collect, [])
     .option('--target <name>', 'only this target')
     .option('-n, --dry-run', 'show what would be removed and what stays, and why; remove nothing')
     .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')
-    .action((o) => pruneCommand(o));
+    .action(async (o) => (await import('./commands/prune.ts')).pruneCommand(o));
 
   globals(program.command('key').description("print this host's public signing key (for trusted_keys elsewhere); made if the host has none"))
-    .action((o) => keyCommand(o));
+    .action(async (o) => (await import('./commands/key.ts')).keyCommand(o));
 
   program
     .command('run')
     .description('daemon: run each tier at its schedule (and a missed slot once on start) until SIGTERM')
     .option('-c, --config <file>', 'config file (default: $SNAPAGENT_CONFIG, else the built-in default)')
-    .action((o) => runCommand(o));
+    .action(async (o) => (await import('./commands/run.ts')).runCommand(o));
 
   return program;
 }

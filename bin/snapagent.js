@@ -6,10 +6,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enableCompileCache } from './compile-cache.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const major = Number(process.versions.node.split('.')[0]);
 if (major >= 24) {
+  enableCompileCache();
   await import(path.join(root, 'agent', 'cli.ts'));
 } else {
   const local = path.join(root, '.tools', 'node_modules', 'node', 'bin', 'node');

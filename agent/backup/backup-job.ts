@@ -120,7 +120,9 @@ async function manifestFor(run: ProducingRun, out: Written, index: StoredIndex |
   // every target held the artifact, and the plugin's finish (e.g. clearing the snapshot).
   const timings = { prepare_seconds: secs(run.openedAt - run.askedAt), stream_seconds: secs(out.streamedAt - run.openedAt), finish_seconds: secs(performance.now() - out.streamedAt) };
   const rawBytes = out.rawBytes ?? Number(stats.stream_bytes ?? 0);
-  Object.assign(run.result, { size: out.bytes, raw_size: rawBytes, sha256: out.sha256, timings });
+  // size: every stored byte of the backup (its data, and its index if any), as `list` and
+  // the metrics count it; sha256: the data artifact's
+  Object.assign(run.result, { size: out.bytes + (index?.stored.length ?? 0), raw_size: rawBytes, sha256: out.sha256, timings });
   if (index) Object.assign(run.result, { kind: index.dependsOn.length ? 'incremental' : 'full', ...(index.dependsOn.length ? { depends_on: index.dependsOn } : {}) });
   return buildManifest({
     id: run.id,

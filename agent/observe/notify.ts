@@ -2,7 +2,6 @@
 // event POSTed to a webhook and/or given on stdin to a command. A delivery that fails or
 // times out is logged as a warning; it never changes the outcome of the backup.
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { Config } from '../config/load.ts';
 import type { NotificationsConfig } from '../config/schema.ts';
 import { errorMessage } from '../errors.ts';
@@ -122,6 +121,7 @@ async function postWebhook(url: string, body: string, timeoutSeconds: number): P
 }
 
 async function runCommand(argv: string[], body: string, timeoutSeconds: number): Promise<void> {
+  const { execa } = await import('execa'); // loaded when a notification command runs
   const r = await execa(argv[0]!, argv.slice(1), { input: body, timeout: timeoutSeconds * 1000, reject: false, all: true, forceKillAfterDelay: 2000 });
   if (r.timedOut) throw new Error(`${argv[0]} did not finish within ${timeoutSeconds} s`);
   if (r.failed) throw new Error(`${argv[0]} ${r.exitCode !== undefined ? `exited with code ${r.exitCode}` : `failed: ${r.shortMessage}`}${r.all ? `: ${String(r.all).trim().slice(-300)}` : ''}`);

@@ -3,7 +3,6 @@
 // (-i): no key is ever on a command line. A stored artifact is a standard age file, so
 // `age -d -i key.txt volume.tar.zst.age | zstd -d | tar -x` recovers it without snapagent.
 // The manifest's size and sha256 are of the encrypted bytes: verifying needs no key.
-import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
@@ -45,6 +44,7 @@ export async function recipientsFor(config: Config): Promise<Recipients | undefi
     await writeFile(files[0]!, enc.age_recipients.join('\n') + '\n', { mode: 0o600 });
   }
   // Fails before any data moves: age missing, or a recipient it cannot parse.
+  const { execa } = await import('execa'); // loaded only when encryption is used
   const probe = await execa('age', ['-e', ...files.flatMap((f) => ['-R', f])], { input: '', reject: false, encoding: 'buffer' });
   if (probe.failed) {
     await cleanup();
@@ -117,6 +117,7 @@ export async function checkIdentity(target: Target, key: string, identity: strin
   } finally {
     stop.abort();
   }
+  const { execa } = await import('execa');
   const res = await execa('age', ['-d', '-i', identity], { input: Buffer.concat(chunks).subarray(0, PROBE_BYTES), reject: false, encoding: 'buffer', cancelSignal: signal });
   // The whole file decrypted, or the first chunks came out before the cut: the key fits.
   if (!res.failed || res.stdout.length > 0) return;

@@ -1,6 +1,7 @@
 // Progress of long work: a live line per job on a terminal (bytes read, rate,
 // elapsed), nothing extra otherwise (the logs carry start and end with sizes).
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 
 export interface Bar {
   update(bytes: number): void;
@@ -40,7 +41,9 @@ export function makeProgress(enabled: boolean): Progress {
   let active = 0;
   return {
     start(label: string, noun = 'read'): Bar {
-      multi ??= new cliProgress.MultiBar(
+      // loaded with the first bar (on a terminal, during a transfer), not by every command
+      const { MultiBar, Presets } = createRequire(import.meta.url)('cli-progress') as typeof cliProgress;
+      multi ??= new MultiBar(
         {
           format: (_o, params, p: { label: string; noun: string; started: number }) => {
             const secs = (Date.now() - p.started) / 1000;
@@ -52,7 +55,7 @@ export function makeProgress(enabled: boolean): Progress {
           fps: 4,
           stream: process.stderr,
         },
-        cliProgress.Presets.shades_classic,
+        Presets.shades_classic,
       );
       const owner = multi;
       const bar = owner.create(Number.MAX_SAFE_INTEGER, 0, { label, noun, started: Date.now() });

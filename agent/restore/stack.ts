@@ -3,7 +3,6 @@
 // the volume and the datastore phases, and every datastore restore waits for its
 // container to run and pass its healthcheck first.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import type { ComposeConfig } from '../config/schema.ts';
 import type { DockerClient } from '../docker/client.ts';
 import { SnapError } from '../errors.ts';
@@ -13,6 +12,7 @@ import type { Logger } from '../log.ts';
  * package) when installed, else the `docker compose` plugin (v2). */
 async function composeCommand(c: ComposeConfig): Promise<string[]> {
   if (c.command) return c.command;
+  const { execa } = await import('execa'); // loaded only when a restore starts the stack
   const v1 = await execa('docker-compose', ['version', '--short'], { reject: false });
   return v1.failed ? ['docker', 'compose'] : ['docker-compose'];
 }
@@ -25,6 +25,7 @@ export async function startStack(c: ComposeConfig, socket: string | undefined, l
   const args = [...pre, '-f', c.file, ...(c.project ? ['-p', c.project] : []), ...(c.env_file ? ['--env-file', c.env_file] : []), 'up', '-d'];
   const shown = [cmd, ...args].join(' ');
   log.info({ command: shown }, 'starting the stack');
+  const { execa } = await import('execa');
   const res = await execa(cmd!, args, { reject: false, all: true, cancelSignal: signal, env: socket ? { DOCKER_HOST: `unix://${socket}` } : {} });
   if (res.failed) {
     const why = res.code === 'ENOENT' ? `${cmd} is not installed` : String(res.all ?? '').trim().split('\n').slice(-3).join('; ') || `exit code ${res.exitCode}`;

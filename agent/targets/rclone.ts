@@ -13,8 +13,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
-import pRetry from 'p-retry';
 import { errorMessage, TargetError } from '../errors.ts';
 import { log } from '../log.ts';
 import { startFilter } from '../pipeline/filter-process.ts';
@@ -79,11 +77,13 @@ export class RcloneTarget implements Target {
   }
 
   private async run(what: string, args: string[], input?: Buffer): Promise<string> {
+    const { execa } = await import('execa'); // loaded with the first rclone call, not by every command
     return String(await this.call(what, () => execa('rclone', this.args(args), { input, reject: false, timeout: this.o.timeoutSeconds * 1000, stripFinalNewline: false })));
   }
 
   // One rclone call; tried again (2 s, 4 s... randomized) while it fails in a way that may pass.
   private async call<T>(what: string, exec: () => Promise<{ failed: boolean; stdout: T; stderr?: unknown; exitCode?: number; timedOut?: boolean; code?: string; message?: string }>): Promise<T> {
+    const { default: pRetry } = await import('p-retry');
     let attempts = 0;
     try {
       return await pRetry(
@@ -215,6 +215,7 @@ export class RcloneTarget implements Target {
   }
 
   async readFile(key: string): Promise<Buffer> {
+    const { execa } = await import('execa');
     try {
       return Buffer.from(await this.call(`reading ${key}`, () => execa('rclone', this.args(['cat', NO_FILE_FLAG, this.path(key)]), { encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: this.o.timeoutSeconds * 1000 })));
     } catch (err) {

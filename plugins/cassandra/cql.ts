@@ -3,7 +3,7 @@
 // rack, version), the schema of keyspaces and tables (system_schema), paged row counts,
 // and running the schema statements a restore needs.
 import { isIP } from 'node:net';
-import cassandra from 'cassandra-driver';
+import type cassandra from 'cassandra-driver';
 import { type ContainerDetails, containerSecret, endpoint, type Endpoint, type PluginContext, secretFromOptions, SnapError } from '../../agent/plugin/index.ts';
 import { SYSTEM_KEYSPACES, type CassandraOptions } from './options.ts';
 
@@ -31,7 +31,8 @@ export function cqlEndpoint(c: ContainerDetails, o: CassandraOptions): Endpoint 
   return ep;
 }
 
-function open(ep: Endpoint, o: CassandraOptions, cred?: { user: string; password: string }): cassandra.Client {
+async function open(ep: Endpoint, o: CassandraOptions, cred?: { user: string; password: string }): Promise<cassandra.Client> {
+  const { default: cassandra } = await import('cassandra-driver'); // loaded with the first cassandra job
   const where = `${ep.host}:${ep.port}`;
   return new cassandra.Client({
     contactPoints: [where],
@@ -75,7 +76,7 @@ export async function connectNode(ctx: PluginContext, c: ContainerDetails, o: Ca
     }
   }
   const attempt = async (cr?: { user: string; password: string }) => {
-    const client = open(ep, o, cr);
+    const client = await open(ep, o, cr);
     try {
       await client.connect();
       return client;

@@ -13,12 +13,10 @@
 // compares them with the manifest. The next start of the agent
 // clears the snapshot of a backup killed with kill -9 (repair.ts).
 import { parseSchema, runningContainer, type DatastorePlugin } from '../../agent/plugin/index.ts';
-import { backupNode } from './backup.ts';
-import { drillServer } from './drill.ts';
 import { optionsSchema, type CassandraOptions } from './options.ts';
-import { clearKilledSnapshot } from './repair.ts';
-import { restoreNode } from './restore.ts';
 
+// The work itself (and the drivers it uses) loads when a job of this plugin runs: a
+// command that only plans or lists loads none of it.
 export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
   name: 'cassandra',
   recordedOptions: ['keyspaces', 'tables', 'count_rows'],
@@ -32,19 +30,19 @@ export const cassandraPlugin: DatastorePlugin<CassandraOptions> = {
     await runningContainer(ctx, job.container, `job ${job.name}`, 'cassandra');
   },
 
-  backup(ctx, job) {
-    return backupNode(ctx, job);
+  async backup(ctx, job) {
+    return (await import('./backup.ts')).backupNode(ctx, job);
   },
 
-  restore(ctx, job, src, opts) {
-    return restoreNode(ctx, job, src, opts);
+  async restore(ctx, job, src, opts) {
+    return (await import('./restore.ts')).restoreNode(ctx, job, src, opts);
   },
 
-  drill(job, port, source) {
-    return drillServer(job, port, source);
+  async drill(job, port, source) {
+    return (await import('./drill.ts')).drillServer(job, port, source);
   },
 
-  repairKilled(ctx, killed) {
-    return clearKilledSnapshot(ctx, killed);
+  async repairKilled(ctx, killed) {
+    return (await import('./repair.ts')).clearKilledSnapshot(ctx, killed);
   },
 };

@@ -13,12 +13,10 @@
 // The next start of the agent removes what a restore killed with kill -9 staged
 // (repair.ts).
 import { parseSchema, runningContainer, SnapError, type DatastorePlugin } from '../../agent/plugin/index.ts';
-import { backupCluster } from './backup.ts';
-import { drillServer } from './drill.ts';
 import { optionsSchema, type EsOptions } from './options.ts';
-import { removeKilledStage } from './repair.ts';
-import { restoreSnapshot } from './restore.ts';
 
+// The work itself (and the drivers it uses) loads when a job of this plugin runs: a
+// command that only plans or lists loads none of it.
 export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
   name: 'elasticsearch',
   recordedOptions: ['indices', 'include_global_state'],
@@ -35,19 +33,19 @@ export const elasticsearchPlugin: DatastorePlugin<EsOptions> = {
     }
   },
 
-  backup(ctx, job) {
-    return backupCluster(ctx, job);
+  async backup(ctx, job) {
+    return (await import('./backup.ts')).backupCluster(ctx, job);
   },
 
-  restore(ctx, job, src, opts) {
-    return restoreSnapshot(ctx, job, src, opts);
+  async restore(ctx, job, src, opts) {
+    return (await import('./restore.ts')).restoreSnapshot(ctx, job, src, opts);
   },
 
-  drill(job, port) {
-    return drillServer(job, port);
+  async drill(job, port) {
+    return (await import('./drill.ts')).drillServer(job, port);
   },
 
-  repairKilled(ctx, killed) {
-    return removeKilledStage(ctx, killed);
+  async repairKilled(ctx, killed) {
+    return (await import('./repair.ts')).removeKilledStage(ctx, killed);
   },
 };

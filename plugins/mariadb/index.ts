@@ -4,11 +4,10 @@
 // counted from the dump stream itself (dump-stats.ts); a restore feeds the dump to the
 // container's client, then dumps the restored databases again and compares.
 import { parseSchema, runningContainer, type DatastorePlugin } from '../../agent/plugin/index.ts';
-import { backupDump } from './backup.ts';
-import { drillServer } from './drill.ts';
 import { optionsSchema, type MariadbOptions } from './options.ts';
-import { restoreDump } from './restore.ts';
 
+// The work itself (and the drivers it uses) loads when a job of this plugin runs: a
+// command that only plans or lists loads none of it.
 export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
   name: 'mariadb',
   recordedOptions: ['databases'],
@@ -21,15 +20,15 @@ export const mariadbPlugin: DatastorePlugin<MariadbOptions> = {
     await runningContainer(ctx, job.container, `job ${job.name}`, 'mariadb');
   },
 
-  backup(ctx, job) {
-    return backupDump(ctx, job);
+  async backup(ctx, job) {
+    return (await import('./backup.ts')).backupDump(ctx, job);
   },
 
-  restore(ctx, job, src, opts) {
-    return restoreDump(ctx, job, src, opts);
+  async restore(ctx, job, src, opts) {
+    return (await import('./restore.ts')).restoreDump(ctx, job, src, opts);
   },
 
-  drill(job, port) {
-    return drillServer(job, port);
+  async drill(job, port) {
+    return (await import('./drill.ts')).drillServer(job, port);
   },
 };

@@ -1,6 +1,5 @@
 // What the agent learns over SQL (mysql2) before dumping: the server version, the
 // databases, and the tables whose engine --single-transaction cannot make consistent.
-import mysql from 'mysql2/promise';
 import { SnapError } from '../../agent/plugin/index.ts';
 import type { Credentials, Endpoint } from './connection.ts';
 
@@ -14,6 +13,8 @@ export interface Probe {
 }
 
 export async function probe(ep: Endpoint, cred: Credentials, chosen?: string[]): Promise<Probe> {
+  // the driver loads with the first mariadb job, not with every command
+  const { default: mysql } = await import('mysql2/promise');
   let conn;
   try {
     conn = await mysql.createConnection({ host: ep.host, port: ep.port, user: cred.user, password: cred.password, connectTimeout: 10000 });

@@ -3,7 +3,6 @@
 // which also gives the oplog window the dump covers.
 import { finished } from 'node:stream/promises';
 import { type BackupStream, type Job, lastLines, type PluginContext, runningContainer, SnapError } from '../../agent/plugin/index.ts';
-import { ArchiveCounter } from './archive.ts';
 import { agentEndpoint, credentials, startTool, withClient } from './connection.ts';
 import { checkArchiveNames, checkDatabase } from './names.ts';
 import type { MongoOptions } from './options.ts';
@@ -29,6 +28,8 @@ export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>):
   else if (!oplog) ctx.log.info({ replica_set: server.replicaSet }, o.database ? 'one database: no --oplog (mongodump takes the oplog for a whole dump only); the dump is consistent per collection' : 'oplog: never: the dump is consistent per collection');
   const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? [`--db=${o.database}`] : []), ...(o.exclude_collections ?? []).map((x) => `--excludeCollection=${x}`)];
   const run = await startTool(ctx, c, cred, 'mongodump', args);
+  // archive.ts reads BSON with the driver's parser: loaded with the first mongo job
+  const { ArchiveCounter } = await import('./archive.ts');
   const counter = new ArchiveCounter();
   run.stdout.pipe(counter);
   const done = (async () => {

@@ -3,7 +3,7 @@
 // the port from mongod's --port argument (default 27017), reached on the host network
 // or through the published port. The tools inside the container get the connection
 // string (password included) in a 0600 --config file, never on their command line.
-import { MongoClient, MongoServerError } from 'mongodb';
+import type { MongoClient, MongoServerError } from 'mongodb';
 import { argValue, type ContainerDetails, containerSecret, endpoint, type Endpoint, type PluginContext, secretFromOptions, SnapError, writePrivateFile } from '../../agent/plugin/index.ts';
 import type { MongoOptions } from './options.ts';
 import { TOOL } from './scripts.ts';
@@ -55,6 +55,7 @@ export function toolConfig(c: ContainerDetails, cred: Credentials | undefined): 
 
 /** A connected driver client; a clear error for a wrong password or no server. */
 export async function connect(ep: Endpoint, cred: Credentials | undefined): Promise<MongoClient> {
+  const { MongoClient } = await import('mongodb'); // the driver loads with the first mongo job
   const client = new MongoClient(`mongodb://${ep.host}:${ep.port}/`, {
     directConnection: true,
     serverSelectionTimeoutMS: 10_000,

@@ -6,11 +6,10 @@
 // mongorestore in the target container (--oplogReplay when the dump has an oplog), then
 // compares counts and indexes with the driver.
 import { parseSchema, runningContainer, UsageError, type DatastorePlugin } from '../../agent/plugin/index.ts';
-import { backupArchive } from './backup.ts';
-import { drillServer } from './drill.ts';
 import { optionsSchema, type MongoOptions } from './options.ts';
-import { restoreArchive } from './restore.ts';
 
+// The work itself (and the drivers it uses) loads when a job of this plugin runs: a
+// command that only plans or lists loads none of it.
 export const mongoPlugin: DatastorePlugin<MongoOptions> = {
   name: 'mongo',
   recordedOptions: ['database', 'exclude_collections'],
@@ -25,15 +24,15 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
     await runningContainer(ctx, job.container, `job ${job.name}`, 'mongo');
   },
 
-  backup(ctx, job) {
-    return backupArchive(ctx, job);
+  async backup(ctx, job) {
+    return (await import('./backup.ts')).backupArchive(ctx, job);
   },
 
-  restore(ctx, job, src, opts) {
-    return restoreArchive(ctx, job, src, opts);
+  async restore(ctx, job, src, opts) {
+    return (await import('./restore.ts')).restoreArchive(ctx, job, src, opts);
   },
 
-  drill(job, port) {
-    return drillServer(job, port);
+  async drill(job, port) {
+    return (await import('./drill.ts')).drillServer(job, port);
   },
 };

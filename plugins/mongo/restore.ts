@@ -5,9 +5,8 @@
 import { pipeline } from 'node:stream/promises';
 import type { MongoClient } from 'mongodb';
 import { ExitCode, feedDraining, type Job, lastLines, type PluginContext, type RawInput, RefusedError, type RestoreOptions, type RestoreReport, runningContainer, SnapError, UsageError } from '../../agent/plugin/index.ts';
-import { type ArchiveStats, type ArchiveSummary, compareCollections, indexSpec } from './archive.ts';
+import type { ArchiveStats, ArchiveSummary } from './archive.ts';
 import { agentEndpoint, credentials, startTool, withClient } from './connection.ts';
-import { ArchiveFilter } from './filter.ts';
 import type { MongoOptions } from './options.ts';
 
 /** Namespaces a restore leaves alone unless asked: accounts, and the cluster's own. */
@@ -73,7 +72,8 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
   await src.verify();
   // With --oplogReplay mongorestore takes no --nsExclude: the system namespaces (and
   // their oplog entries) are left out of the archive on its way in instead.
-  const filter = replay ? new ArchiveFilter((db, coll) => !isSystem(db, coll) || (restoreUsers && db === 'admin' && coll.startsWith('system.'))) : undefined;
+  // (archive.ts and filter.ts read BSON with the driver's parser: loaded with the first mongo job)
+  const filter = replay ? new (await import('./filter.ts')).ArchiveFilter((db, coll) => !isSystem(db, coll) || (restoreUsers && db === 'admin' && coll.startsWith('system.'))) : undefined;
   const args = ['--archive', '--stopOnError', ...(opts.force ? ['--drop'] : []), ...(replay ? ['--oplogReplay'] : sel.args)];
   const run = await startTool(ctx, c, cred, 'mongorestore', args);
   run.stdout.resume();
@@ -97,6 +97,7 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
   const actual = await withClient(ep, cred, (client) => describe(client, sel.expected));
   // With an oplog replayed, counts move by the writes made during the dump.
   const exact = !replay || (manifest.oplog_entries ?? 0) === 0;
+  const { compareCollections } = await import('./archive.ts');
   const { diffs, warnings } = compareCollections(sel.expected, actual, exact);
   for (const w of warnings) ctx.log.warn(`${w} (the oplog replayed writes made during the dump)`);
   if (diffs.length) throw new SnapError(`restored data differs from the backup: ${diffs.slice(0, 10).join('; ')}`, { exitCode: ExitCode.integrity });
@@ -120,6 +121,7 @@ async function occupiedCollections(client: MongoClient, expected: ArchiveStats):
 
 // Counts and index definitions, as the server has them now, for the given collections.
 async function describe(client: MongoClient, expected: ArchiveStats): Promise<ArchiveStats> {
+  const { indexSpec } = await import('./archive.ts');
   const out: ArchiveStats = {};
   for (const [db, colls] of Object.entries(expected)) {
     const existing = new Map((await client.db(db).listCollections().toArray()).map((x) => [x.name, x.type ?? 'collection']));

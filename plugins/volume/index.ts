@@ -7,12 +7,12 @@
 // incremental backups on, each backup is a GNU tar level (--listed-incremental) whose
 // snapshot file is its index: a full, then only what changed (snar.ts, backup.ts).
 import { parseSchema, SnapError, type DatastorePlugin } from '../../agent/plugin/index.ts';
-import { backupVolume } from './backup.ts';
 import { optionsSchema, type VolumeOptions } from './options.ts';
-import { restoreVolume } from './restore.ts';
 
 export type { VolumeOptions } from './options.ts';
 
+// The work itself (and the drivers it uses) loads when a job of this plugin runs: a
+// command that only plans or lists loads none of it.
 export const volumePlugin: DatastorePlugin<VolumeOptions> = {
   name: 'volume',
   recordedOptions: [],
@@ -32,12 +32,12 @@ export const volumePlugin: DatastorePlugin<VolumeOptions> = {
     }
   },
 
-  backup(ctx, job) {
-    return backupVolume(ctx, job);
+  async backup(ctx, job) {
+    return (await import('./backup.ts')).backupVolume(ctx, job);
   },
 
-  restore(ctx, job, src, opts) {
-    return restoreVolume(ctx, job, src, opts);
+  async restore(ctx, job, src, opts) {
+    return (await import('./restore.ts')).restoreVolume(ctx, job, src, opts);
   },
 
   // A drill restores into a fresh volume: the restore compares the entries with the manifest.

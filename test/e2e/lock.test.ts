@@ -76,8 +76,10 @@ describe('locks and parallel jobs', () => {
     assert.ok(runs.some((r) => logLines(r.output()).some((l) => l.msg === 'job is locked by another run: waiting')));
     const [first, second] = [...runs].sort((x, y) => intervals([x.output()])[0]!.from - intervals([y.output()])[0]!.from).map((r) => JSON.parse(r.stdout()).results[0]);
     assert.notEqual(first.id, second.id, 'two distinct backups');
-    // both on one day: the daily rule keeps the newest of the day
-    assert.deepEqual(second.retention, [{ target: 'local', status: 'ok', removed: [first.id] }]);
+    // the second ran after the first committed: an increment on it, which retention
+    // keeps although the daily rule keeps only the newest of the day
+    assert.deepEqual([second.kind, second.depends_on], ['incremental', [first.id]]);
+    assert.deepEqual(second.retention, [{ target: 'local', status: 'ok', removed: [] }]);
   });
 
   it('gives up after lock_wait_seconds, naming the holder; then takes over the lock once its holder is killed', async () => {

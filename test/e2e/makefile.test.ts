@@ -31,13 +31,16 @@ describe('make backup / make restore', () => {
     const tier = await make(['backup', `CONFIG=${ws.config}`, 'TIER=medium']);
     assert.equal(tier.code, 0, tier.out);
     const l = await snapagent(['list', '--config', ws.config, '--json']);
-    // the tier run backed up b alone; its retention (weekly 4) keeps b's newest of the week
-    type B = { job: string; id: string; finished_at: string };
-    const of = (backups: B[], job: string) => backups.filter((x) => x.job === job);
+    // the tier run backed up b alone, as an increment on its first backup: retention
+    // (weekly 4, the newest of the week) keeps that first one too, as its base
+    type B = { job: string; id: string; finished_at: string; kind: string; depends_on?: string[] };
+    const of = (backups: B[], job: string) => backups.filter((x) => x.job === job).sort((x, y) => x.finished_at.localeCompare(y.finished_at));
     assert.deepEqual(of(l.json.backups, 'a'), of(first, 'a'));
-    assert.equal(of(l.json.backups, 'b').length, 1);
-    assert.ok(of(l.json.backups, 'b')[0]!.finished_at > of(first, 'b')[0]!.finished_at, 'b was backed up again');
-    assert.match(of(l.json.backups, 'b')[0]!.id, /^\d{8}T\d{4}00Z-medium$/, "the id of the tier's schedule slot");
+    const [bFirst, bNew] = of(l.json.backups, 'b');
+    assert.equal(of(l.json.backups, 'b').length, 2);
+    assert.equal(bFirst!.id, of(first, 'b')[0]!.id);
+    assert.deepEqual([bNew!.kind, bNew!.depends_on], ['incremental', [bFirst!.id]], 'b was backed up again, as an increment');
+    assert.match(bNew!.id, /^\d{8}T\d{4}00Z-medium$/, "the id of the tier's schedule slot");
 
     await docker('volume', 'rm', a, b);
     const r = await make(['restore', `CONFIG=${ws.config}`]);

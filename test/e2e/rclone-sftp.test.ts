@@ -41,7 +41,7 @@ describe('rclone target over SFTP (real OpenSSH)', () => {
     assert.match(id, /^\d{8}T\d{6}Z-medium$/);
 
     const dir = path.join(sftp.root, 'snapagent', 'sftp-test-host', 'data', id);
-    assert.deepEqual(readdirSync(dir).sort(), ['manifest.json', 'manifest.json.sig', 'volume.tar.zst']);
+    assert.deepEqual(readdirSync(dir).sort(), ['index.snar.zst', 'manifest.json', 'manifest.json.sig', 'volume.tar.zst']);
 
     const l = await expectRun(['list', '--config', ws.config, '--json'], env);
     assert.deepEqual(l.json.backups.map((x: { id: string }) => x.id), [id]);

@@ -35,7 +35,11 @@ export async function startSftpServer(): Promise<SftpServer> {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'client_key')]);
   writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'client_key.pub')), { mode: 0o600 });
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // a range no other test server draws from (Elasticsearch 19200-19899, Cassandra
+  // 20000-23999, MongoDB 27200-29199, MariaDB 33000-34999, disaster recovery 40000-44999):
+  // the two test lanes run at once, and Cassandra once failed to bind a port an SFTP
+  // server had drawn from the old 20000-39999
+  const port = 36000 + Math.floor(Math.random() * 3500);
   writeFileSync(
     path.join(dir, 'sshd_config'),
     [
