@@ -16,7 +16,7 @@ BEFORE ?=
 cfg := $(if $(CONFIG),--config $(CONFIG))
 comma := ,
 
-.PHONY: deps system-deps node-deps docker images backup restore verify plan list prune install-cron uninstall-cron agent-image test test-unit test-e2e typecheck bench demo demo-down clean
+.PHONY: deps system-deps node-deps docker images backup restore verify plan list prune install-cron uninstall-cron agent-image test test-unit test-e2e typecheck bench bench-deps demo demo-down clean
 
 ## deps: Node 24 (from the npm registry), npm packages, and the system tools (docker.io, zstd, rclone)
 deps: system-deps node-deps docker
@@ -106,11 +106,15 @@ test-e2e: deps images
 
 ## bench: each plugin against its raw pipeline, measured in the same run (BENCH=volume,mariadb,... to choose; BENCH_JSON=dir)
 BENCH ?= $(patsubst bench/%-bench.ts,%,$(wildcard bench/*-bench.ts))
-bench: deps images
+bench: deps images bench-deps
 	@set -e; [ -z "$$BENCH_JSON" ] || mkdir -p "$$BENCH_JSON"; for b in $(subst $(comma), ,$(BENCH)); do \
 	  echo "=== bench: $$b"; \
 	  BENCH_JSON=$${BENCH_JSON:+$$BENCH_JSON/$$b.json} $(NODE) bench/$$b-bench.ts; \
 	done
+
+## bench-deps: what only the benchmarks need (restic and borg, the incremental bench's peers)
+bench-deps:
+	@bash scripts/bench-deps.sh
 
 ## demo: the example stack in compose/ with labelled volumes, then a backup of it
 demo: deps images
