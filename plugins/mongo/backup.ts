@@ -4,10 +4,11 @@
 // "isdbgrid") the cluster's balancer is stopped for the dump and restarted after it,
 // also when it fails or is aborted (balancer.ts).
 import { finished } from 'node:stream/promises';
-import { type BackupStream, type Job, lastLines, type PluginContext, type PluginStats, runningContainer, SnapError } from '../../agent/plugin/index.ts';
+import { type BackupStream, type Job, lastLines, noteRepair, type PluginContext, type PluginStats, runningContainer, SnapError } from '../../agent/plugin/index.ts';
 import { restartAfterFailure, stopBalancer, type StoppedBalancer } from './balancer.ts';
 import { agentEndpoint, connect, credentials, startTool, withClient } from './connection.ts';
 import { checkArchiveNames, checkDatabase } from './names.ts';
+import { balancerRecord } from './repair.ts';
 import type { MongoOptions } from './options.ts';
 
 export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>): Promise<BackupStream> {
@@ -33,7 +34,9 @@ export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>):
   else if (server.replicaSet === null) ctx.log.debug('standalone server: no --oplog; the dump is consistent per collection, not across collections');
   else if (!oplog) ctx.log.info({ replica_set: server.replicaSet }, o.database ? 'one database: no --oplog (mongodump takes the oplog for a whole dump only); the dump is consistent per collection' : 'oplog: never: the dump is consistent per collection');
   const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? [`--db=${o.database}`] : []), ...(o.exclude_collections ?? []).map((x) => `--excludeCollection=${x}`)];
-  const balancer = server.mongos ? await stopBalancer(() => connect(ep, cred), `mongos ${ep.host}:${ep.port} (container ${c.name})`, ctx.log) : undefined;
+  const mongos = `${ep.host}:${ep.port}`;
+  const note = (stopped: boolean) => noteRepair('backup', job.name, stopped ? balancerRecord(c.name, mongos) : undefined);
+  const balancer = server.mongos ? await stopBalancer(() => connect(ep, cred), `mongos ${mongos} (container ${c.name})`, ctx.log, note) : undefined;
   const run = await startTool(ctx, c, cred, 'mongodump', args).catch(async (err: unknown) => {
     throw balancer ? await restartAfterFailure(balancer, err) : err;
   });

@@ -4,6 +4,8 @@
 // the running round), check that no round runs any more, dump, restart it — only if it
 // ran before (a balancer the operator turned off stays off), whatever became of the dump,
 // over a fresh connection (the dump may take hours: the first one is closed at once).
+// A stopped balancer is noted for the repair after a kill -9 (repair.ts) before the stop,
+// and the note dropped once it runs again.
 import type { MongoClient } from 'mongodb';
 import { type Logger, SnapError } from '../../agent/plugin/index.ts';
 
@@ -32,11 +34,15 @@ export interface StoppedBalancer {
 
 type Open = () => Promise<MongoClient>;
 
+/** What the run records for the next start (noteRepair): called before balancerStop with
+ * true, and with false once the balancer runs again. */
+export type NoteStopped = (stopped: boolean) => Promise<void>;
+
 const HINT = 'the data of the dump is good, but the cluster does not balance: run sh.startBalancer() in mongosh against the mongos (or db.adminCommand({balancerStart: 1}))';
 
 /** Stops the balancer of the mongos `open` connects to, if it runs. Throws, and leaves the
  * balancer as it found it, when it cannot be stopped: then no dump may start. */
-export async function stopBalancer(open: Open, where: string, log: Logger): Promise<StoppedBalancer> {
+export async function stopBalancer(open: Open, where: string, log: Logger, note: NoteStopped = async () => undefined): Promise<StoppedBalancer> {
   const client = await open();
   let was: string;
   let stoppedAt: string | undefined;
@@ -50,6 +56,7 @@ export async function stopBalancer(open: Open, where: string, log: Logger): Prom
       ).mode,
     );
     if (was === 'full') {
+      await note(true);
       try {
         await admin.command({ balancerStop: 1, maxTimeMS: STOP_WAIT_MS });
         const after = await admin.command({ balancerStatus: 1 });
@@ -57,7 +64,7 @@ export async function stopBalancer(open: Open, where: string, log: Logger): Prom
       } catch (err) {
         // balancerStop turns the balancer off before it waits for the round: undo that.
         const back = await admin.command({ balancerStart: 1 }).then(
-          () => 'it is running again',
+          async () => (await note(false), 'it is running again'),
           (e: unknown) => `and could not be restarted (${(e as Error).message}): it is stopped; run sh.startBalancer()`,
         );
         throw new SnapError(`${where}: could not stop the balancer (${(err as Error).message}), ${back}; nothing was dumped`, {
@@ -84,6 +91,7 @@ export async function stopBalancer(open: Open, where: string, log: Logger): Prom
             await again.close().catch(() => undefined);
           }
           log.info('balancer restarted');
+          await note(false);
           return { was, stopped_at: stoppedAt, restarted: true };
         } catch (err) {
           stopped.failure = new SnapError(`${where}: the balancer is stopped: restarting it after the dump failed (${(err as Error).message}); run sh.startBalancer()`, { hint: HINT });
@@ -106,8 +114,8 @@ export async function restartAfterFailure(b: StoppedBalancer, err: unknown): Pro
 
 /** Runs `body` with the balancer stopped (when it ran), then restarts it. The body's
  * error wins; a failed restart after a good body is in `balancer.failure`. */
-export async function withBalancerStopped<T>(open: Open, where: string, log: Logger, body: () => Promise<T>): Promise<{ value: T; stats: BalancerStats; failure?: SnapError }> {
-  const b = await stopBalancer(open, where, log);
+export async function withBalancerStopped<T>(open: Open, where: string, log: Logger, body: () => Promise<T>, note?: NoteStopped): Promise<{ value: T; stats: BalancerStats; failure?: SnapError }> {
+  const b = await stopBalancer(open, where, log, note);
   let value: T;
   try {
     value = await body();

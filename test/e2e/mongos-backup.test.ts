@@ -4,7 +4,8 @@
 // a real container (FerretDB, no authentication: the fake has none) and dumps its data.
 // That checks the wiring of plugins/mongo/balancer.ts into the backup: the balancer
 // stopped before the dump and restarted after it, recorded in the manifest; a failed
-// restart commits the good backup and fails the job; a SIGTERM mid-dump restarts it.
+// restart commits the good backup and fails the job; a SIGTERM mid-dump restarts it, and
+// after a kill -9 mid-dump the next start of the agent does (plugins/mongo/repair.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -122,5 +123,18 @@ state_dir: \${STATE}
     assert.match(r.stdout + r.stderr, /SIGTERM/);
     assert.deepEqual(balancerCommands(await commands()), ['balancerStatus', 'balancerStop', 'balancerStatus', 'balancerStart']);
     assert.deepEqual(await listed(ws), []);
+  });
+
+  it('a kill -9 in the middle of the dump: the next start of the agent restarts the balancer', async () => {
+    const { ws, commands } = await setup({ balancer: 'full' });
+    const p = await runUntil('backup-stream:1', ['backup', '--config', ws.config, '--json']);
+    await p.kill();
+    const next = await snapagent(['list', '--config', ws.config, '--json']);
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, /restarted the balancer of mongos 127\.0\.0\.1:\d+, stopped by the killed backup of job cluster/);
+    assert.deepEqual(balancerCommands(await commands()), ['balancerStatus', 'balancerStop', 'balancerStatus', 'balancerStart']);
+    // repaired once: a later start finds nothing to do
+    const again = await snapagent(['list', '--config', ws.config, '--json']);
+    assert.doesNotMatch(again.stderr, /balancer/);
   });
 });
