@@ -30,7 +30,7 @@ export async function backupArchive(ctx: PluginContext, job: Job<MongoOptions>):
   // The oplog makes the dump a point in time; mongodump allows it for full dumps only, and
   // not through a mongos (each shard has its own oplog).
   const oplog = o.oplog === 'auto' && server.replicaSet !== null && !server.mongos && !o.database;
-  if (server.mongos) ctx.log.warn({ mongos: `${ep.host}:${ep.port}` }, 'a mongos: no --oplog (mongodump refuses it there); the dump is consistent per collection, not one point in time across shards (see the README\'s "Sharded clusters")');
+  if (server.mongos) ctx.log.info({ mongos: `${ep.host}:${ep.port}` }, 'a mongos: no --oplog (mongodump refuses it there); the dump is consistent per collection, not one point in time across shards (see the README\'s "Sharded clusters")');
   else if (server.replicaSet === null) ctx.log.debug('standalone server: no --oplog; the dump is consistent per collection, not across collections');
   else if (!oplog) ctx.log.info({ replica_set: server.replicaSet }, o.database ? 'one database: no --oplog (mongodump takes the oplog for a whole dump only); the dump is consistent per collection' : 'oplog: never: the dump is consistent per collection');
   const args = ['--archive', ...(oplog ? ['--oplog'] : []), ...(o.database ? [`--db=${o.database}`] : []), ...(o.exclude_collections ?? []).map((x) => `--excludeCollection=${x}`)];
