@@ -5,7 +5,6 @@
 // Anything that fails before the manifest is written leaves no committed backup: the
 // partial files are removed now, and a dir left by a killed run is removed by the next.
 import { createHash } from 'node:crypto';
-import { finished } from 'node:stream/promises';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { artifactFileName, buildManifest, MANIFEST_FILE, writeSigned, type Manifest } from '../catalog/manifest.ts';
 import type { Context } from '../context.ts';
@@ -18,7 +17,7 @@ import { endRun, failRun, startRun, type BackupResult, type PreparedRun, type Pr
 import { prepare, type PrepareOptions } from './prepare.ts';
 import { compressAndUpload, type Written } from './upload.ts';
 import { cacheIndex } from './base.ts';
-import { ageEncrypt } from '../pipeline/age.ts';
+import { ageEncryptBytes } from '../pipeline/age.ts';
 
 export type { BackupResult, TargetOutcome } from './backup-run.ts';
 
@@ -91,7 +90,7 @@ async function indexOf(run: ProducingRun): Promise<StoredIndex | undefined> {
   const dependsOn = chain.filter((id) => wanted.has(id));
   if (!/^[a-z0-9]+$/.test(ix.format)) throw new SnapError(`plugin ${run.job.plugin}: index format "${ix.format}" is not a plain name`);
   let stored: Buffer = zstdCompressSync(ix.bytes, { params: { [zlibConstants.ZSTD_c_checksumFlag]: 1 } });
-  if (run.recipients) stored = await ageBytes(run.recipients.files, stored, run.abort.signal);
+  if (run.recipients) stored = await ageEncryptBytes(run.recipients.files, stored, run.abort.signal);
   return { name: artifactFileName('index', ix.format, run.recipients !== undefined), format: ix.format, raw: ix.bytes, stored, sha256: createHash('sha256').update(stored).digest('hex'), dependsOn, representedBytes: ix.representedBytes };
 }
 
@@ -105,14 +104,6 @@ interface StoredIndex {
   representedBytes?: number;
 }
 
-async function ageBytes(recipientFiles: string[], bytes: Buffer, signal: AbortSignal): Promise<Buffer> {
-  const age = ageEncrypt(recipientFiles, signal);
-  const chunks: Buffer[] = [];
-  age.stdout.on('data', (c: Buffer) => chunks.push(c));
-  age.stdin!.end(bytes);
-  await Promise.all([age.done, finished(age.stdout)]);
-  return Buffer.concat(chunks);
-}
 
 // Step 4: the manifest of what was stored, once the producer succeeded; its figures go
 // into the result too.

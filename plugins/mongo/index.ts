@@ -37,6 +37,19 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
     return (await import('./repair.ts')).restartKilledBalancer(ctx, killed);
   },
 
+  // Point-in-time recovery (a replica-set member's oplog, shipped by the daemon): a dump
+  // taken with --oplog is as of its window's last entry.
+  pitr: {
+    format: 'bson',
+    positionOf(stats) {
+      const last = (stats.oplog_window as { last?: { t?: unknown; i?: unknown } } | undefined)?.last;
+      return stats.oplog === true && Number.isInteger(last?.t) && Number.isInteger(last?.i) ? { t: last!.t as number, i: last!.i as number } : undefined;
+    },
+    async openLog(ctx, job) {
+      return (await import('./oplog.ts')).openOplog(ctx, job);
+    },
+  },
+
   async drill(job, port) {
     return (await import('./drill.ts')).drillServer(job, port);
   },
