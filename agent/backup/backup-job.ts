@@ -27,9 +27,10 @@ export type BackupJobOptions = PrepareOptions;
  * it is in the result. */
 export async function backupJob(ctx: Context, job: Job, targets: Target[], o: BackupJobOptions = {}): Promise<BackupResult> {
   const run = startRun(ctx, job);
+  let opened: ProducingRun | undefined;
   try {
     const ready = await prepare(run, targets, o);
-    const producing = await produce(ready);
+    const producing = (opened = await produce(ready));
     const written = await compressAndUpload(producing);
     const [index, manifest] = await uncommittedOnFailure(producing, async () => {
       const ix = await indexOf(producing);
@@ -41,6 +42,7 @@ export async function backupJob(ctx: Context, job: Job, targets: Target[], o: Ba
   } catch (err) {
     failRun(run, err);
   }
+  if (opened) degraded(opened);
   return endRun(run);
 }
 
@@ -167,6 +169,18 @@ async function afterCommit(run: ProducingRun, index: StoredIndex | undefined): P
   if (index) await cacheIndex(run.ctx.config, run.job.name, run.id, index.sha256, index.raw).catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `could not cache the index (the next backup reads it from the target): ${errorMessage(err)}`));
   if (!stream.committed) return;
   await stream.committed().catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `after the commit: ${errorMessage(err)}`));
+}
+
+// The backup is good (committed where the targets took it) but the plugin left the
+// datastore needing a hand (BackupStream.degraded): the job fails, naming that first.
+function degraded(run: ProducingRun): void {
+  const err = run.stream.degraded?.();
+  if (!err) return;
+  const { result } = run;
+  if (result.error?.includes(err.message)) return;
+  result.status = 'failed';
+  result.error = result.error ? `${err.message}; ${result.error}` : err.message;
+  result.hint = err.hint ?? result.hint;
 }
 
 // The job is ok only when every target it names holds the backup.

@@ -4,6 +4,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DockerClient } from '../docker/client.ts';
+import type { SnapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 /** A job as planned: where it came from and everything a plugin needs. */
@@ -99,6 +100,11 @@ export interface BackupStream {
   /** Called once after the backup was committed to at least one target (e.g. to prune
    * what the datastore keeps locally); a failure is logged, the backup stays committed. */
   committed?(): Promise<void>;
+  /** Asked once `done` resolved and the run ended: an error when the backup is good but
+   * left the datastore in a state that needs a hand (a sharded cluster whose balancer
+   * could not be restarted). The backup stays committed and the job fails with this
+   * error, so that alerts fire. */
+  degraded?(): SnapError | undefined;
 }
 
 /** The raw bytes of a stored artifact, for a plugin's restore. Use one of the two. */

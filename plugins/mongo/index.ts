@@ -4,7 +4,8 @@
 // database the collections with their document counts and index definitions, counted
 // from the archive stream itself (archive.ts). A restore feeds the archive to
 // mongorestore in the target container (--oplogReplay when the dump has an oplog), then
-// compares counts and indexes with the driver.
+// compares counts and indexes with the driver. Through a mongos, the balancer is stopped
+// for the dump; the next start restarts one a kill -9 left stopped (repair.ts).
 import { parseSchema, runningContainer, UsageError, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { optionsSchema, type MongoOptions } from './options.ts';
 
@@ -30,6 +31,10 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
 
   async restore(ctx, job, src, opts) {
     return (await import('./restore.ts')).restoreArchive(ctx, job, src, opts);
+  },
+
+  async repairKilled(ctx, killed) {
+    return (await import('./repair.ts')).restartKilledBalancer(ctx, killed);
   },
 
   // Point-in-time recovery (a replica-set member's oplog, shipped by the daemon): a dump
