@@ -1,10 +1,14 @@
 // Step 3 of a backup: the plugin's bytes to every target, as a .partial that no reader
 // takes for a backup:
 //   producer ─► (count raw) ─► zstd ─► (age) ─► sha256 + count ─► each target's put()
+// When every target is a file on this machine (local), zstd (or age) writes into a named
+// pipe and a worker thread copies it into each target's .partial file, hashing and
+// counting (pump.ts): the compressed bytes never pass through the event loop.
 // One failing target is dropped and the others go on. When the stream fails as a whole
 // (the producer, every target, a cancellation), the plugin's work is undone, the
 // partial files are removed and the most meaningful error is thrown.
 import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, SnapError } from '../errors.ts';
@@ -13,6 +17,8 @@ import { ageEncrypt } from '../pipeline/age.ts';
 import { zstdCompress } from '../pipeline/filter-process.ts';
 import { ByteCounter, HashCounter } from '../pipeline/hash.ts';
 import type { Bar } from '../pipeline/progress.ts';
+import { pipePair, pump, type PumpResult } from '../pipeline/pump.ts';
+import type { PartialFile, Target } from '../targets/target.ts';
 import { faultPoint } from '../testing.ts';
 import type { ProducingRun } from './backup-run.ts';
 
@@ -55,6 +61,7 @@ export async function compressAndUpload(run: ProducingRun): Promise<Written> {
 // zstd writes straight into age's stdin; the last of them feeds the hash, which feeds
 // every target.
 async function flow(run: ProducingRun, direct: FileHandle | undefined, bar: Bar): Promise<Written> {
+  if (run.targets.every((t) => t.openPartial)) return flowToFiles(run, direct, bar);
   const { stream: bs, abort, targets, key, recipients } = run;
   const hash = new HashCounter();
   const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
@@ -97,6 +104,97 @@ async function flow(run: ProducingRun, direct: FileHandle | undefined, bar: Bar)
     throw targetsFailed ? abort.signal.reason : err;
   }
   return { sha256: hash.sha256(), bytes: hash.bytes, rawBytes: raw?.bytes, failures, streamedAt };
+}
+
+type Failures = Written['failures'];
+
+const failure = (err: unknown) => ({ error: errorMessage(err), hint: err instanceof SnapError ? err.hint : undefined });
+
+// Every target failed: one target's own error, else all of them in one.
+function allFailed(targets: Target[], failures: Failures, err: unknown): unknown {
+  return targets.length === 1 ? err : new SnapError([...failures.values()].map((f) => f.error).join('; '), { hint: [...failures.values()].find((f) => f.hint)?.hint });
+}
+
+// Rejects when `p` rejects; never resolves (for a race with the steps that must finish).
+const failureOf = (p: Promise<unknown>) => new Promise<never>((_, reject) => void p.catch(reject));
+
+// The local fast path: zstd (and age) ─► named pipe ─► worker (sha256, count) ─► each
+// target's .partial file, written back to disk while the stream goes on and fsynced once.
+async function flowToFiles(run: ProducingRun, direct: FileHandle | undefined, bar: Bar): Promise<Written> {
+  const { stream: bs, abort, targets, key, recipients } = run;
+  const failures: Failures = new Map();
+  const files: { t: Target; file: PartialFile }[] = [];
+  let lastError: unknown;
+  for (const t of targets) {
+    try {
+      files.push({ t, file: await t.openPartial!(key) });
+    } catch (err) {
+      failures.set(t.name, failure(err));
+      lastError = err;
+    }
+  }
+  if (files.length === 0) {
+    await direct?.close();
+    throw allFailed(targets, failures, lastError);
+  }
+  const pair = await pipePair(path.join(run.ctx.config.stateDir, 'pipes'), 'upload').catch(async (err: unknown) => {
+    await direct?.close();
+    for (const f of files) await f.file.discard();
+    throw err;
+  });
+  const raw = direct ? undefined : new ByteCounter((n) => bar.update(n));
+  const age = recipients ? ageEncrypt(recipients.files, abort.signal, pair.write.fd) : undefined;
+  const zstd = zstdCompress(abort.signal, direct?.fd, age?.stdin ?? pair.write.fd);
+  // the children hold their own copies: the pipe ends (EOF) when the last of them exits
+  await direct?.close();
+  age?.stdin?.destroy();
+  await pair.write.close();
+  let synced = 0;
+  const copied = pump({ input: pair.read.fd, outputs: files.map((f) => f.file.fd), drain: false, point: 'backup-stream' }, (n) => {
+    if (direct) bar.update(n);
+    if (n - synced < 64 << 20) return;
+    synced = n;
+    for (const f of files) f.file.writeBack();
+  });
+  copied.catch(() => undefined);
+  try {
+    const [res] = await Promise.race([
+      Promise.all([copied, zstd.done, age?.done, raw ? pipeline(bs.stream, raw, zstd.stdin!, { signal: abort.signal }) : undefined]),
+      failureOf(bs.done),
+    ]);
+    const finishError = await finishFiles(files, res, failures);
+    if (failures.size === targets.length) throw allFailed(targets, failures, finishError ?? lastError);
+    const streamedAt = performance.now();
+    await bs.done;
+    return { sha256: res.sha256, bytes: res.bytes, rawBytes: raw?.bytes, failures, streamedAt };
+  } catch (err) {
+    zstd.kill();
+    age?.kill();
+    for (const f of files) await f.file.discard();
+    // a write that failed on every target (a full disk): the target says what and where
+    const output = (err as { output?: number }).output;
+    throw output === undefined ? err : files[output]!.file.error(err);
+  } finally {
+    await copied.catch(() => undefined);
+    await pair.cleanup();
+  }
+}
+
+// Each file that got every byte is made durable; one whose writes failed is removed.
+// Returns the last failure, if any.
+async function finishFiles(files: { t: Target; file: PartialFile }[], res: PumpResult, failures: Failures): Promise<unknown> {
+  let last: unknown;
+  for (const [i, { t, file }] of files.entries()) {
+    try {
+      if (res.errors[i]) throw file.error(res.errors[i]);
+      await file.finish(res.bytes);
+    } catch (err) {
+      failures.set(t.name, failure(err));
+      last = err;
+      await file.discard();
+    }
+  }
+  return last;
 }
 
 // A SnapError that aborted the run explains more than a stream's "premature close".

@@ -55,8 +55,8 @@ export async function recipientsFor(config: Config): Promise<Recipients | undefi
   return { files, list, cleanup };
 }
 
-export function ageEncrypt(recipientFiles: string[], signal?: AbortSignal): FilterProcess {
-  return startFilter('age encryption', 'age', ['-e', ...recipientFiles.flatMap((f) => ['-R', f])], signal);
+export function ageEncrypt(recipientFiles: string[], signal?: AbortSignal, output?: Fd): FilterProcess {
+  return startFilter('age encryption', 'age', ['-e', ...recipientFiles.flatMap((f) => ['-R', f])], signal, { stdout: output });
 }
 
 /** A small buffer (an index, an oplog slice) encrypted whole. */
@@ -69,8 +69,8 @@ export async function ageEncryptBytes(recipientFiles: string[], bytes: Buffer, s
   return Buffer.concat(chunks);
 }
 
-export function ageDecrypt(identityFile: string, signal?: AbortSignal, output?: Fd): FilterProcess {
-  return startFilter('age decryption', 'age', ['-d', '-i', identityFile], signal, { stdout: output });
+export function ageDecrypt(identityFile: string, signal?: AbortSignal, output?: Fd, input?: Fd): FilterProcess {
+  return startFilter('age decryption', 'age', ['-d', '-i', identityFile], signal, { stdin: input, stdout: output });
 }
 
 /** The identity file from the config or $SNAPAGENT_AGE_IDENTITY_FILE, if any. */

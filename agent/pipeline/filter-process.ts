@@ -75,8 +75,8 @@ exit "\${s[1]}"`;
 
 /** zstd decompression into `output` that writes at most `limit` bytes; `done` rejects with
  * RawBoundHit when the stream was longer. */
-export function zstdDecompressBounded(signal: AbortSignal | undefined, limit: number, output: Fd): FilterProcess {
-  const f = startFilter('zstd decompression', 'bash', ['-c', BOUNDED, 'snapagent-bound', String(limit)], signal, { stdout: output });
+export function zstdDecompressBounded(signal: AbortSignal | undefined, limit: number, output: Fd, input?: Fd): FilterProcess {
+  const f = startFilter('zstd decompression', 'bash', ['-c', BOUNDED, 'snapagent-bound', String(limit)], signal, { stdin: input, stdout: output });
   const done = f.done.catch((err: unknown) => {
     throw /raw size bound reached/.test(String((err as Error).message)) ? new RawBoundHit(`the decompressed stream is longer than ${limit} bytes`) : err;
   });

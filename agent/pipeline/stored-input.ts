@@ -1,7 +1,10 @@
 // The raw bytes of one stored artifact, as a plugin consumes them on restore:
 //   target file ─► sha256 + count ─► (age -d) ─► zstd -d ─► a stream, or straight into a
 //   file handle (a named pipe) through `head -c <bound>`, so the decompressed bytes never
-//   pass through the agent.
+//   pass through the agent. Into a file handle from a local target, a worker thread reads
+//   the stored file, hashes it and writes the same bytes into a named pipe the decoders
+//   read (pump.ts): the stored bytes never pass through the event loop either, and what
+//   is decoded is exactly what was hashed.
 // `integrity` settles once every stored byte was read and checked against the manifest,
 // age (its authentication tags) and zstd (its frame checksums) accepted them, and the
 // decompressed bytes stayed within the manifest's raw_size (+ 1 % + 64 KiB): a stream
@@ -18,6 +21,8 @@ import { ageDecrypt } from './age.ts';
 import { feedDraining } from '../plugin/feed.ts';
 import { RawBoundHit, zstdDecompress, zstdDecompressBounded, type FilterProcess } from './filter-process.ts';
 import { HashCounter } from './hash.ts';
+import { pipePair, pump } from './pump.ts';
+import { faultPoint } from '../testing.ts';
 
 /** The decompressed bytes outgrew the manifest's raw_size: refused before live data changes. */
 export class RawSizeExceededError extends IntegrityError {}
@@ -66,15 +71,21 @@ export class StoredInput implements RawInput {
   private readonly artifact: Artifact;
   private readonly signal: AbortSignal;
   private readonly identity?: string;
+  private readonly pipeDir?: string;
+  private begun = false;
+  private pumped = 0;
+  private progress?: { onBytes: (bytes: number) => void; point?: string };
 
   /** `identity`: the age identity file, required for an encrypted artifact unless only
-   * verify() is used. */
-  constructor(target: Target, key: string, artifact: Artifact, signal: AbortSignal, identity?: string) {
+   * verify() is used. `pipeDir`: the agent's pipe directory, for the worker-thread path
+   * of toHandle() (without it, the bytes go through the event loop). */
+  constructor(target: Target, key: string, artifact: Artifact, signal: AbortSignal, identity?: string, pipeDir?: string) {
     this.target = target;
     this.key = key;
     this.artifact = artifact;
     this.signal = signal;
     this.identity = identity;
+    this.pipeDir = pipeDir;
     this.integrity = new Promise<void>((res, rej) => ((this.resolve = res), (this.reject = rej)));
     this.integrity.catch(() => undefined);
   }
@@ -84,7 +95,22 @@ export class StoredInput implements RawInput {
     await pipeline(this.target.open(this.key, this.signal), check, async function* (src) {
       for await (const _ of src);
     });
-    this.checkDigest(check);
+    this.checkDigest(check.bytes, check.sha256());
+  }
+
+  /** Stored bytes read so far (all of them once `integrity` resolved). */
+  get bytes(): number {
+    return Math.max(this.hash.bytes, this.pumped);
+  }
+
+  /** `onBytes` gets the stored bytes read so far as they are read; the fault point
+   * `point` (testing.ts) is reached with them, where the bytes move. Before reading. */
+  watch(onBytes: (bytes: number) => void, point?: string): void {
+    this.progress = { onBytes, point };
+    this.hash.on('data', () => {
+      onBytes(this.hash.bytes);
+      if (point) faultPoint(point, this.hash.bytes);
+    });
   }
 
   stream(): Readable {
@@ -95,7 +121,8 @@ export class StoredInput implements RawInput {
    * decompressed bytes never pass through the agent, and never more than the bound. */
   async toHandle(fh: FileHandle): Promise<void> {
     try {
-      this.start(fh.fd);
+      if (this.pipeDir !== undefined && this.target.openStored) await this.startPumped(fh.fd, this.pipeDir);
+      else this.start(fh.fd);
     } finally {
       // the child holds its own copy: ours must close, or the reader never sees EOF
       await fh.close().catch(() => undefined);
@@ -105,7 +132,7 @@ export class StoredInput implements RawInput {
 
   /** Whether a consumer started reading (else `integrity` never settles). */
   get started(): boolean {
-    return this.dec !== undefined;
+    return this.begun;
   }
 
   kill(): void {
@@ -113,16 +140,67 @@ export class StoredInput implements RawInput {
     this.dec?.kill();
   }
 
-  private start(output?: number): Readable {
-    if (this.dec) throw new Error('the stored artifact can be read only once');
+  private bomb(limit: number): RawSizeExceededError {
+    return new RawSizeExceededError(
+      `${this.key}: decompresses to more than ${limit} bytes, the manifest's raw_size ${this.artifact.raw_size} + 1 % + 64 KiB; refused as a decompression bomb before the live data was changed`,
+      'the artifact or its manifest was altered; restore another backup (snapagent list)',
+    );
+  }
+
+  private begin(): { encrypted: boolean; limit: number } {
+    if (this.begun) throw new Error('the stored artifact can be read only once');
+    this.begun = true;
     const encrypted = this.artifact.encryption === 'age';
     if (encrypted && !this.identity) throw new Error(`${this.key} is encrypted: an age identity is needed to read it`);
-    const limit = rawBound(this.artifact.raw_size);
-    const bomb = () =>
-      new RawSizeExceededError(
-        `${this.key}: decompresses to more than ${limit} bytes, the manifest's raw_size ${this.artifact.raw_size} + 1 % + 64 KiB; refused as a decompression bomb before the live data was changed`,
-        'the artifact or its manifest was altered; restore another backup (snapagent list)',
-      );
+    return { encrypted, limit: rawBound(this.artifact.raw_size) };
+  }
+
+  // The first failure in data order explains the rest: a wrong digest over age's
+  // refusal over the bound (zstd was killed for it) over zstd's "truncated input".
+  private settle(steps: (Promise<unknown> | undefined)[]): void {
+    Promise.allSettled(steps).then((res) => {
+      const failed = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) this.reject(failed.reason);
+      else this.resolve();
+    });
+  }
+
+  // stored file ─► worker (sha256, count) ─► named pipe ─► (age -d) ─► zstd -d | head -c
+  // ─► `output`. The worker reads every stored byte even when a decoder stops early.
+  private async startPumped(output: number, pipeDir: string): Promise<void> {
+    const { encrypted, limit } = this.begin();
+    let file: FileHandle | undefined;
+    try {
+      file = await this.target.openStored!(this.key);
+      const pair = await pipePair(pipeDir, 'restore');
+      let exceeded!: (err: RawSizeExceededError) => void;
+      let passed!: () => void;
+      const within = new Promise<void>((res, rej) => ((exceeded = rej), (passed = res)));
+      const dec = (this.dec = zstdDecompressBounded(this.signal, limit, output, encrypted ? undefined : pair.read.fd));
+      dec.done.then(passed, (err: unknown) => (err instanceof RawBoundHit ? exceeded(this.bomb(limit)) : passed()));
+      const age = (this.age = encrypted ? ageDecrypt(this.identity!, this.signal, dec.stdin!, pair.read.fd) : undefined);
+      if (age) dec.stdin!.destroy();
+      await pair.read.close(); // the decoder holds its own
+      const stored = file;
+      const copied = pump({ input: stored.fd, outputs: [pair.write.fd], drain: true, point: this.progress?.point }, (n) => {
+        this.pumped = n;
+        this.progress?.onBytes(n);
+      }, this.signal).finally(async () => {
+        await stored.close().catch(() => undefined);
+        await pair.cleanup(); // the decoders see EOF
+      });
+      this.settle([copied.then((r) => this.checkDigest(r.bytes, r.sha256)), age?.done, within, dec.done.catch((err: unknown) => { if (!(err instanceof RawBoundHit)) throw err; })]);
+    } catch (err) {
+      await file?.close().catch(() => undefined);
+      this.kill();
+      this.reject(err);
+      throw err;
+    }
+  }
+
+  private start(output?: number): Readable {
+    const { encrypted, limit } = this.begin();
+    const bomb = () => this.bomb(limit);
     let exceeded!: (err: RawSizeExceededError) => void;
     let passed!: () => void;
     const within = new Promise<void>((res, rej) => ((exceeded = rej), (passed = res)));
@@ -158,24 +236,17 @@ export class StoredInput implements RawInput {
     this.hash.on('error', () => sink.destroy()); // the decoders see EOF and exit
     src.pipe(this.hash);
     feedDraining(this.hash, sink);
-    const steps = [finished(this.hash).then(() => this.checkDigest(this.hash)), age?.done, within, dec.done.catch((err: unknown) => { if (!(err instanceof RawBoundHit)) throw err; })];
-    // The first failure in data order explains the rest: a wrong digest over age's
-    // refusal over the bound (zstd was killed for it) over zstd's "truncated input".
-    Promise.allSettled(steps).then((res) => {
-      const failed = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) this.reject(failed.reason);
-      else this.resolve();
-    });
+    this.settle([finished(this.hash).then(() => this.checkDigest(this.hash.bytes, this.hash.sha256())), age?.done, within, dec.done.catch((err: unknown) => { if (!(err instanceof RawBoundHit)) throw err; })]);
     return out;
   }
 
-  private checkDigest(h: HashCounter): void {
+  private checkDigest(bytes: number, sha256: string): void {
     const { artifact, key } = this;
-    if (h.bytes !== artifact.size) {
-      throw new IntegrityError(`${key}: ${h.bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
+    if (bytes !== artifact.size) {
+      throw new IntegrityError(`${key}: ${bytes} bytes stored, the manifest says ${artifact.size}; the archive is truncated or damaged`);
     }
-    if (h.sha256() !== artifact.sha256) {
-      throw new IntegrityError(`${key}: sha256 ${h.sha256()} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
+    if (sha256 !== artifact.sha256) {
+      throw new IntegrityError(`${key}: sha256 ${sha256} does not match the manifest's ${artifact.sha256}; the archive is damaged`);
     }
     this.digestOk = true;
   }

@@ -2,6 +2,7 @@
 // age -d when encrypted, zstd -d) and stages the data; it only replaces live data once `integrity` resolved:
 // every stored byte was read, matched the manifest's size and sha256, and zstd verified
 // its frame checksums.
+import path from 'node:path';
 import type { Context } from '../context.ts';
 import { errorMessage, IntegrityError, SnapError } from '../errors.ts';
 import { lockJob } from '../runtime/lock.ts';
@@ -15,7 +16,6 @@ import { volumeSpec } from './restore-trust.ts';
 import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
 import { StoredInput } from '../pipeline/stored-input.ts';
 import { startWork } from '../runtime/inflight.ts';
-import { faultPoint } from '../testing.ts';
 import type { PointInTimePlan } from '../pitr/point.ts';
 import { sliceDataKey } from '../pitr/slices.ts';
 
@@ -85,17 +85,18 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
     // An incremental: every backup it depends on must be on the same target and trusted
     // (else exit 3 here, before anything is touched); each piece is read through its own
     // StoredInput (sha256, age, zstd) and counts toward `integrity`.
+    const pipeDir = path.join(config.stateDir, 'pipes');
     const chain = m.depends_on?.length ? chainOf(listed, (await readCatalog(listed.target, `${m.host}/${m.job}`, await catalogTrust(ctx))).backups, req.insecureUnsigned) : [];
     if (chain.length && !plugin.incremental) throw new SnapError(`backup ${m.job}/${m.id} is an incremental, and plugin ${m.plugin} of this agent does not restore incrementals`);
     const pieces = chain.map((c) => {
       const a = dataArtifact(c.manifest);
       if (a.encryption === 'age' && !identity) throw new SnapError(`backup ${m.job}/${m.id} depends on ${c.manifest.id}, which is encrypted, while ${m.id} is not`);
-      return { id: c.manifest.id, input: new StoredInput(c.target, `${c.dir}/${a.name}`, a, abort.signal, identity), stats: c.manifest.stats };
+      return { id: c.manifest.id, input: new StoredInput(c.target, `${c.dir}/${a.name}`, a, abort.signal, identity, pipeDir), stats: c.manifest.stats };
     });
     const ix = indexArtifact(m);
     const index = ix ? await readIndex(config, listed, ix, abort.signal) : undefined;
     const pctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
-    const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
+    const input = new StoredInput(listed.target, key, artifact, abort.signal, identity, pipeDir);
     // the oplog slices of a restore to a point in time: each read through its own checks
     const pit = req.pointInTime;
     if (pit && !plugin.pitr) throw new SnapError(`plugin ${m.plugin} has no point-in-time recovery`);
@@ -104,7 +105,7 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
       return { id: l.slice.id, after: l.slice.after, last: l.slice.last, input: new StoredInput(l.target, sliceDataKey(l), l.slice.artifact, abort.signal, identity) };
     });
     const allPieces = [...pieces, ...logPieces];
-    input.hash.on('data', () => (bar.update(input.hash.bytes), faultPoint('restore-stream', input.hash.bytes)));
+    input.watch((n) => bar.update(n), 'restore-stream');
     // src and every piece the plugin started reading (a piece it does not need is never
     // read, so never settles); any piece's failure rejects at once
     const integrity = new Promise<void>((resolve, reject) => {
@@ -132,7 +133,7 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
         ...(pit ? { log: { after: pit.after, until: pit.until, at: pit.at.toISOString(), pieces: logPieces } } : {}),
       });
       await integrity;
-      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes + allPieces.reduce((n, p) => n + p.input.hash.bytes, 0) });
+      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.bytes + allPieces.reduce((n, p) => n + p.input.bytes, 0) });
       if (pit) result.point_in_time = { at: pit.at.toISOString(), base: m.id, slices: pit.slices.length, covered_until: new Date(pit.coveredUntil).toISOString() };
     } catch (err) {
       // An integrity failure explains a downstream "tar: unexpected EOF" better.

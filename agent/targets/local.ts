@@ -8,13 +8,14 @@
 // opened, and read O_NOFOLLOW; a link below the root is refused with its path named.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { fdatasync } from 'node:fs';
 import { lstat, mkdir, realpath, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createExclusive, writeFileAtomic } from '../atomic-file.ts';
 import { TargetError } from '../errors.ts';
 import { inDir, NotADirBelow, openBelow, openRegular, openStart, regularFiles, removeTree } from '../held-dir.ts';
-import { PARTIAL_SUFFIX, type StoredFile, type Target } from './target.ts';
+import { PARTIAL_SUFFIX, type PartialFile, type StoredFile, type Target } from './target.ts';
 
 export class LocalTarget implements Target {
   readonly name: string;
@@ -112,6 +113,71 @@ export class LocalTarget implements Target {
       throw this.fail(`writing ${key}`, err);
     } finally {
       await dir?.close();
+    }
+  }
+
+  async openPartial(key: string): Promise<PartialFile> {
+    const { parts, name } = this.split(key);
+    let dir: FileHandle | undefined;
+    let fh: FileHandle | undefined;
+    try {
+      dir = await this.dir(parts, true);
+      fh = await createExclusive(inDir(dir, name + PARTIAL_SUFFIX), 0o600);
+    } catch (err) {
+      await dir?.close();
+      throw this.fail(`writing ${key}`, err);
+    }
+    const file = fh;
+    let held: FileHandle | undefined = dir;
+    let syncing: Promise<void> | undefined;
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await syncing;
+      await file.close().catch(() => undefined);
+    };
+    const release = async () => {
+      await held?.close().catch(() => undefined);
+      held = undefined;
+    };
+    return {
+      fd: file.fd,
+      writeBack: () => {
+        if (syncing || closed) return;
+        syncing = new Promise<void>((resolve) => fdatasync(file.fd, () => resolve())).then(() => void (syncing = undefined));
+      },
+      finish: async (bytes) => {
+        try {
+          await syncing;
+          // one fsync at the end, as put() does: a published file survives a crash
+          await file.sync();
+          const size = (await file.stat()).size;
+          if (size !== bytes) throw new Error(`${size} bytes on disk, ${bytes} written`);
+          await close();
+          await release();
+        } catch (err) {
+          throw this.fail(`writing ${key}`, err);
+        }
+      },
+      discard: async () => {
+        await close();
+        // the directory as held since the file was made, else found again (never a
+        // descriptor number that may since name something else)
+        const d = held ?? (await this.dir(parts, false).catch(() => undefined));
+        if (d) await unlink(inDir(d, name + PARTIAL_SUFFIX)).catch(() => undefined);
+        await d?.close().catch(() => undefined);
+        held = undefined;
+      },
+      error: (err) => this.fail(`writing ${key}`, err),
+    };
+  }
+
+  async openStored(key: string): Promise<FileHandle> {
+    try {
+      return await this.openFile(key);
+    } catch (err) {
+      throw this.fail(`reading ${key}`, err);
     }
   }
 
