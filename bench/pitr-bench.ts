@@ -399,7 +399,7 @@ async function main(): Promise<void> {
   row('write to committed slice, p50', `${percentile(delays, 50).toFixed(2)} s`, `${delays.length} writes; ${unshipped} of ${writes} in no slice`);
   row('write to committed slice, p99', `${percentile(delays, 99).toFixed(2)} s`, `max ${Math.max(...delays).toFixed(2)} s`);
   row('restore the dump', `${plainS.toFixed(2)} s`, plainR.map((r) => r.seconds.toFixed(1)).join(' / '));
-  row(`restore to the last slice (--at)`, `${pitrS.toFixed(2)} s`, `${pitrR.map((r) => r.seconds.toFixed(1)).join(' / ')}; ${pit.point_in_time.slices} slices, ${sliceEntries} entries`);
+  row('restore to a point (--at a slice)', `${pitrS.toFixed(2)} s`, `${pitrR.map((r) => r.seconds.toFixed(1)).join(' / ')}; ${pit.point_in_time.slices} slices, ${sliceEntries} entries`);
   row('entries replayed per extra second', extra > 0 ? `${(sliceEntries / extra).toFixed(0)} /s` : '-', `peak RSS of the restores ${restorePeakMb.toFixed(0)} MB`);
   console.log(`(${chain.length} slices, ${chainEntries} entries shipped in all; restores ${mismatches.length ? `DIFFER from the writers' state: ${mismatches.join('; ')}` : `give the writers' state at that point: ${expected}`})`);
 
