@@ -223,6 +223,9 @@ interface CaptureRun extends WriterRun {
   peakKb: number;
   catchUp: number;
   errors: number;
+  /** Per slice of the run: from its read (until) to its commit, s: the server's query,
+   * zstd, the signed write. */
+  cycles: number[];
 }
 
 async function capturedRun(): Promise<CaptureRun> {
@@ -253,7 +256,8 @@ async function capturedRun(): Promise<CaptureRun> {
       if (!s) unshipped++;
       else delays.push((s.committed - ack) / 1000);
     }
-    return { ...w, delays, unshipped, cpu, peakKb, catchUp, errors };
+    const cycles = all.filter((s) => s.until >= startedAt).map((s) => (s.committed - s.until) / 1000);
+    return { ...w, delays, unshipped, cpu, peakKb, catchUp, errors, cycles };
   } catch (err) {
     d.child.kill('SIGKILL');
     throw err;
@@ -350,7 +354,7 @@ async function main(): Promise<void> {
     await sleep(2000);
     const c = await capturedRun();
     captured.push(c);
-    console.log(`  run ${k + 1} with capture:    ${(c.ops / c.seconds).toFixed(0)} ops/s (caught up in ${c.catchUp.toFixed(1)} s; delay p50 ${percentile(c.delays, 50).toFixed(1)} s, p99 ${percentile(c.delays, 99).toFixed(1)} s; ${c.unshipped} not in a slice; capture CPU ${c.cpu.toFixed(1)} s, peak RSS ${(c.peakKb / 1024).toFixed(0)} MB${c.errors ? `; ${c.errors} errors logged` : ''})`);
+    console.log(`  run ${k + 1} with capture:    ${(c.ops / c.seconds).toFixed(0)} ops/s (caught up in ${c.catchUp.toFixed(1)} s; delay p50 ${percentile(c.delays, 50).toFixed(1)} s, p99 ${percentile(c.delays, 99).toFixed(1)} s; ${c.unshipped} not in a slice; read to commit p50 ${median(c.cycles).toFixed(2)} s, max ${Math.max(...c.cycles).toFixed(2)} s; capture CPU ${c.cpu.toFixed(1)} s, peak RSS ${(c.peakKb / 1024).toFixed(0)} MB${c.errors ? `; ${c.errors} errors logged` : ''})`);
   }
   const chain = slices();
   const dumpLast = stats.oplog_window.last as { t: number; i: number };
@@ -396,6 +400,8 @@ async function main(): Promise<void> {
   row('writes without capture', `${opsPlain.toFixed(0)} ops/s`, plain.map((r) => (r.ops / r.seconds).toFixed(0)).join(' / '));
   row('writes with capture (snapagent run)', `${opsCaptured.toFixed(0)} ops/s`, captured.map((r) => (r.ops / r.seconds).toFixed(0)).join(' / '));
   row('capture CPU while writing', `${(median(captured.map((r) => r.cpu)) / SECONDS * 100).toFixed(1)} %`, `of one core; peak RSS ${capturePeakMb.toFixed(0)} MB`);
+  const cycles = captured.flatMap((r) => r.cycles);
+  row('slice read to commit, p50', `${median(cycles).toFixed(2)} s`, `max ${Math.max(...cycles).toFixed(2)} s over ${cycles.length} slices`);
   row('write to committed slice, p50', `${percentile(delays, 50).toFixed(2)} s`, `${delays.length} writes; ${unshipped} of ${writes} in no slice`);
   row('write to committed slice, p99', `${percentile(delays, 99).toFixed(2)} s`, `max ${Math.max(...delays).toFixed(2)} s`);
   row('restore the dump', `${plainS.toFixed(2)} s`, plainR.map((r) => r.seconds.toFixed(1)).join(' / '));
@@ -417,6 +423,7 @@ async function main(): Promise<void> {
     entries_per_extra_second: extra > 0 ? sliceEntries / extra : null,
     writes_in_no_slice: unshipped,
     capture_cpu_seconds: captured.map((r) => r.cpu),
+    slice_read_to_commit_s: { p50: median(cycles), max: Math.max(...cycles) },
     capture_peak_rss_mb: capturePeakMb,
     restore_peak_rss_mb: restorePeakMb,
     capture_errors_logged: captured.reduce((n, r) => n + r.errors, 0),
