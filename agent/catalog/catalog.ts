@@ -230,3 +230,15 @@ export async function refreshIndex(target: Target, host: string, job: string, tr
     log.warn({ target: target.name, job: `${host}/${job}` }, `could not update the catalog index (the next reader does): ${errorMessage(err)}`);
   }
 }
+
+/** refreshIndex for each job of `written` (backups whose check records were just
+ * written), once per target and job. */
+export async function refreshIndexes(written: readonly Listed[], trust: CatalogTrust): Promise<void> {
+  const groups = new Map<string, { target: Target; host: string; job: string; dirs: Set<string> }>();
+  for (const l of written) {
+    const k = `${l.target.name}\0${l.manifest.host}\0${l.manifest.job}`;
+    if (!groups.has(k)) groups.set(k, { target: l.target, host: l.manifest.host, job: l.manifest.job, dirs: new Set() });
+    groups.get(k)!.dirs.add(l.dir);
+  }
+  for (const g of groups.values()) await refreshIndex(g.target, g.host, g.job, trust, g.dirs);
+}
