@@ -63,14 +63,36 @@ export async function readCatalog(target: Target, prefix: string, trust: Catalog
     j.dirs.get(parts[2]!)!.set(parts[3]!, f);
   }
   const cat: Catalog = { backups: [], incomplete: [], invalid: [] };
-  await Promise.all([...jobs.values()].map((j) => readJob(target, j, trust, o, cat)));
+  // reads at once, whatever the number of backups: on rclone each is a process
+  const read = limiter(READS_AT_ONCE, (key: string) => target.readFile(key));
+  await Promise.all([...jobs.values()].map((j) => readJob(target, read, j, trust, o, cat)));
   for (const bad of cat.invalid) log.warn({ target: target.name, key: bad.key }, `ignoring invalid manifest: ${bad.reason}`);
   cat.backups.sort((a, b) => a.manifest.job.localeCompare(b.manifest.job) || a.manifest.id.localeCompare(b.manifest.id));
   cat.incomplete.sort();
   return cat;
 }
 
-async function readJob(target: Target, j: JobListing, trust: CatalogTrust, o: ReadOptions, cat: Catalog): Promise<void> {
+type Read = (key: string) => Promise<Buffer>;
+
+const READS_AT_ONCE = 16;
+
+// `fn`, run at most `n` at a time (first come, first served).
+function limiter<A, T>(n: number, fn: (a: A) => Promise<T>): (a: A) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (a) => {
+    if (running >= n) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      return await fn(a);
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+async function readJob(target: Target, read: Read, j: JobListing, trust: CatalogTrust, o: ReadOptions, cat: Catalog): Promise<void> {
   const base = `${j.host}/${j.job}`;
   const committed = [...j.dirs].filter(([id, names]) => {
     if (names.has(MANIFEST_FILE)) return true;
@@ -79,7 +101,7 @@ async function readJob(target: Target, j: JobListing, trust: CatalogTrust, o: Re
     return false;
   });
   if (committed.length === 0) return;
-  const { entries: index, state } = j.index ? await readIndex(target, base, j, trust) : { entries: undefined, state: 'missing' };
+  const { entries: index, state } = j.index ? await readIndex(target, read, base, j, trust) : { entries: undefined, state: 'missing' };
   const next: IndexEntry[] = [];
   const summaries = new Map<string, EntrySummary>();
   let anew = 0;
@@ -92,7 +114,7 @@ async function readJob(target: Target, j: JobListing, trust: CatalogTrust, o: Re
       const fromTarget = async (): Promise<IndexEntry> => {
         anew++;
         const files = new Map(listed);
-        await Promise.all([...files].map(async ([name, f]) => files.set(name, { ...f, bytes: await target.readFile(`${dir}/${name}`) })));
+        await Promise.all([...files].map(async ([name, f]) => files.set(name, { ...f, bytes: await read(`${dir}/${name}`) })));
         return { id, files };
       };
       let entry: IndexEntry;
@@ -130,10 +152,10 @@ async function readJob(target: Target, j: JobListing, trust: CatalogTrust, o: Re
 }
 
 // The job's index, if it is one signed by a trusted key; else why not (for the log).
-async function readIndex(target: Target, base: string, j: JobListing, trust: CatalogTrust): Promise<{ entries?: Map<string, IndexEntry>; state: string }> {
+async function readIndex(target: Target, read: Read, base: string, j: JobListing, trust: CatalogTrust): Promise<{ entries?: Map<string, IndexEntry>; state: string }> {
   const key = `${base}/${INDEX_FILE}`;
   try {
-    const [bytes, sig] = await Promise.all([target.readFile(key), j.indexSig ? target.readFile(`${key}${SIG_SUFFIX}`) : undefined]);
+    const [bytes, sig] = await Promise.all([read(key), j.indexSig ? read(`${key}${SIG_SUFFIX}`) : undefined]);
     const s = checkSignature(trust.keys, key, bytes, sig);
     if (s.state !== 'signed') {
       // written by someone else, or changed: read the manifests (and replace it)
