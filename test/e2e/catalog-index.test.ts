@@ -2,7 +2,8 @@
 // read by `list` and `status` in a few requests, kept honest against the listing when
 // backups appear or vanish behind the agent's back (and repaired), and never believed
 // when someone who can write the bucket but holds no trusted key rewrites it. Volume
-// plugin; the server counts the requests it answers.
+// plugin, fulls only (a backup removed behind the agent's back is no one's base); the
+// server counts the requests it answers.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +53,7 @@ describe('catalog index on S3 (volume plugin)', () => {
     Object.assign(process.env, env); // for the in-process target below
     target = new RcloneTarget({ name: 's3', remote: `${REMOTE}:bkt/snap`, flags: [], timeoutSeconds: 60, retries: 0 });
     await filledVolume(vol, 'seq 1 5000 > /v/n && echo one > /v/f');
-    ws = config({ host: HOST, targets: [rcloneTarget('s3', `${REMOTE}:bkt/snap`)], jobs: [volumeJob(JOB, vol, { keep: { last: 10 } })] });
+    ws = config({ host: HOST, targets: [rcloneTarget('s3', `${REMOTE}:bkt/snap`)], jobs: [volumeJob(JOB, vol, { keep: { last: 10 }, incremental: false })] });
     for (let i = 0; i < 2; i++) await expectRun(['backup', '--config', ws.config, '--json'], env);
   });
 
@@ -116,7 +117,7 @@ describe('catalog index on S3 (volume plugin)', () => {
   });
 
   it('retention after a backup reads it and writes it without the removed backups', async () => {
-    ws.rewrite({ host: HOST, targets: [rcloneTarget('s3', `${REMOTE}:bkt/snap`)], jobs: [volumeJob(JOB, vol, { keep: { last: 1 } })] });
+    ws.rewrite({ host: HOST, targets: [rcloneTarget('s3', `${REMOTE}:bkt/snap`)], jobs: [volumeJob(JOB, vol, { keep: { last: 1 }, incremental: false })] });
     const r = await expectRun(['backup', '--config', ws.config, '--json'], env);
     const id = r.json.results[0].id as string;
     assert.deepEqual((await index()).backups.map((b: { id: string }) => b.id), [id]);
