@@ -55,6 +55,7 @@ export function buildCli(): Command {
     .option('--force', 'restore even while containers use the data')
     .option('--restore-users', 'also restore the database accounts a backup holds (mongo: admin.system.users/roles)')
     .option('--before <time>', 'the newest backup at or before this time (ISO 8601; without a zone: local time)')
+    .option('--at <time>', 'with --job: restore to this point in time (jobs with pitr: the newest dump before it, then the oplog replayed up to it)')
     .option('--all', 'restore the latest backup of every job: volumes, then the compose stack (config compose), then datastores')
     .option('--pick', 'choose jobs and backups on the terminal')
     .option('--insecure-unsigned', 'accept backups whose manifest has no signature (made before snapagent signed them); warns naming each')

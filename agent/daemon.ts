@@ -17,6 +17,9 @@ import { log, redactedJson } from './log.ts';
 import { refreshMetrics } from './observe/report.ts';
 import { nextRun, slotAt } from './plan/schedule.ts';
 import { runDrills } from './restore/drill.ts';
+import { captureLog } from './pitr/capture.ts';
+import { buildPlan } from './plan/plan.ts';
+import type { Job } from './plugin/contract.ts';
 import { selectTargets } from './targets/index.ts';
 
 /** The last slot run per tier, kept in <state_dir>/schedule.json. */
@@ -90,6 +93,17 @@ async function lastSlots(ctx: Context, state: ScheduleState): Promise<Map<string
     }
   }
   return last;
+}
+
+// The planned jobs with pitr (a plan problem is logged by the runs themselves).
+async function pitrJobs(ctx: Context): Promise<Job[]> {
+  if (!ctx.config.jobs.some((j) => j.pitr?.enabled)) return [];
+  try {
+    return (await buildPlan(ctx, ctx.docker)).jobs.filter((j) => j.pitr);
+  } catch (err) {
+    log.error(`oplog capture not started: cannot plan the jobs: ${errorMessage(err)}`);
+    return [];
+  }
 }
 
 /** The daemon: runs until the context's signal aborts, then waits for the running jobs
@@ -166,9 +180,31 @@ export async function runDaemon(ctx: Context): Promise<void> {
     }
   }
 
+  // Oplog capture of the jobs with pitr (config jobs: the plan's); a backup it asks for
+  // (none to replay from yet, or a gap) queues behind the job's tier like any run.
+  const captures = (await pitrJobs(ctx)).map((job) =>
+    captureLog(ctx, job, async (needed) => {
+      let ok = false;
+      const next = (chains.get(job.tier) ?? Promise.resolve()).then(async () => {
+        if (ctx.signal.aborted) return;
+        try {
+          if (!(await needed())) return void (ok = true);
+          const run = await runBackups(ctx, { jobs: [job.name] });
+          ok = run.results.some((r) => r.status === 'ok');
+          if (!ok) log.error({ job: job.name }, 'the backup the oplog capture needs failed: point-in-time recovery waits for the next one');
+        } catch (err) {
+          log.error({ job: job.name }, `the backup the oplog capture needs could not run: ${errorMessage(err)}`);
+        }
+      });
+      chains.set(job.tier, next);
+      await next;
+      return ok;
+    }),
+  );
+
   await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
   log.info('daemon stopping: waiting for the running jobs to clean up');
   for (const task of tasks) await task.destroy();
-  await Promise.allSettled(chains.values());
+  await Promise.allSettled([...chains.values(), ...captures]);
   log.info('daemon stopped');
 }

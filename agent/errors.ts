@@ -48,6 +48,10 @@ export class RefusedError extends SnapError {
   }
 }
 
+/** A server's log no longer holds the position a capture or replay continues from (it
+ * rolled over, or the server was restored or re-initiated): the entries between are lost. */
+export class LogGapError extends SnapError {}
+
 /** A target (local dir or rclone remote) could not be reached or written. */
 export class TargetError extends SnapError {}
 

@@ -3,7 +3,8 @@
 # docker.io (engine + client), zstd, age (encryption), rclone; and for the tests/bench:
 # openssh-server, busybox-static, debootstrap, prometheus (for promtool: metrics and alert
 # rules are checked with it), faketime (libfaketime moves the agent's clock in the
-# retention, daemon and status tests) and openssl (the benches' checksummed raw pipeline).
+# retention, daemon and status tests), openssl (the benches' checksummed raw pipeline) and
+# python3-mockupdb (a scripted wire-protocol server: the fake mongos of the balancer tests).
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -20,6 +21,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)
 command -v openssl >/dev/null || need+=(openssl)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+/usr/bin/python3 -c 'import mockupdb' 2>/dev/null || need+=(python3-mockupdb)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "[deps] missing: ${need[*]} — install them as root: apt-get install -y ${need[*]}" >&2

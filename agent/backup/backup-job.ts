@@ -5,7 +5,6 @@
 // Anything that fails before the manifest is written leaves no committed backup: the
 // partial files are removed now, and a dir left by a killed run is removed by the next.
 import { createHash } from 'node:crypto';
-import { finished } from 'node:stream/promises';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { artifactFileName, buildManifest, MANIFEST_FILE, writeSigned, type Manifest } from '../catalog/manifest.ts';
 import type { Context } from '../context.ts';
@@ -20,7 +19,7 @@ import { compressAndUpload, type Written } from './upload.ts';
 import { cacheIndex } from './base.ts';
 import { refreshIndex } from '../catalog/catalog.ts';
 import { catalogTrust } from '../catalog/trust.ts';
-import { ageEncrypt } from '../pipeline/age.ts';
+import { ageEncryptBytes } from '../pipeline/age.ts';
 
 export type { BackupResult, TargetOutcome } from './backup-run.ts';
 
@@ -30,9 +29,10 @@ export type BackupJobOptions = PrepareOptions;
  * it is in the result. */
 export async function backupJob(ctx: Context, job: Job, targets: Target[], o: BackupJobOptions = {}): Promise<BackupResult> {
   const run = startRun(ctx, job);
+  let opened: ProducingRun | undefined;
   try {
     const ready = await prepare(run, targets, o);
-    const producing = await produce(ready);
+    const producing = (opened = await produce(ready));
     const written = await compressAndUpload(producing);
     const [index, manifest] = await uncommittedOnFailure(producing, async () => {
       const ix = await indexOf(producing);
@@ -44,6 +44,7 @@ export async function backupJob(ctx: Context, job: Job, targets: Target[], o: Ba
   } catch (err) {
     failRun(run, err);
   }
+  if (opened) degraded(opened);
   return endRun(run);
 }
 
@@ -91,7 +92,7 @@ async function indexOf(run: ProducingRun): Promise<StoredIndex | undefined> {
   const dependsOn = chain.filter((id) => wanted.has(id));
   if (!/^[a-z0-9]+$/.test(ix.format)) throw new SnapError(`plugin ${run.job.plugin}: index format "${ix.format}" is not a plain name`);
   let stored: Buffer = zstdCompressSync(ix.bytes, { params: { [zlibConstants.ZSTD_c_checksumFlag]: 1 } });
-  if (run.recipients) stored = await ageBytes(run.recipients.files, stored, run.abort.signal);
+  if (run.recipients) stored = await ageEncryptBytes(run.recipients.files, stored, run.abort.signal);
   return { name: artifactFileName('index', ix.format, run.recipients !== undefined), format: ix.format, raw: ix.bytes, stored, sha256: createHash('sha256').update(stored).digest('hex'), dependsOn, representedBytes: ix.representedBytes };
 }
 
@@ -105,14 +106,6 @@ interface StoredIndex {
   representedBytes?: number;
 }
 
-async function ageBytes(recipientFiles: string[], bytes: Buffer, signal: AbortSignal): Promise<Buffer> {
-  const age = ageEncrypt(recipientFiles, signal);
-  const chunks: Buffer[] = [];
-  age.stdout.on('data', (c: Buffer) => chunks.push(c));
-  age.stdin!.end(bytes);
-  await Promise.all([age.done, finished(age.stdout)]);
-  return Buffer.concat(chunks);
-}
 
 // Step 4: the manifest of what was stored, once the producer succeeded; its figures go
 // into the result too.
@@ -181,6 +174,18 @@ async function afterCommit(run: ProducingRun, index: StoredIndex | undefined): P
   if (index) await cacheIndex(run.ctx.config, run.job.name, run.id, index.sha256, index.raw).catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `could not cache the index (the next backup reads it from the target): ${errorMessage(err)}`));
   if (!stream.committed) return;
   await stream.committed().catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `after the commit: ${errorMessage(err)}`));
+}
+
+// The backup is good (committed where the targets took it) but the plugin left the
+// datastore needing a hand (BackupStream.degraded): the job fails, naming that first.
+function degraded(run: ProducingRun): void {
+  const err = run.stream.degraded?.();
+  if (!err) return;
+  const { result } = run;
+  if (result.error?.includes(err.message)) return;
+  result.status = 'failed';
+  result.error = result.error ? `${err.message}; ${result.error}` : err.message;
+  result.hint = err.hint ?? result.hint;
 }
 
 // The job is ok only when every target it names holds the backup.

@@ -9,7 +9,7 @@ import { SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureSt
 export const MANIFEST_FORMAT = 'snapagent.manifest/1';
 export const MANIFEST_FILE = 'manifest.json';
 
-const artifactSchema = z.object({
+export const artifactSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/),
   format: z.string(),
   compression: z.enum(['zstd', 'none']),
@@ -75,6 +75,9 @@ export const checkRecordSchema = z.object({
   duration_seconds: z.number(),
   /** Drills: seconds from the start of the restore to verified data (the measured RTO). */
   rto_seconds: z.number().optional(),
+  /** Drills: seconds from the newest moment the drill could restore to until the drill
+   * started (the RPO the job had then; with pitr: its oplog slices replayed). */
+  rpo_seconds: z.number().optional(),
   errors: z.array(z.string()).default([]),
   details: z.record(z.string(), z.unknown()).default({}),
 });

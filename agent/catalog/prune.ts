@@ -16,8 +16,11 @@ import type { Target } from '../targets/target.ts';
 import { failedCheck, MANIFEST_FILE, newer, untrusted, type Listed } from './manifest.ts';
 import { readCatalog, refreshIndex } from './catalog.ts';
 import { neededBases } from './chain.ts';
-import { applyPolicy, describePolicy, keepFor } from './retention.ts';
+import { applyPolicy, describePolicy, keepFor, subtractDuration } from './retention.ts';
 import { catalogTrust } from './trust.ts';
+import { expiredSlices, readSlices, SLICE_FILE } from '../pitr/slices.ts';
+import type { PointInTime } from '../plugin/contract.ts';
+import { DEFAULT_PITR_KEEP } from '../config/schema.ts';
 
 export interface PruneItem {
   id: string;
@@ -39,6 +42,9 @@ export interface PruneReport {
   /** Backups whose manifest is not signed by a trusted key: left alone, and not counted
    * by the policy (a forged manifest must not become "the newest"). */
   untrusted: PruneItem[];
+  /** Point-in-time recovery: the job's oplog slices kept and removed (or to be removed)
+   * by its `pitr.keep`. */
+  slices?: { keep: string; kept: number; removed: number; removed_until?: string };
   error?: string;
 }
 
@@ -93,6 +99,28 @@ async function remove(t: Target, backups: Listed[], report: PruneReport): Promis
   }
 }
 
+// The job's oplog slices no restore within its pitr.keep needs (agent/pitr/slices.ts
+// expiredSlices), slice.json first (its commit point), then the directory.
+async function pruneSlices(ctx: ConfigContext, t: Target, job: string, kept: Listed[], pitr: PointInTime, report: PruneReport, dryRun: boolean): Promise<void> {
+  const keep = ctx.config.jobs.find((j) => j.name === job)?.pitr?.keep ?? DEFAULT_PITR_KEEP;
+  const { slices } = await readSlices(t, ctx.config.host, job, (await catalogTrust(ctx)).keys);
+  if (slices.length === 0) return;
+  const bases = kept.flatMap((b) => {
+    const p = pitr.positionOf(b.manifest.stats);
+    return p ? [{ id: b.manifest.id, position: p }] : [];
+  });
+  const now = new Date();
+  // unsigned slices are left alone, as unsigned manifests are
+  const expired = expiredSlices(slices.filter((l) => l.signature.state === 'signed'), bases, subtractDuration(now, keep).getTime());
+  report.slices = { keep, kept: slices.length - expired.length, removed: expired.length, ...(expired.length ? { removed_until: expired.at(-1)!.slice.until } : {}) };
+  if (dryRun) return;
+  for (const l of expired) {
+    await t.removeFile(`${l.dir}/${SLICE_FILE}`);
+    await t.removeDir(l.dir);
+  }
+  if (expired.length) log.info({ job, target: t.name, removed: expired.length, until: report.slices.removed_until, keep }, 'oplog slices removed by retention');
+}
+
 /**
  * Applies retention to one job on the given targets, holding the job's lock (waiting up
  * to lock_wait_seconds) and reading each target's catalog under it.
@@ -119,6 +147,11 @@ export async function pruneJob(ctx: ConfigContext, job: string, targets: Target[
         if (!o.dryRun && report.removed.length) {
           await remove(t, backups, report);
           await refreshIndex(t, config.host, job, trust);
+        }
+        const pitr = ctx.registry[backups[0]?.manifest.plugin ?? '']?.pitr;
+        if (pitr && report.status === 'ok') {
+          const removed = new Set(report.removed.map((r) => r.id));
+          await pruneSlices(ctx, t, job, backups.filter((b) => !removed.has(b.manifest.id)), pitr, report, Boolean(o.dryRun));
         }
         reports.push(report);
       } catch (err) {

@@ -23,6 +23,7 @@ export interface CheckResult {
   status: 'ok' | 'failed';
   duration_seconds: number;
   rto_seconds?: number;
+  rpo_seconds?: number;
   errors: string[];
   details: Record<string, unknown>;
   /** Whether the record was written next to the manifest. */
@@ -151,7 +152,7 @@ export async function finish(config: Config, l: Listed, record: CheckRecord, int
   }
   const failed = safe.status === 'failed' || !recorded;
   const level = failed ? 'error' : 'info';
-  log[level]({ job: l.manifest.job, id: l.manifest.id, target: l.target.name, seconds: safe.duration_seconds, rto: safe.rto_seconds }, `${safe.kind} ${safe.status}${safe.errors.length ? `: ${safe.errors.join('; ')}` : ''}`);
+  log[level]({ job: l.manifest.job, id: l.manifest.id, target: l.target.name, seconds: safe.duration_seconds, rto: safe.rto_seconds, rpo: safe.rpo_seconds }, `${safe.kind} ${safe.status}${safe.errors.length ? `: ${safe.errors.join('; ')}` : ''}`);
   return {
     target: l.target.name,
     job: l.manifest.job,
@@ -160,6 +161,7 @@ export async function finish(config: Config, l: Listed, record: CheckRecord, int
     status: safe.status,
     duration_seconds: safe.duration_seconds,
     ...(safe.rto_seconds !== undefined ? { rto_seconds: safe.rto_seconds } : {}),
+    ...(safe.rpo_seconds !== undefined ? { rpo_seconds: safe.rpo_seconds } : {}),
     errors: safe.errors,
     details: safe.details,
     recorded,

@@ -13,9 +13,11 @@ import { parseBefore, pickOne, type HostChoice } from '../restore/restore-choice
 import { restoreBackups, type Outcome, type RestoreSelection } from '../restore/run.ts';
 import { openSession, output, setExit, table, type GlobalOptions } from './common.ts';
 
-export interface RestoreOptions extends GlobalOptions, Omit<RestoreSelection, 'before' | 'pick' | 't0'> {
+export interface RestoreOptions extends GlobalOptions, Omit<RestoreSelection, 'before' | 'at' | 'pick' | 't0'> {
   /** ISO 8601; without a zone: local time. */
   before?: string;
+  /** ISO 8601: a restore to this point in time (jobs with pitr). */
+  at?: string;
   pick?: boolean;
 }
 
@@ -32,10 +34,14 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
   }
   const before = opts.before !== undefined ? parseBefore(opts.before) : undefined;
   if (before && opts.id && opts.id !== 'latest') throw new UsageError('--before and --id exclude each other', '--before picks the newest backup at or before a time; --id names one');
+  const at = opts.at !== undefined ? parseBefore(opts.at, '--at') : undefined;
+  if (at && (opts.job === undefined || before || (opts.id && opts.id !== 'latest'))) {
+    throw new UsageError('--at takes one --job, without --id or --before', 'for every job: --all --before TIME (jobs with pitr are restored to that very time)');
+  }
   const s = openSession(opts);
   const { job, id, all, target, host, toVolume, toContainer, database, collection, renameTo, stop, force, restoreUsers, insecureUnsigned } = opts;
   const pick = opts.pick ? askOperator : undefined;
-  const r = await restoreBackups(s, { job, id, all, pick, target, host, before, toVolume, toContainer, database, collection, renameTo, stop, force, restoreUsers, insecureUnsigned, t0 });
+  const r = await restoreBackups(s, { job, id, all, pick, target, host, before, at, toVolume, toContainer, database, collection, renameTo, stop, force, restoreUsers, insecureUnsigned, t0 });
   output(s.json, r, () => summary(r.results, r.skipped, r.stack, r.rto_seconds, r.ok));
   if (!r.ok) setExit(Math.max(ExitCode.failed, ...r.results.map((x) => x.exitCode ?? (x.status === 'ok' ? 0 : ExitCode.failed))));
 }
@@ -45,7 +51,7 @@ export async function restoreCommand(opts: RestoreOptions): Promise<void> {
 function summary(results: Outcome[], skipped: HostChoice['skipped'], stack: { seconds: number; error?: string } | undefined, total: number, ok: boolean): string {
   const detail = (r: Outcome) =>
     r.status === 'ok'
-      ? [r.destination, r.bytes !== undefined ? `${humanBytes(r.bytes)} read` : '', `in ${r.duration_seconds.toFixed(1)} s`, r.restarted?.length ? `restarted ${r.restarted.join(',')}` : ''].filter(Boolean).join(', ')
+      ? [r.destination, r.point_in_time ? `as of ${r.point_in_time.at} (${r.point_in_time.slices} oplog slices replayed after it)` : '', r.bytes !== undefined ? `${humanBytes(r.bytes)} read` : '', `in ${r.duration_seconds.toFixed(1)} s`, r.restarted?.length ? `restarted ${r.restarted.join(',')}` : ''].filter(Boolean).join(', ')
       : `${r.error ?? ''}${r.hint ? ` (next: ${r.hint})` : ''}`;
   const rows = [
     ['JOB', 'PLUGIN', 'ID', 'STATUS', 'RTO', 'DETAIL'],

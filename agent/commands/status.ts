@@ -29,11 +29,12 @@ export async function statusCommand(opts: GlobalOptions): Promise<void> {
     else {
       lines.push(
         table([
-          ['JOB', 'TIER', 'LAST OK', 'STATUS', 'SIZE', 'NEXT RUN'],
+          ['JOB', 'TIER', 'LAST OK', 'RESTORABLE TO', 'STATUS', 'SIZE', 'NEXT RUN'],
           ...jobs.map((j) => [
             j.job,
             j.tier,
             j.last_success_age_seconds !== undefined ? `${humanAge(j.last_success_age_seconds)} ago` : 'never',
+            j.recovery_point_age_seconds !== undefined ? `${humanAge(j.recovery_point_age_seconds)} ago${j.pitr ? ' (pitr)' : ''}` : '-',
             j.status,
             sizeText(j),
             j.next_run ? `in ${humanAge((Date.parse(j.next_run) - now.getTime()) / 1000)} (${j.next_run})` : '-',

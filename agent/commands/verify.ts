@@ -14,8 +14,8 @@ export async function verifyCommand(opts: VerifyOptions): Promise<void> {
   const { ok, results } = await checkBackups(s, { job, id, tier, target, host, drill, image, insecureUnsigned });
   output(s.json, { ok, results }, () =>
     table([
-      ['TARGET', 'JOB', 'ID', 'CHECK', 'STATUS', 'TIME', 'RTO', 'DETAIL'],
-      ...results.map((r) => [r.target, r.job, r.id, r.kind, r.status, humanDuration(r.duration_seconds), r.rto_seconds !== undefined ? `${r.rto_seconds.toFixed(1)}s` : '-', r.errors.join('; ') || (r.recorded ? 'recorded' : '')]),
+      ['TARGET', 'JOB', 'ID', 'CHECK', 'STATUS', 'TIME', 'RTO', 'RPO', 'DETAIL'],
+      ...results.map((r) => [r.target, r.job, r.id, r.kind, r.status, humanDuration(r.duration_seconds), r.rto_seconds !== undefined ? `${r.rto_seconds.toFixed(1)}s` : '-', r.rpo_seconds !== undefined ? humanDuration(r.rpo_seconds) : '-', r.errors.join('; ') || (r.recorded ? 'recorded' : '')]),
     ]),
   );
   if (!ok) setExit(Math.max(ExitCode.failed, ...results.map((r) => r.exitCode)));

@@ -100,6 +100,9 @@ const rcloneTarget = z.strictObject({
 
 export const targetSchema = z.discriminatedUnion('type', [localTarget, rcloneTarget]);
 
+/** How long oplog slices are kept by default (pitr.keep). */
+export const DEFAULT_PITR_KEEP = '24h';
+
 export const jobSchema = z.strictObject({
   name,
   plugin: z.string().min(1),
@@ -120,6 +123,16 @@ export const jobSchema = z.strictObject({
   incremental: z.boolean().optional(),
   /** How often its chain starts over with a full (default: its tier's, else "7d"). */
   full_every: z.string().regex(DURATION, FULL_EVERY_EXPECTED).optional(),
+  /** Point-in-time recovery (plugins that have it: mongo on a replica set): the daemon
+   * ships the server's log every `slice_seconds`; slices are kept for `keep` past the
+   * newest backup older than that. */
+  pitr: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      slice_seconds: z.int().min(5, 'at least 5 seconds').max(3600, 'at most 3600 seconds (1 hour)').default(60),
+      keep: z.string().regex(DURATION, 'a duration like "24h", "7d" or "2w"').default(DEFAULT_PITR_KEEP),
+    })
+    .optional(),
 });
 
 export const DEFAULT_TIERS = {

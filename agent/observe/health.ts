@@ -12,6 +12,8 @@ import { readCatalog } from '../catalog/catalog.ts';
 import { expectedIntervalSeconds } from '../plan/schedule.ts';
 import { makeTarget } from '../targets/index.ts';
 import { readRunStates, type JobState } from './run-state.ts';
+import { recoveryPoint, type RecoveryPoint } from '../pitr/point.ts';
+import { captureStateFile, readCaptureState, type CaptureState } from '../pitr/capture-state.ts';
 
 /** A backup is stale once its age exceeds this many expected intervals (alert rules too). */
 export const STALE_FACTOR = 1.5;
@@ -40,6 +42,9 @@ export interface TargetHealth {
   last_status?: 'ok' | 'failed';
   /** The newest restore drill recorded for the job on this target. */
   drill?: CheckRecord;
+  /** The newest moment the job can be restored to from this target (with pitr: its
+   * newest dump and the oplog slices after it). */
+  recovery_point?: RecoveryPoint;
 }
 
 export interface JobHealth {
@@ -50,6 +55,10 @@ export interface JobHealth {
   expected_interval_seconds?: number;
   state?: JobState;
   targets: TargetHealth[];
+  /** The job's pitr settings (config), when it has point-in-time recovery. */
+  pitr?: { slice_seconds: number; keep: string };
+  /** What the job's oplog capture last did on this host (agent/pitr/capture.ts). */
+  capture?: CaptureState;
 }
 
 export interface TargetReach {
@@ -59,6 +68,8 @@ export interface TargetReach {
 }
 
 export interface Health {
+  /** When it was gathered (ms since the epoch). */
+  at?: number;
   jobs: JobHealth[];
   targets: TargetReach[];
 }
@@ -105,7 +116,7 @@ export async function gatherHealth(ctx: ConfigContext, known: KnownJob[] = []): 
   for (const k of known) jobs.set(k.name, k);
   const list = [...jobs.values()]
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((k) => ({
+    .map((k): JobHealth => ({
       job: k.name,
       plugin: k.plugin,
       tier: k.tier,
@@ -113,11 +124,34 @@ export async function gatherHealth(ctx: ConfigContext, known: KnownJob[] = []): 
       state: states.get(k.name),
       targets: k.targets.filter((t) => byTarget.has(t)).map((t) => targetHealth(t, byTarget.get(t)!, k.name, states.get(k.name))),
     }));
+  // the recovery point of each job on each target (a job with pitr: one more listing)
+  const keys = (await catalogTrust(ctx)).keys;
+  await Promise.all(
+    list.flatMap((j) =>
+      j.targets.map(async (t) => {
+        const held = byTarget.get(t.target);
+        if (!held || !('backups' in held)) return;
+        const cfg = config.jobs.find((c) => c.name === j.job)?.pitr;
+        const pitr = cfg?.enabled ? ctx.registry[j.plugin]?.pitr : undefined;
+        try {
+          t.recovery_point = await recoveryPoint(held.backups.get(j.job) ?? [], pitr, keys);
+        } catch (err) {
+          log.warn({ job: j.job, target: t.target }, `cannot read the oplog slices: ${errorMessage(err)}`);
+          t.recovery_point = await recoveryPoint(held.backups.get(j.job) ?? [], undefined, keys);
+        }
+      }),
+    ),
+  );
+  for (const j of list) {
+    const cfg = config.jobs.find((c) => c.name === j.job)?.pitr;
+    if (!cfg?.enabled || !ctx.registry[j.plugin]?.pitr) continue;
+    Object.assign(j, { pitr: { slice_seconds: cfg.slice_seconds, keep: cfg.keep }, capture: await readCaptureState(captureStateFile(config.stateDir, config.host, j.job)) });
+  }
   const targets = config.targets.map((tc) => {
     const t = byTarget.get(tc.name)!;
     return 'backups' in t ? { name: tc.name, reachable: true } : { name: tc.name, reachable: false, error: t.error };
   });
-  return { jobs: list, targets };
+  return { at: Date.now(), jobs: list, targets };
 }
 
 function targetHealth(target: string, t: { backups: Map<string, Listed[]> } | { error: string }, job: string, state: JobState | undefined): TargetHealth {

@@ -33,6 +33,11 @@ export async function renderMetrics(health: Health): Promise<string> {
     snapagent_restore_drill_last_timestamp_seconds: { help: 'Unix time of the newest restore drill of the job from the target.', labels: full, values: [] },
     snapagent_restore_drill_last_status: { help: '1 when the newest restore drill passed, 0 when it failed.', labels: full, values: [] },
     snapagent_restore_drill_rto_seconds: { help: 'Seconds from the start of the newest restore drill to verified data (measured RTO).', labels: full, values: [] },
+    snapagent_recovery_point_timestamp_seconds: { help: 'Unix time of the newest moment the job can be restored to from the target (with pitr: its newest dump and the oplog slices after it; else its newest backup\'s start). Alert on time() minus this: it keeps growing when the agent stops writing this file.', labels: full, values: [] },
+    snapagent_recovery_point_age_seconds: { help: 'Age of that recovery point when this file was written (the RPO the job had then).', labels: full, values: [] },
+    snapagent_pitr_slice_seconds: { help: 'Jobs with point-in-time recovery: seconds between two oplog slices (config pitr.slice_seconds).', labels: full, values: [] },
+    snapagent_pitr_gap: { help: 'Jobs with point-in-time recovery: 1 when the stored oplog after the newest dump has a gap on the target (closed by the next backup), else 0.', labels: full, values: [] },
+    snapagent_restore_drill_rpo_seconds: { help: 'Seconds between the newest moment the newest restore drill could restore to and its start (measured RPO; with pitr the oplog slices were replayed).', labels: full, values: [] },
     snapagent_target_up: { help: '1 when the target could be listed when this file was written, 0 when not.', labels: ['target'], values: [] },
   };
   const put = (name: string, labels: Labels, v: number | undefined) => {
@@ -55,6 +60,14 @@ export async function renderMetrics(health: Health): Promise<string> {
       put('snapagent_restore_drill_last_timestamp_seconds', l, seconds(t.drill?.at));
       put('snapagent_restore_drill_last_status', l, t.drill && (t.drill.status === 'ok' ? 1 : 0));
       put('snapagent_restore_drill_rto_seconds', l, t.drill?.rto_seconds);
+      put('snapagent_restore_drill_rpo_seconds', l, t.drill?.rpo_seconds);
+      const rp = t.recovery_point && Date.parse(t.recovery_point.at);
+      put('snapagent_recovery_point_timestamp_seconds', l, rp && rp / 1000);
+      put('snapagent_recovery_point_age_seconds', l, rp && Math.max(0, (health.at ?? Date.now()) - rp) / 1000);
+      if (j.pitr) {
+        put('snapagent_pitr_slice_seconds', l, j.pitr.slice_seconds);
+        put('snapagent_pitr_gap', l, t.recovery_point ? (t.recovery_point.gap ? 1 : 0) : undefined);
+      }
     }
   }
   for (const t of health.targets) put('snapagent_target_up', { target: t.name }, t.reachable ? 1 : 0);

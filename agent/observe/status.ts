@@ -43,6 +43,13 @@ export interface JobStatus {
   /** The newest backup's kind. */
   kind?: 'full' | 'incremental';
   next_run?: string;
+  /** The newest moment the job can be restored to (the least recent target's), and how
+   * old it is: the recovery point objective the job has now. */
+  recovery_point_at?: string;
+  recovery_point_age_seconds?: number;
+  /** Point-in-time recovery (config pitr): how it reaches that point, and what the
+   * capture last did. */
+  pitr?: { slice_seconds: number; keep: string; base?: string; slices?: number; gap?: { target: string; after: string; next?: string }[]; last_slice_at?: string; capture_error?: string; last_gap?: { found_at: string; reason: string; closed_at?: string } };
   targets: { target: string; reachable: boolean; backups?: number; fulls?: number; last_success_at?: string; last_id?: string; size?: number; represented_size?: number; error?: string }[];
 }
 
@@ -63,6 +70,13 @@ export function jobStatus(j: JobHealth, config: Config, now: Date): JobStatus {
     next = undefined;
   }
   const missing = ages.filter((a) => a.at === undefined).map((a) => a.t.target);
+  // the recovery point: the least recent of the targets'
+  const points = j.targets.map((t) => t.recovery_point).filter((p) => p !== undefined);
+  const point = points.sort((a, b) => Date.parse(a.at) - Date.parse(b.at))[0];
+  const pointAge = point ? Math.max(0, (now.getTime() - Date.parse(point.at)) / 1000) : undefined;
+  // a job with pitr should be restorable to a few slices ago
+  const pitrLimit = j.pitr ? Math.max(300, 10 * j.pitr.slice_seconds) : undefined;
+  const gaps = j.targets.flatMap((t) => (t.recovery_point?.gap ? [{ target: t.target, ...t.recovery_point.gap }] : []));
   let status: JobState = 'ok';
   let reason: string | undefined;
   if (j.state?.last_status === 'failed') {
@@ -77,6 +91,11 @@ export function jobStatus(j: JobHealth, config: Config, now: Date): JobStatus {
   } else if (staleAfter !== undefined && age! > staleAfter) {
     status = 'stale';
     reason = `the last success is ${humanAge(age!)} old, more than ${STALE_FACTOR} × the tier's interval (${humanAge(interval!)})`;
+  } else if (pitrLimit !== undefined && pointAge !== undefined && pointAge > pitrLimit) {
+    status = 'stale';
+    reason = gaps.length
+      ? `point-in-time recovery reaches only ${point!.at} (${humanAge(pointAge)} ago): the stored oplog has a gap after ${gaps[0]!.after} on ${gaps.map((g) => g.target).join(', ')}; the next backup closes it`
+      : `point-in-time recovery reaches only ${point!.at} (${humanAge(pointAge)} ago), more than ${humanAge(pitrLimit)}: is the daemon (snapagent run) capturing the oplog?${j.capture?.error ? ` its last error: ${j.capture.error}` : ''}`;
   }
   return {
     job: j.job,
@@ -100,6 +119,21 @@ export function jobStatus(j: JobHealth, config: Config, now: Date): JobStatus {
     size_change: change(sized?.represented_size ?? sized?.size, sized?.previous_represented_size ?? sized?.previous_size),
     kind: sized?.kind,
     next_run: next,
+    recovery_point_at: point?.at,
+    recovery_point_age_seconds: pointAge,
+    ...(j.pitr
+      ? {
+          pitr: {
+            ...j.pitr,
+            base: point?.base,
+            slices: point?.slices,
+            ...(gaps.length ? { gap: gaps } : {}),
+            last_slice_at: j.capture?.last_slice_at,
+            capture_error: j.capture?.error,
+            ...(j.capture?.gap ? { last_gap: { found_at: j.capture.gap.found_at, reason: j.capture.gap.reason, closed_at: j.capture.gap.closed_at } } : {}),
+          },
+        }
+      : {}),
     targets: j.targets.map((t) => ({ target: t.target, reachable: t.reachable, backups: t.backups, fulls: t.fulls, last_success_at: t.last_success_at, last_id: t.last_id, size: t.size, represented_size: t.represented_size, error: t.error })),
   };
 }

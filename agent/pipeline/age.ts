@@ -5,6 +5,7 @@
 // The manifest's size and sha256 are of the encrypted bytes: verifying needs no key.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import type { Config } from '../config/load.ts';
 import { ConfigError, errorMessage, IntegrityError, SnapError, UsageError } from '../errors.ts';
 import { registerSecret, runId } from '../log.ts';
@@ -56,6 +57,16 @@ export async function recipientsFor(config: Config): Promise<Recipients | undefi
 
 export function ageEncrypt(recipientFiles: string[], signal?: AbortSignal): FilterProcess {
   return startFilter('age encryption', 'age', ['-e', ...recipientFiles.flatMap((f) => ['-R', f])], signal);
+}
+
+/** A small buffer (an index, an oplog slice) encrypted whole. */
+export async function ageEncryptBytes(recipientFiles: string[], bytes: Buffer, signal: AbortSignal): Promise<Buffer> {
+  const age = ageEncrypt(recipientFiles, signal);
+  const chunks: Buffer[] = [];
+  age.stdout.on('data', (c: Buffer) => chunks.push(c));
+  age.stdin!.end(bytes);
+  await Promise.all([age.done, finished(age.stdout)]);
+  return Buffer.concat(chunks);
 }
 
 export function ageDecrypt(identityFile: string, signal?: AbortSignal, output?: Fd): FilterProcess {

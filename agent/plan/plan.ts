@@ -120,7 +120,14 @@ function fromConfig(config: Config, registry: PluginRegistry, j: JobConfig, wher
     targets: j.targets ?? config.targets.map((t) => t.name),
     options: plugin.parseOptions(j.options, `${where}.options`),
     fullEvery: fullEvery(config, j.tier, j.incremental, j.full_every),
+    ...(j.pitr?.enabled ? { pitr: pitrOf(plugin, j.pitr) } : {}),
   };
+}
+
+// A job's pitr settings, for a plugin that has point-in-time recovery.
+function pitrOf(plugin: PluginRegistry[string], p: NonNullable<JobConfig["pitr"]>): NonNullable<Job['pitr']> {
+  if (!plugin.pitr) throw new Error(`pitr: plugin ${plugin.name} has no point-in-time recovery (only mongo has)`);
+  return { sliceSeconds: p.slice_seconds, keep: p.keep };
 }
 
 /** A job's full_every: the job's keys, then its tier's, then the default; undefined when

@@ -4,6 +4,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DockerClient } from '../docker/client.ts';
+import type { SnapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 /** A job as planned: where it came from and everything a plugin needs. */
@@ -27,6 +28,10 @@ export interface Job<O = unknown> {
    * `incremental` (job, then tier) or the labels snapagent.full_every /
    * snapagent.incremental. */
   fullEvery?: string;
+  /** Point-in-time recovery (plugins with `pitr`): the agent's daemon ships the server's
+   * log (MongoDB's oplog) in slices of this many seconds, kept for `keep` ("24h") past
+   * the newest backup older than that. From the config's `pitr`; undefined: off. */
+  pitr?: { sliceSeconds: number; keep: string };
 }
 
 export interface PluginContext {
@@ -95,6 +100,11 @@ export interface BackupStream {
   /** Called once after the backup was committed to at least one target (e.g. to prune
    * what the datastore keeps locally); a failure is logged, the backup stays committed. */
   committed?(): Promise<void>;
+  /** Asked once `done` resolved and the run ended: an error when the backup is good but
+   * left the datastore in a state that needs a hand (a sharded cluster whose balancer
+   * could not be restarted). The backup stays committed and the job fails with this
+   * error, so that alerts fire. */
+  degraded?(): SnapError | undefined;
 }
 
 /** The raw bytes of a stored artifact, for a plugin's restore. Use one of the two. */
@@ -144,6 +154,9 @@ export interface RestoreOptions {
   /** The chosen backup's index (BackupStream.index), when it has one: raw bytes whose
    * sha256 matched its signed manifest. */
   index?: Buffer;
+  /** A restore to a point in time (plugins with `pitr`): the log to replay after the
+   * backup's own data, every slice's bytes checked through `integrity` like `src`. */
+  log?: LogReplay;
 }
 
 /** One earlier backup an incremental restore reads. */
@@ -230,6 +243,8 @@ export interface DatastorePlugin<O = unknown> {
   /** Takes incremental backups: `ctx.base` may be set on backup, and its streams give an
    * `index`; restores get the `chain`. */
   readonly incremental?: boolean;
+  /** Point-in-time recovery from the server's log (agent/pitr/): restores get `log`. */
+  readonly pitr?: PointInTime<O>;
   /** Optional: undoes what a killed run of this plugin left (what it recorded with
    * noteRepair), at the next start: every killed backup's, and each killed restore's
    * that had not begun to change live data (noteLiveChange). Resolves true when done (or
@@ -238,6 +253,63 @@ export interface DatastorePlugin<O = unknown> {
    * and also tried again. Acts only through the datastore's container or helper
    * containers, never on paths opened from the host. */
   repairKilled?(ctx: PluginContext, killed: KilledWork<O>): Promise<boolean>;
+}
+
+/** A place in a server's log (MongoDB: an oplog entry's ts): `t` seconds since the
+ * epoch, `i` the ordinal within that second. Positions order by (t, i). */
+export interface LogPosition {
+  t: number;
+  i: number;
+}
+
+/** What one read of a server's log returned (PointInTime.openLog). */
+export interface LogRead {
+  /** The entries after the position asked for, oldest first, each one raw record (a BSON
+   * document for mongo), about `maxBytes` at most. */
+  entries: Buffer[];
+  bytes: number;
+  first?: LogPosition;
+  /** The newest entry returned (undefined: none). */
+  last?: LogPosition;
+  /** More entries were there than `maxBytes` allowed: read again at once. */
+  more: boolean;
+}
+
+/** A connection to one server's log, reused from slice to slice. */
+export interface LogReader {
+  /** Entries after `after` (exclusive), oldest first. Throws LogGapError when `after` is
+   * no longer in the log (rolled over, or a different log: a restored or re-initiated
+   * server). */
+  read(after: LogPosition, maxBytes: number): Promise<LogRead>;
+  /** The newest entry in the log now (undefined: the log is empty). */
+  newest(): Promise<LogPosition | undefined>;
+  close(): Promise<void>;
+}
+
+/** Point-in-time recovery: a plugin whose server keeps a log of every write (MongoDB's
+ * oplog) lets the agent ship that log between backups (agent/pitr/) and restore to any
+ * second it covers (RestoreOptions.log). */
+export interface PointInTime<O = unknown> {
+  /** The log position a committed backup's data is as of (mongo: its oplog window's last
+   * entry); undefined: this backup cannot start a replay (e.g. dumped without oplog). */
+  positionOf(stats: PluginStats): LogPosition | undefined;
+  /** Opens the job's server's log; throws SnapError when it has none (not a replica set). */
+  openLog(ctx: PluginContext, job: Job<O>): Promise<LogReader>;
+  /** Format name of a slice's raw bytes (e.g. "bson"). */
+  readonly format: string;
+}
+
+/** The log to replay after a backup for a restore to a point in time. */
+export interface LogReplay {
+  /** Replay the entries after `after` (the backup's own position) up to and including
+   * `until`, each once, in order. */
+  after: LogPosition;
+  until: LogPosition;
+  /** The point in time asked for. */
+  at: string;
+  /** The slices holding them, oldest first; each covers (its `after`, its `last`] and is
+   * read once, in this order. Raw bytes: concatenated records as LogRead returned them. */
+  pieces: { id: string; after: LogPosition; last: LogPosition; input: RawInput }[];
 }
 
 /** The plugins an agent has, by kind. The core is handed one (agent/commands/common.ts builds it

@@ -25,6 +25,8 @@ import { drillImage, jobFromManifest } from './restore-trust.ts';
 import { listBackups } from '../catalog/list.ts';
 import { refreshIndexes } from '../catalog/catalog.ts';
 import { catalogTrust } from '../catalog/trust.ts';
+import { slicesAfter, untilPosition, type PointInTimePlan } from '../pitr/point.ts';
+import { coverage } from '../pitr/slices.ts';
 import { checkRecord, chooseBackups, finish, notRun, round, trustGate, type CheckResult } from '../catalog/verify.ts';
 
 /** Label on every container and volume a drill creates (value: the agent's run id). */
@@ -112,13 +114,44 @@ export async function drillBackup(ctx: Context, l: Listed, image?: string, insec
     } catch (err) {
       return notRun(l, 'drill', started, err);
     }
+    // a job with pitr: the drill replays the oplog slices after its newest dump, to the
+    // newest moment they reach (RPO: how long before the drill that moment was)
+    let point = Date.parse(m.started_at);
+    try {
+      const pit = await drillPointInTime(ctx, l);
+      if (pit) {
+        req.pointInTime = pit;
+        point = pit.at.getTime();
+        details.point_in_time = { at: pit.at.toISOString(), slices: pit.slices.length };
+      }
+    } catch (err) {
+      jlog.warn(`drill: the oplog slices cannot be read, the dump alone is restored: ${errorMessage(err)}`);
+    }
+    details.rpo_seconds = round(Math.max(0, started.getTime() - point) / 1000);
     jlog.info({ into: details.volume ?? details.container }, 'drill: restoring');
     const r = await restoreBackup(ctx, l, job, req);
     if (signal.aborted) return notRun(l, 'drill', started, signal.reason); // a cancelled drill proves nothing
     Object.assign(details, { restore_seconds: round(r.duration_seconds), bytes: r.bytes, destination: r.destination });
     const errors = r.status === 'ok' ? [] : [`${r.error}${r.hint ? ` (${r.hint})` : ''}`];
-    return finish(config, l, checkRecord('drill', l, started, errors, details, r.status === 'ok' ? r.duration_seconds : undefined), r.exitCode === ExitCode.integrity);
+    const record = checkRecord('drill', l, started, errors, details, r.status === 'ok' ? r.duration_seconds : undefined);
+    if (r.status === 'ok') record.rpo_seconds = details.rpo_seconds as number;
+    return finish(config, l, record, r.exitCode === ExitCode.integrity);
   }
+}
+
+// The drill of a pitr job's newest dump replays the slices after it (all of them).
+async function drillPointInTime(ctx: Context, l: Listed): Promise<PointInTimePlan | undefined> {
+  const m = l.manifest;
+  const pitr = ctx.registry[m.plugin]?.pitr;
+  if (!pitr || !ctx.config.jobs.find((j) => j.name === m.job)?.pitr?.enabled) return undefined;
+  const position = pitr.positionOf(m.stats);
+  if (!position) return undefined;
+  const keys = (await catalogTrust(ctx)).keys;
+  const base = { id: m.id, position };
+  const cov = coverage(base, await slicesAfter(l.target, m.host, m.job, keys, base));
+  if (cov.slices.length === 0) return undefined;
+  const at = new Date(cov.until);
+  return { base: l, at, after: position, until: untilPosition(at), slices: cov.slices, coveredUntil: cov.until };
 }
 
 interface Made {

@@ -11,12 +11,12 @@ const COMPACT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z)$/i;
 /** Parses --before: ISO 8601 with or without a zone (Z, +01:00, -0500). Without a
  * zone the time is this host's local time ($TZ); a date alone means its midnight.
  * The compact form of backup ids (20261121T020000Z) is accepted too. */
-export function parseBefore(text: string): Date {
+export function parseBefore(text: string, flag = '--before'): Date {
   const c = COMPACT.exec(text.trim());
   const m = ISO.exec(c ? `${c[1]}-${c[2]}-${c[3]}T${c[4]}:${c[5]}:${c[6]}Z` : text.trim());
   const bad = () =>
     new UsageError(
-      `--before "${text}": expected an ISO 8601 time such as 2026-11-21T02:30:00Z, 2026-11-21T03:30:00+01:00 or 2026-11-21 02:30 (local time)`,
+      `${flag} "${text}": expected an ISO 8601 time such as 2026-11-21T02:30:00Z, 2026-11-21T03:30:00+01:00 or 2026-11-21 02:30 (local time)`,
       'a time without a zone is this host\'s local time; a date alone means its midnight',
     );
   if (!m) throw bad();

@@ -17,6 +17,8 @@ import { checkIdentity, requireIdentity } from '../pipeline/age.ts';
 import { StoredInput } from '../pipeline/stored-input.ts';
 import { startWork } from '../runtime/inflight.ts';
 import { faultPoint } from '../testing.ts';
+import type { PointInTimePlan } from '../pitr/point.ts';
+import { sliceDataKey } from '../pitr/slices.ts';
 
 export interface RestoreRequest {
   toVolume?: string;
@@ -35,6 +37,9 @@ export interface RestoreRequest {
   /** --insecure-unsigned: unsigned manifests (made before signing) are accepted, for the
    * pieces of an incremental's chain too. */
   insecureUnsigned?: boolean;
+  /** A restore to a point in time: the backup (`listed`) and the oplog slices after it
+   * (agent/pitr/point.ts planned them). */
+  pointInTime?: PointInTimePlan;
 }
 
 export interface RestoreResult {
@@ -47,6 +52,8 @@ export interface RestoreResult {
   duration_seconds: number;
   restarted?: string[];
   stats?: Record<string, unknown>;
+  /** A restore to a point in time: the time, and what was replayed after the backup. */
+  point_in_time?: { at: string; base: string; slices: number; covered_until: string };
   error?: string;
   hint?: string;
   exitCode?: number;
@@ -90,12 +97,20 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
     const index = ix ? await readIndex(config, listed, ix, abort.signal) : undefined;
     const pctx: PluginContext = { docker, log: log.child({ job: job.name }), signal: abort.signal, helperImage: config.docker.helper_image, host: config.host };
     const input = new StoredInput(listed.target, key, artifact, abort.signal, identity);
+    // the oplog slices of a restore to a point in time: each read through its own checks
+    const pit = req.pointInTime;
+    if (pit && !plugin.pitr) throw new SnapError(`plugin ${m.plugin} has no point-in-time recovery`);
+    const logPieces = (pit?.slices ?? []).map((l) => {
+      if (l.slice.artifact.encryption === 'age' && !identity) throw new SnapError(`oplog slice ${l.slice.id} is encrypted, while backup ${m.id} is not: an age identity is needed`, { hint: 'set SNAPAGENT_AGE_IDENTITY_FILE (or encryption.age_identity_file)' });
+      return { id: l.slice.id, after: l.slice.after, last: l.slice.last, input: new StoredInput(l.target, sliceDataKey(l), l.slice.artifact, abort.signal, identity) };
+    });
+    const allPieces = [...pieces, ...logPieces];
     input.hash.on('data', () => (bar.update(input.hash.bytes), faultPoint('restore-stream', input.hash.bytes)));
     // src and every piece the plugin started reading (a piece it does not need is never
     // read, so never settles); any piece's failure rejects at once
     const integrity = new Promise<void>((resolve, reject) => {
-      for (const p of pieces) p.input.integrity.catch(reject);
-      input.integrity.then(() => Promise.all(pieces.filter((p) => p.input.started).map((p) => p.input.integrity))).then(() => resolve(), reject);
+      for (const p of allPieces) p.input.integrity.catch(reject);
+      input.integrity.then(() => Promise.all(allPieces.filter((p) => p.input.started).map((p) => p.input.integrity))).then(() => resolve(), reject);
     });
     integrity.catch(() => undefined);
     try {
@@ -115,17 +130,19 @@ export async function restoreBackup(ctx: Context, listed: Listed, job: Job, req:
         integrity,
         chain: pieces,
         index,
+        ...(pit ? { log: { after: pit.after, until: pit.until, at: pit.at.toISOString(), pieces: logPieces } } : {}),
       });
       await integrity;
-      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes + pieces.reduce((n, p) => n + p.input.hash.bytes, 0) });
+      Object.assign(result, { status: 'ok', destination: report.destination, restarted: report.restarted, stats: report.stats, bytes: input.hash.bytes + allPieces.reduce((n, p) => n + p.input.hash.bytes, 0) });
+      if (pit) result.point_in_time = { at: pit.at.toISOString(), base: m.id, slices: pit.slices.length, covered_until: new Date(pit.coveredUntil).toISOString() };
     } catch (err) {
       // An integrity failure explains a downstream "tar: unexpected EOF" better.
-      const why = input.started || pieces.some((p) => p.input.started) ? await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]) : undefined;
+      const why = input.started || allPieces.some((p) => p.input.started) ? await Promise.race([integrity.then(() => undefined, (e: unknown) => e), new Promise((r) => setTimeout(r, 2000, undefined))]) : undefined;
       throw why instanceof IntegrityError ? why : err;
     } finally {
       abort.abort();
       input.kill();
-      for (const p of pieces) p.input.kill();
+      for (const p of allPieces) p.input.kill();
     }
   } catch (err) {
     result.error = errorMessage(err);

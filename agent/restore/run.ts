@@ -14,6 +14,8 @@ import { restoreBackup, type RestoreResult } from './restore-job.ts';
 import { jobFromManifest } from './restore-trust.ts';
 import { latestPerJob, pickOne, restoreOrder, type HostChoice } from './restore-choice.ts';
 import { startStack, waitReady } from './stack.ts';
+import { catalogTrust } from '../catalog/trust.ts';
+import { planPointInTime, type PointInTimePlan } from '../pitr/point.ts';
 
 /** One job's restore, with its recovery time (seconds from t0). */
 export type Outcome = RestoreResult & { plugin: string; rto_seconds: number };
@@ -27,8 +29,12 @@ export interface RestoreSelection {
   pick?: (latest: Listed[], all: Listed[]) => Promise<Listed[]>;
   target?: string;
   host?: string;
-  /** The newest backup at or before this time. */
+  /** The newest backup at or before this time; a job with point-in-time recovery (config
+   * `pitr`) is restored to this very time (as with `at`). */
   before?: Date;
+  /** One job (with pitr) restored to this time: its newest backup before it and the
+   * oplog slices after that backup, replayed up to it. */
+  at?: Date;
   toVolume?: string;
   toContainer?: string;
   database?: string;
@@ -68,7 +74,12 @@ export async function restoreBackups(ctx: Context, sel: RestoreSelection): Promi
     if (refused) throw refused;
   }
   let choice: HostChoice;
-  if (sel.job !== undefined) choice = { chosen: [pickOne(backups, sel.job, sel.id, before)], skipped: [] };
+  const pits = new Map<string, PointInTimePlan | SnapError>();
+  if (sel.job !== undefined && sel.at) {
+    const p = await planFor(ctx, backups, sel.job, sel.at, undefined);
+    pits.set(sel.job, p);
+    choice = { chosen: [p.base], skipped: [] };
+  } else if (sel.job !== undefined) choice = { chosen: [pickOne(backups, sel.job, sel.id, before)], skipped: [] };
   else if (sel.all || !sel.pick) choice = latestPerJob(backups, before);
   else choice = { chosen: await sel.pick(latestPerJob(backups, before).chosen, backups), skipped: [] };
   for (const k of choice.skipped) log.warn({ job: k.job, oldest: k.oldest }, `job ${k.job} has no backup at or before ${before!.toISOString()}: skipped`);
@@ -80,11 +91,28 @@ export async function restoreBackups(ctx: Context, sel: RestoreSelection): Promi
   }
   await ctx.docker.ping();
   let plan = await buildPlan(ctx, ctx.docker);
+  // --all --before: the jobs with point-in-time recovery go back to that very time
+  if (sel.job === undefined && before) {
+    choice.chosen = await Promise.all(
+      choice.chosen.map(async (l) => {
+        const job = plan.jobs.find((j) => j.name === l.manifest.job);
+        if (!job?.pitr) return l;
+        try {
+          const p = await planFor(ctx, backups, job.name, before, job.plugin);
+          pits.set(job.name, p);
+          return p.base;
+        } catch (err) {
+          pits.set(job.name, err instanceof SnapError ? err : new SnapError(errorMessage(err)));
+          return l;
+        }
+      }),
+    );
+  }
   const results: Outcome[] = [];
   let stack: { seconds: number; error?: string } | undefined;
   let stackError: SnapError | undefined;
   const run = async (list: Listed[]) => {
-    for (const l of list) if (!ctx.signal.aborted) results.push(await restoreOne(ctx, l, plan, sel, stackError, t0));
+    for (const l of list) if (!ctx.signal.aborted) results.push(await restoreOne(ctx, l, plan, sel, stackError, t0, pits.get(l.manifest.job)));
   };
   if (sel.job !== undefined) await run(choice.chosen);
   else {
@@ -114,7 +142,16 @@ async function bringUpStack(ctx: Context, plan: Plan): Promise<{ stack: { second
   }
 }
 
-async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelection, stackError: SnapError | undefined, t0: number): Promise<Outcome> {
+// A job's restore to a point in time; the plugin comes from the backups when not planned.
+async function planFor(ctx: Context, backups: Listed[], job: string, at: Date, plugin: string | undefined): Promise<PointInTimePlan> {
+  const name = plugin ?? backups.find((b) => b.manifest.job === job)?.manifest.plugin;
+  if (!name) throw new UsageError(`no committed backup of job "${job}"`, 'see `snapagent list` for what the targets hold');
+  const pitr = ctx.registry[name]?.pitr;
+  if (!pitr) throw new UsageError(`--at: job ${job} (plugin ${name}) has no point-in-time recovery`, 'use --before to restore its newest backup at or before a time');
+  return planPointInTime(backups, job, at, pitr, (await catalogTrust(ctx)).keys);
+}
+
+async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelection, stackError: SnapError | undefined, t0: number, pit?: PointInTimePlan | SnapError): Promise<Outcome> {
   const m = l.manifest;
   const finish = (r: RestoreResult): Outcome => ({ ...r, plugin: m.plugin, rto_seconds: round((performance.now() - t0) / 1000) });
   const failed = (err: SnapError): Outcome => {
@@ -126,6 +163,7 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelec
   if (why) return failed(new IntegrityError(`not restored: ${why}`, UNTRUSTED_HINT));
   if (l.signature.state === 'unsigned') log.warn({ job: m.job, id: m.id, target: l.target.name }, `--insecure-unsigned: trusting the unsigned manifest of backup ${m.job}/${m.id}`);
   if (stackError) return failed(new SnapError(`not restored: ${stackError.message}`, { hint: stackError.hint }));
+  if (pit instanceof SnapError) return failed(pit);
   const contested = plan.contested.get(m.job);
   if (contested) return failed(new SnapError(`not restored: ${contested.message}`, { hint: `claimants: ${contested.where}`, exitCode: ExitCode.usage }));
   let job;
@@ -143,7 +181,7 @@ async function restoreOne(ctx: Context, l: Listed, plan: Plan, sel: RestoreSelec
     }
   }
   log.info({ job: job.name, id: m.id, target: l.target.name }, 'restore started');
-  const r = await restoreBackup(ctx, l, job, { toVolume: sel.toVolume, toContainer: sel.toContainer, database: sel.database, collection: sel.collection, renameTo: sel.renameTo, stop: Boolean(sel.stop), force: Boolean(sel.force), restoreUsers: Boolean(sel.restoreUsers), insecureUnsigned: sel.insecureUnsigned });
+  const r = await restoreBackup(ctx, l, job, { toVolume: sel.toVolume, toContainer: sel.toContainer, database: sel.database, collection: sel.collection, renameTo: sel.renameTo, stop: Boolean(sel.stop), force: Boolean(sel.force), restoreUsers: Boolean(sel.restoreUsers), insecureUnsigned: sel.insecureUnsigned, pointInTime: pit });
   if (r.status === 'ok') log.info({ job: r.job, id: r.id, destination: r.destination, seconds: r.duration_seconds }, 'restore ok');
   else log.error({ job: r.job, id: r.id, hint: r.hint }, `restore failed: ${r.error}`);
   return finish(r);

@@ -6,6 +6,10 @@
 // and end marker), so every kept namespace's checksum still holds; the oplog's entries
 // are filtered one by one and its checksum (CRC-64/ECMA, as mongodump computes it) is
 // recomputed over the entries kept. Format: see archive.ts.
+// For a restore to a point in time, entries shipped after the dump (oplog slices) are
+// appended to the archive's oplog, as one more segment just before its end-of-namespace
+// header, so mongorestore --oplogReplay applies them too (it takes no --oplogFile with
+// --archive); the checksum then covers them as well.
 import { Transform, type TransformCallback } from 'node:stream';
 import { BSON, Long } from 'mongodb';
 
@@ -19,6 +23,9 @@ const TERMINATOR_BYTES = Buffer.from([0xff, 0xff, 0xff, 0xff]);
 export type KeepNamespace = (db: string, coll: string) => boolean;
 
 type State = 'magic' | 'header' | 'prelude' | 'nsheader' | 'body' | 'oplog' | 'eof';
+
+/** Entries to append to the oplog: raw BSON documents, in order, already chosen. */
+export type ExtraEntries = () => AsyncIterable<Buffer>;
 
 export class ArchiveFilter extends Transform {
   private state: State = 'magic';
@@ -38,31 +45,85 @@ export class ArchiveFilter extends Transform {
   readonly dropped = { namespaces: new Set<string>(), oplogEntries: 0 };
   keptOplogEntries = 0;
   private readonly keep: KeepNamespace;
+  private extra?: ExtraEntries;
+  /** The first oplog segment header seen, for the appended segment. */
+  private oplogSegment?: Buffer;
+  /** The oplog's end-of-namespace header was reached with entries to append first. */
+  private suspended = false;
+  /** Entries appended to the oplog. */
+  appendedOplogEntries = 0;
 
-  constructor(keep: KeepNamespace) {
+  constructor(keep: KeepNamespace, extra?: ExtraEntries) {
     super({ highWaterMark: 1 << 20 });
     this.keep = keep;
+    this.extra = extra;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    let off: number;
     try {
-      this.parse(chunk);
+      off = this.parse(chunk, 0);
     } catch (err) {
       return cb(err as Error);
     }
+    if (!this.suspended) return cb(null, this.drainOut());
+    // the rest of the chunk waits while the appended entries flow (with backpressure)
+    this.push(this.drainOut());
+    this.append()
+      .then(() => {
+        const rest = this.parse(chunk, off);
+        cb(null, this.drainOut());
+        return rest;
+      })
+      .catch((err: Error) => cb(err));
+  }
+
+  override _read(size: number): void {
+    this.emit('pull');
+    super._read(size);
+  }
+
+  private drainOut(): Buffer {
     const out = this.out;
     this.out = [];
-    cb(null, out.length === 1 ? out[0] : Buffer.concat(out));
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+
+  private async append(): Promise<void> {
+    const extra = this.extra!;
+    this.extra = undefined;
+    this.suspended = false;
+    const header = this.oplogSegment ?? Buffer.from(BSON.serialize({ db: '', collection: 'oplog', EOF: false, CRC: Long.fromInt(0) }));
+    let started = false;
+    for await (const doc of extra()) {
+      if (!started) {
+        if (!this.push(header)) await this.pulled();
+        started = true;
+      }
+      this.crc.update(doc);
+      this.appendedOplogEntries++;
+      if (!this.push(doc)) await this.pulled();
+    }
+    if (started) this.push(TERMINATOR_BYTES);
+    this.push(Buffer.from(BSON.serialize({ db: '', collection: 'oplog', EOF: true, CRC: this.crc.signed() })));
+    this.kept = true;
+    this.state = 'eof';
+  }
+
+  private pulled(): Promise<void> {
+    return new Promise((resolve) => this.once('pull', resolve));
   }
 
   override _flush(cb: TransformCallback): void {
+    if (this.extra) return cb(new Error('the mongodump archive has no oplog: the entries after it cannot be replayed'));
     if (this.state !== 'nsheader' || this.pendingLen !== 0 || this.copy !== 0 || this.skip !== 0) return cb(new Error(`the mongodump archive ended early (in ${this.state})`));
     cb();
   }
 
-  private parse(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length) {
+  /** Parses from `off`; returns where it stopped: the chunk's end, or the start of what
+   * follows the oplog's end-of-namespace header when entries are to be appended. */
+  private parse(chunk: Buffer, off: number): number {
+    while (off < chunk.length && !this.suspended) {
       if (this.copy > 0 || this.skip > 0) {
         const n = Math.min(this.copy || this.skip, chunk.length - off);
         if (this.copy > 0) {
@@ -82,6 +143,7 @@ export class ArchiveFilter extends Transform {
       this.pendingLen = 0;
       this.whole(buf);
     }
+    return off;
   }
 
   // A complete unit: the magic number, a length/terminator, or a whole document.
@@ -132,12 +194,15 @@ export class ArchiveFilter extends Transform {
         const eof = doc.EOF === true;
         if (this.isOplog(db, coll)) {
           this.kept = false;
-          if (eof) {
+          if (eof && this.extra) {
+            this.suspended = true;
+          } else if (eof) {
             this.out.push(Buffer.from(BSON.serialize({ db, collection: coll, EOF: true, CRC: this.crc.signed() })));
             this.kept = true;
             this.state = 'eof';
           } else {
             this.oplogHeader = buf;
+            this.oplogSegment ??= buf;
             this.state = 'oplog';
           }
           return;

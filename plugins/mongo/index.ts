@@ -4,7 +4,8 @@
 // database the collections with their document counts and index definitions, counted
 // from the archive stream itself (archive.ts). A restore feeds the archive to
 // mongorestore in the target container (--oplogReplay when the dump has an oplog), then
-// compares counts and indexes with the driver.
+// compares counts and indexes with the driver. Through a mongos, the balancer is stopped
+// for the dump; the next start restarts one a kill -9 left stopped (repair.ts).
 import { parseSchema, runningContainer, UsageError, type DatastorePlugin } from '../../agent/plugin/index.ts';
 import { optionsSchema, type MongoOptions } from './options.ts';
 
@@ -30,6 +31,23 @@ export const mongoPlugin: DatastorePlugin<MongoOptions> = {
 
   async restore(ctx, job, src, opts) {
     return (await import('./restore.ts')).restoreArchive(ctx, job, src, opts);
+  },
+
+  async repairKilled(ctx, killed) {
+    return (await import('./repair.ts')).restartKilledBalancer(ctx, killed);
+  },
+
+  // Point-in-time recovery (a replica-set member's oplog, shipped by the daemon): a dump
+  // taken with --oplog is as of its window's last entry.
+  pitr: {
+    format: 'bson',
+    positionOf(stats) {
+      const last = (stats.oplog_window as { last?: { t?: unknown; i?: unknown } } | undefined)?.last;
+      return stats.oplog === true && Number.isInteger(last?.t) && Number.isInteger(last?.i) ? { t: last!.t as number, i: last!.i as number } : undefined;
+    },
+    async openLog(ctx, job) {
+      return (await import('./oplog.ts')).openOplog(ctx, job);
+    },
   },
 
   async drill(job, port) {

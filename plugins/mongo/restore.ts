@@ -65,15 +65,26 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
   // mongorestore refuses it with any namespace selection or rename.
   const replay = manifest.oplog === true && !opts.database;
   const window = manifest.oplog_window;
+  if (opts.log && !replay) {
+    throw new UsageError(
+      opts.database ? `a restore to a point in time (--at) restores the whole dump: it takes no --database/--collection/--rename-to` : `backup ${opts.id} was dumped without --oplog: no oplog to replay after it`,
+      opts.database ? 'restore everything to the point in time, into a throwaway container (--to-container) if only part of it is wanted' : undefined,
+    );
+  }
   if (manifest.oplog === true && opts.database) {
     ctx.log.warn({ oplog_window: window }, `restoring a selection (${opts.collection ? `${opts.database}.${opts.collection}` : opts.database}): the dump's oplog is not replayed, so each collection is as mongodump read it during the dump, not as of one point in time; restore the whole dump for that`);
   }
-  // mongorestore changes live data as it reads: check every stored byte first.
+  // mongorestore changes live data as it reads: check every stored byte first (the oplog
+  // slices' too).
   await src.verify();
+  for (const piece of opts.log?.pieces ?? []) await piece.input.verify();
   // With --oplogReplay mongorestore takes no --nsExclude: the system namespaces (and
   // their oplog entries) are left out of the archive on its way in instead.
   // (archive.ts and filter.ts read BSON with the driver's parser: loaded with the first mongo job)
-  const filter = replay ? new (await import('./filter.ts')).ArchiveFilter((db, coll) => !isSystem(db, coll) || (restoreUsers && db === 'admin' && coll.startsWith('system.'))) : undefined;
+  const keep = (db: string, coll: string) => !isSystem(db, coll) || (restoreUsers && db === 'admin' && coll.startsWith('system.'));
+  const logDropped = { dropped: 0 };
+  const extra = opts.log ? (await import('./oplog.ts')).replayEntries(opts.log, keep, logDropped) : undefined;
+  const filter = replay ? new (await import('./filter.ts')).ArchiveFilter(keep, extra) : undefined;
   const args = ['--archive', '--stopOnError', ...(opts.force ? ['--drop'] : []), ...(replay ? ['--oplogReplay'] : sel.args)];
   const run = await startTool(ctx, c, cred, 'mongorestore', args);
   run.stdout.resume();
@@ -102,8 +113,11 @@ export async function restoreArchive(ctx: PluginContext, job: Job<MongoOptions>,
   for (const w of warnings) ctx.log.warn(`${w} (the oplog replayed writes made during the dump)`);
   if (diffs.length) throw new SnapError(`restored data differs from the backup: ${diffs.slice(0, 10).join('; ')}`, { exitCode: ExitCode.integrity });
   const collections = Object.values(actual).reduce((n, d) => n + Object.keys(d).length, 0);
-  const oplog = replay ? { replayed: true, entries: filter!.keptOplogEntries, as_of: window?.last ?? null } : { replayed: false, ...(manifest.oplog === true ? { skipped: 'a selective restore (--database/--collection) does not replay the oplog' } : {}) };
-  ctx.log.info({ databases: Object.keys(actual), collections, oplog_replayed: replay, ...(replay && window ? { as_of: window.last.time } : {}) }, 'restored document counts and indexes match the backup');
+  const appended = filter?.appendedOplogEntries ?? 0;
+  const oplog = opts.log
+    ? { replayed: true, entries: filter!.keptOplogEntries + appended, dump_entries: filter!.keptOplogEntries, slice_entries: appended, slices: opts.log.pieces.length, at: opts.log.at }
+    : replay ? { replayed: true, entries: filter!.keptOplogEntries, as_of: window?.last ?? null } : { replayed: false, ...(manifest.oplog === true ? { skipped: 'a selective restore (--database/--collection) does not replay the oplog' } : {}) };
+  ctx.log.info({ databases: Object.keys(actual), collections, oplog_replayed: replay, ...(opts.log ? { at: opts.log.at, slice_entries: appended } : replay && window ? { as_of: window.last.time } : {}) }, 'restored document counts and indexes match the backup');
   return { destination: `container ${c.name}`, stats: { databases: actual, oplog }, restarted: [] };
 }
 
@@ -119,6 +133,20 @@ async function occupiedCollections(client: MongoClient, expected: ArchiveStats):
   return out;
 }
 
+// The server's own count of a collection (its metadata, as `$collStats` gives it): what
+// mongorestore just loaded, without reading every document again (countDocuments
+// scans the collection: as long as the load itself on FerretDB). A server without
+// $collStats is asked with countDocuments.
+async function documentCount(col: ReturnType<ReturnType<MongoClient['db']>['collection']>): Promise<number> {
+  try {
+    const [stats] = await col.aggregate<{ count?: unknown }>([{ $collStats: { count: {} } }]).toArray();
+    if (typeof stats?.count === 'number' && Number.isInteger(stats.count)) return stats.count;
+  } catch {
+    // fall through
+  }
+  return col.countDocuments({});
+}
+
 // Counts and index definitions, as the server has them now, for the given collections.
 async function describe(client: MongoClient, expected: ArchiveStats): Promise<ArchiveStats> {
   const { indexSpec } = await import('./archive.ts');
@@ -129,7 +157,7 @@ async function describe(client: MongoClient, expected: ArchiveStats): Promise<Ar
       const type = existing.get(coll);
       if (!type) continue;
       const col = client.db(db).collection(coll);
-      const documents = e.type === 'collection' ? await col.countDocuments({}) : 0;
+      const documents = e.type === 'collection' ? await documentCount(col) : 0;
       const indexes = e.type === 'collection' ? (await col.listIndexes().toArray()).map((ix) => indexSpec(ix)).sort((a, b) => a.name.localeCompare(b.name)) : [];
       (out[db] ??= {})[coll] = { type, documents, indexes };
     }

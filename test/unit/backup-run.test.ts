@@ -2,7 +2,7 @@
 // targets in a temp dir, without Docker: what a good run commits (artifact, signed
 // manifest, right checksums, encrypted when configured), and that a producer failing
 // mid-stream or a cancelled run leaves nothing listed; partial uploads never look like
-// a backup meanwhile.
+// a backup meanwhile; a backup that left the datastore degraded is committed, its job failed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -34,6 +34,8 @@ interface MemoryBehaviour {
   failAt?: number;
   /** Called before each chunk is produced (e.g. to cancel the run there). */
   beforeChunk?: (i: number) => Promise<void> | void;
+  /** What the stream's degraded() answers once the backup ran. */
+  degraded?: SnapError;
 }
 
 // A plugin whose "datastore" is CHUNKS in memory. It records what the agent asked of it.
@@ -67,6 +69,7 @@ function memoryPlugin(b: MemoryBehaviour = {}) {
         source: { kind: 'memory' },
         abort: async () => void calls.abort++,
         committed: async () => void calls.committed++,
+        ...(b.degraded ? { degraded: () => b.degraded } : {}),
       };
     },
     restore: () => Promise.reject(new Error('not in this test')),
@@ -170,6 +173,17 @@ describe('backup run (in-memory plugin, local targets)', () => {
     assert.equal(r.error, 'cancelled by the test');
     assert.deepEqual(calls, { backup: 1, abort: 1, committed: 0 });
     await assertNothingListed(s);
+  });
+
+  it('a good backup that left the datastore degraded is committed, and the job fails naming that first', async () => {
+    const s = setup();
+    const { plugin, calls } = memoryPlugin({ degraded: new SnapError('the balancer is stopped', { hint: 'run sh.startBalancer()' }) });
+    const r = await backupJob(context(s.config, plugin), s.job, s.targets);
+    assert.equal(r.status, 'failed');
+    assert.deepEqual([r.error, r.hint], ['the balancer is stopped', 'run sh.startBalancer()']);
+    assert.deepEqual(r.targets, [{ target: 'a', status: 'ok' }, { target: 'b', status: 'ok' }]);
+    assert.deepEqual(calls, { backup: 1, abort: 0, committed: 1 });
+    for (const t of s.targets) assert.equal((await readCatalog(t, 'h1/', await trust(s.config))).backups[0]?.manifest.id, r.id, `target ${t.name}: committed`);
   });
 
   it('with encryption on, the artifact is an age file for the recipients that opens to the plugin bytes', async () => {

@@ -72,12 +72,21 @@ const sample: Health = {
       ...health({}),
       state: { format: 'snapagent.run-state/1', host: 'h', job: 'db', plugin: 'mariadb', tier: 'hourly', run: 'r', last_attempt_at: '2026-11-21T02:00:00.000Z', last_status: 'failed', last_duration_seconds: 42.5, failures_in_a_row: 1, targets: {} },
       targets: [
-        { target: 'local', reachable: true, backups: 3, last_success_at: '2026-11-21T02:00:42.000Z', size: 1000, previous_size: 2500, last_status: 'ok', drill: { format: 'snapagent.check/1', kind: 'drill', id: 'x', at: '2026-11-21T03:00:00.000Z', status: 'ok', duration_seconds: 70, rto_seconds: 64.5, errors: [], details: {} } },
+        { target: 'local', reachable: true, backups: 3, last_success_at: '2026-11-21T02:00:42.000Z', size: 1000, previous_size: 2500, last_status: 'ok', drill: { format: 'snapagent.check/1', kind: 'drill', id: 'x', at: '2026-11-21T03:00:00.000Z', status: 'ok', duration_seconds: 70, rto_seconds: 64.5, rpo_seconds: 30, errors: [], details: {} }, recovery_point: { at: '2026-11-21T02:00:00.000Z', kind: 'backup', base: 'x' } },
         { target: 'offsite', reachable: false, error: 'rclone: connection refused', last_success_at: '2026-11-20T02:00:40.000Z', size: 990, last_status: 'failed' },
       ],
     },
     { job: 'never-ran', plugin: 'volume', tier: 'hourly', expected_interval_seconds: HOUR, targets: [{ target: 'local', reachable: true, backups: 0 }] },
+    {
+      job: 'orders',
+      plugin: 'mongo',
+      tier: 'hourly',
+      expected_interval_seconds: HOUR,
+      pitr: { slice_seconds: 60, keep: '24h' },
+      targets: [{ target: 'local', reachable: true, backups: 1, recovery_point: { at: '2026-11-21T03:59:30.000Z', kind: 'pitr', base: 'y', slices: 110, gap: { after: '2026-11-21T03:59:30.000Z' } } }],
+    },
   ],
+  at: Date.parse('2026-11-21T04:00:00.000Z'),
   targets: [
     { name: 'local', reachable: true },
     { name: 'offsite', reachable: false, error: 'connection refused' },
@@ -97,6 +106,12 @@ describe('metrics textfile', () => {
       `snapagent_last_duration_seconds{${l}} 42.5`,
       `snapagent_last_size_bytes{${l}} 1000`,
       `snapagent_previous_size_bytes{${l}} 2500`,
+      `snapagent_recovery_point_timestamp_seconds{${l}} 1795226400`,
+      `snapagent_recovery_point_age_seconds{${l}} 7200`,
+      `snapagent_restore_drill_rpo_seconds{${l}} 30`,
+      'snapagent_recovery_point_age_seconds{job="orders",plugin="mongo",tier="hourly",target="local"} 30',
+      'snapagent_pitr_slice_seconds{job="orders",plugin="mongo",tier="hourly",target="local"} 60',
+      'snapagent_pitr_gap{job="orders",plugin="mongo",tier="hourly",target="local"} 1',
       `snapagent_expected_interval_seconds{${l}} 3600`,
       `snapagent_backups{job="db",target="local"} 3`,
       `snapagent_restore_drill_last_timestamp_seconds{${l}} 1795230000`,
@@ -303,6 +318,11 @@ describe('alert rules and dashboard (compose/)', () => {
     'snapagent_restore_drill_last_timestamp_seconds',
     'snapagent_restore_drill_last_status',
     'snapagent_restore_drill_rto_seconds',
+    'snapagent_restore_drill_rpo_seconds',
+    'snapagent_recovery_point_timestamp_seconds',
+    'snapagent_recovery_point_age_seconds',
+    'snapagent_pitr_slice_seconds',
+    'snapagent_pitr_gap',
     'snapagent_target_up',
   ];
 
@@ -313,7 +333,7 @@ describe('alert rules and dashboard (compose/)', () => {
     const test = await promtool(['test', 'rules', 'snapagent-rules.test.yml'], '', dir);
     assert.equal(test.code, 0, test.out);
     const rules = readFileSync(path.join(dir, 'snapagent-rules.yml'), 'utf8');
-    for (const alert of ['SnapagentBackupStale', 'SnapagentBackupFailed', 'SnapagentBackupSizeDrop']) assert.match(rules, new RegExp(`alert: ${alert}\\b`));
+    for (const alert of ['SnapagentBackupStale', 'SnapagentBackupFailed', 'SnapagentBackupSizeDrop', 'SnapagentRecoveryPointOld', 'SnapagentPitrGap']) assert.match(rules, new RegExp(`alert: ${alert}\\b`));
     for (const used of rules.matchAll(/\bsnapagent_\w+/g)) assert.ok(documented.includes(used[0]), `the rules use an unknown metric ${used[0]}`);
   });
 
