@@ -154,9 +154,14 @@ async function readJob(target: Target, read: Read, j: JobListing, trust: Catalog
 // The job's index, if it is one signed by a trusted key; else why not (for the log).
 async function readIndex(target: Target, read: Read, base: string, j: JobListing, trust: CatalogTrust): Promise<{ entries?: Map<string, IndexEntry>; state: string }> {
   const key = `${base}/${INDEX_FILE}`;
-  try {
+  const fetch = async () => {
     const [bytes, sig] = await Promise.all([read(key), j.indexSig ? read(`${key}${SIG_SUFFIX}`) : undefined]);
-    const s = checkSignature(trust.keys, key, bytes, sig);
+    return { bytes, s: checkSignature(trust.keys, key, bytes, sig) };
+  };
+  try {
+    let { bytes, s } = await fetch();
+    // read between a writer's signature and its index: once more before saying so
+    if (s.state !== 'signed') ({ bytes, s } = await fetch());
     if (s.state !== 'signed') {
       // written by someone else, or changed: read the manifests (and replace it)
       log.warn({ target: target.name, key }, `ignoring the catalog index: ${s.state === 'bad' ? `bad signature: ${s.reason}` : 'it is not signed'}`);
