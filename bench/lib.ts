@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 export const MB = 1024 * 1024;
 
 /** Runs a command to completion (stdout captured, stderr shown); throws on failure. */
-export function run(cmd: string, args: string[], what: string, input?: string): string {
-  const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
+export function run(cmd: string, args: string[], what: string, input?: string, env?: NodeJS.ProcessEnv): string {
+  const r = spawnSync(cmd, args, { input, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
   if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
   return r.stdout;
 }
@@ -113,40 +113,56 @@ export interface DumpBench {
   noun: string;
 }
 
-/** Times, in this order: dump | zstd -3 -T0 > file in the container, snapagent backup,
- * zstd -dc file | load in the container, snapagent restore; prints the table and
- * returns the figures for report(). */
-export async function benchDump(b: DumpBench): Promise<{ result: Record<'backup_vs_raw' | 'restore_vs_raw' | 'peak_rss_mb', number>; seconds: Record<string, number>; bytes: Record<string, number> }> {
-  const seconds: Record<string, number> = {};
+/** How many times each case runs (BENCH_RUNS, default 3): the figures are medians. */
+export const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+if (!(RUNS >= 1)) throw new Error('BENCH_RUNS must be >= 1');
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Times, RUNS times each and alternating so that a noisy moment hits both sides: dump |
+ * zstd -3 -T0 > file in the container, snapagent backup, zstd -dc file | load in the
+ * container, snapagent restore; prints the medians and returns them for report(). */
+export async function benchDump(b: DumpBench): Promise<{ result: Record<'backup_vs_raw' | 'restore_vs_raw' | 'peak_rss_mb', number>; seconds: Record<string, number>; bytes: Record<string, number>; runs: Record<string, number[]> }> {
+  const runs: Record<string, number[]> = { raw_backup: [], snapagent_backup: [], raw_restore: [], snapagent_restore: [] };
   const bytes: Record<string, number> = {};
+  const peaks: number[] = [];
   const settle = () => run('bash', ['-c', 'sync'], 'sync');
   b.inContainer(`${b.dump} > /dev/null`, 'warm-up dump');
-  settle();
-  seconds.raw_backup = await step('raw_backup', () => b.inContainer(`${b.dump} | zstd -3 -T0 -q > /tmp/snapagent-bench-raw.zst`, 'raw backup'));
-  bytes.raw_backup = Number(b.inContainer('stat -c %s /tmp/snapagent-bench-raw.zst', 'stat'));
-  bytes.dump = Number(b.inContainer('zstd -dc /tmp/snapagent-bench-raw.zst | wc -c', `${b.noun} size`));
-  settle();
-  let backup!: AgentRun;
-  seconds.snapagent_backup = await step('snapagent_backup', async () => (backup = await agent(['backup'], b.config, 'snapagent backup')));
-  bytes.snapagent_backup = backup.doc.results[0].size;
-  settle();
-  seconds.raw_restore = await step('raw_restore', () => b.inContainer(`zstd -dc /tmp/snapagent-bench-raw.zst | ${b.load}`, 'raw restore'));
-  settle();
-  let restore!: AgentRun;
-  seconds.snapagent_restore = await step('snapagent_restore', async () => (restore = await agent(['restore', '--job', 'bench', ...b.restoreArgs], b.config, 'snapagent restore')));
-  if (restore.doc.ok !== true) throw new Error(`snapagent restore reported ok=${restore.doc.ok}: ${JSON.stringify(restore.doc)}`);
+  for (let i = 1; i <= RUNS; i++) {
+    console.log(`run ${i} of ${RUNS}`);
+    settle();
+    runs.raw_backup!.push(await step('raw_backup', () => b.inContainer(`${b.dump} | zstd -3 -T0 -q > /tmp/snapagent-bench-raw.zst`, 'raw backup')));
+    bytes.raw_backup = Number(b.inContainer('stat -c %s /tmp/snapagent-bench-raw.zst', 'stat'));
+    bytes.dump ??= Number(b.inContainer('zstd -dc /tmp/snapagent-bench-raw.zst | wc -c', `${b.noun} size`));
+    settle();
+    let backup!: AgentRun;
+    runs.snapagent_backup!.push(await step('snapagent_backup', async () => (backup = await agent(['backup'], b.config, 'snapagent backup'))));
+    bytes.snapagent_backup = backup.doc.results[0].size;
+    peaks.push(backup.peakKb);
+    settle();
+    runs.raw_restore!.push(await step('raw_restore', () => b.inContainer(`zstd -dc /tmp/snapagent-bench-raw.zst | ${b.load}`, 'raw restore')));
+    settle();
+    let restore!: AgentRun;
+    runs.snapagent_restore!.push(await step('snapagent_restore', async () => (restore = await agent(['restore', '--job', 'bench', ...b.restoreArgs], b.config, 'snapagent restore'))));
+    if (restore.doc.ok !== true) throw new Error(`snapagent restore reported ok=${restore.doc.ok}: ${JSON.stringify(restore.doc)}`);
+    peaks.push(restore.peakKb);
+  }
+  const seconds = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
 
-  console.log(`\n${b.noun}: ${(bytes.dump / MB).toFixed(1)} MB\n`);
+  console.log(`\n${b.noun}: ${(bytes.dump! / MB).toFixed(1)} MB; medians of ${RUNS} runs\n`);
   printTable([
-    [`raw backup (${b.dumpTool} | zstd -3 -T0)`, seconds.raw_backup, bytes.raw_backup],
-    ['snapagent backup', seconds.snapagent_backup, bytes.snapagent_backup],
-    [`raw restore (zstd -dc | ${b.loadTool})`, seconds.raw_restore, undefined],
-    ['snapagent restore (verified)', seconds.snapagent_restore, undefined],
-  ], bytes.dump / MB, `${b.noun} MB/s`);
+    [`raw backup (${b.dumpTool} | zstd -3 -T0)`, seconds.raw_backup!, bytes.raw_backup],
+    ['snapagent backup', seconds.snapagent_backup!, bytes.snapagent_backup],
+    [`raw restore (zstd -dc | ${b.loadTool})`, seconds.raw_restore!, undefined],
+    ['snapagent restore (verified)', seconds.snapagent_restore!, undefined],
+  ], bytes.dump! / MB, `${b.noun} MB/s`);
   const result = {
-    backup_vs_raw: seconds.snapagent_backup / seconds.raw_backup,
-    restore_vs_raw: seconds.snapagent_restore / seconds.raw_restore,
-    peak_rss_mb: Math.max(backup.peakKb, restore.peakKb) / 1024,
+    backup_vs_raw: seconds.snapagent_backup! / seconds.raw_backup!,
+    restore_vs_raw: seconds.snapagent_restore! / seconds.raw_restore!,
+    peak_rss_mb: median(peaks) / 1024,
   };
-  return { result, seconds, bytes };
+  return { result, seconds, bytes, runs };
 }

@@ -14,7 +14,7 @@ export async function planCommand(opts: GlobalOptions): Promise<void> {
     if (doc.jobs.length === 0) {
       lines.push('', 'no jobs: add jobs to the config, or label volumes/containers (e.g. docker volume create --label snapagent.tier=critical NAME)');
     } else {
-      lines.push('', table([['JOB', 'PLUGIN', 'TIER', 'KEEP', 'BACKUPS', 'SOURCE', 'STOP', 'TARGETS', 'WHY'], ...doc.jobs.map((j) => [j.name, j.plugin, j.tier, j.keep ? describePolicy(j.keep) : '-', j.full_every ? `full every ${j.full_every}, incremental between` : 'full', j.volume ? `volume ${j.volume}` : `container ${j.container}`, j.stop ? 'yes' : 'no', j.targets.join(','), j.reason])]));
+      lines.push('', table([['JOB', 'PLUGIN', 'TIER', 'KEEP', 'BACKUPS', 'SOURCE', 'STOP', 'TARGETS', 'WHY'], ...doc.jobs.map((j) => [j.name, j.plugin, j.tier, j.keep ? describePolicy(j.keep) : '-', [j.full_every ? `full every ${j.full_every}, incremental between` : 'full', j.pitr ? `+ oplog every ${j.pitr.slice_seconds}s (pitr ${j.pitr.keep})` : ''].filter(Boolean).join(' '), j.volume ? `volume ${j.volume}` : `container ${j.container}`, j.stop ? 'yes' : 'no', j.targets.join(','), j.reason])]));
     }
     for (const p of doc.problems) lines.push(`problem: ${p.where}: ${p.message}`);
     return lines.join('\n');

@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
-import { artifactFileName, readCatalog } from '../catalog/manifest.ts';
+import { artifactFileName } from '../catalog/manifest.ts';
+import { readCatalog } from '../catalog/catalog.ts';
 import { hostKey } from '../catalog/signing.ts';
 import { catalogTrust } from '../catalog/trust.ts';
 import type { Context } from '../context.ts';
@@ -20,6 +21,7 @@ import { captureStateFile, saveState, type CaptureState } from './capture-state.
 import { ageEncryptBytes, recipientsFor, type Recipients } from '../pipeline/age.ts';
 import type { Job, LogPosition, LogReader, PluginContext } from '../plugin/contract.ts';
 import { lockJob } from '../runtime/lock.ts';
+import { refreshMetrics } from '../observe/report.ts';
 import { makeTarget } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
 import { comparePos, coverage, readSlices, showPos, sliceId, SLICE_FORMAT, type ReplayBase, type Slice, writeSlice } from './slices.ts';
@@ -56,6 +58,7 @@ export async function captureLog(ctx: Context, job: Job, takeBackup: (needed: ()
     let pos: LogPosition | undefined;
     let lastId = '';
     let backupAfter = 0;
+    let metricsAt = 0;
     log.info({ slice_seconds: job.pitr!.sliceSeconds, targets: targets.map((t) => t.name) }, 'oplog capture started');
     while (!signal.aborted) {
       const tick = Date.now();
@@ -110,6 +113,11 @@ export async function captureLog(ctx: Context, job: Job, takeBackup: (needed: ()
         }
       }
       await save();
+      // the recovery point moved on: the metrics file says so (at most once a minute)
+      if (config.metrics && Date.now() - metricsAt >= Math.max(60_000, every) && !signal.aborted) {
+        metricsAt = Date.now();
+        await refreshMetrics(ctx).catch((err: unknown) => log.warn(`cannot write the metrics file: ${errorMessage(err)}`));
+      }
       await sleep(Math.max(0, tick + every - Date.now()), undefined, { signal }).catch(() => undefined);
     }
   } catch (err) {

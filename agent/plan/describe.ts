@@ -28,6 +28,8 @@ export interface PlanDescription {
     /** "full" (every backup a full) or "incremental" (fulls every full_every, increments between). */
     backups: 'full' | 'incremental';
     full_every?: string;
+    /** Point-in-time recovery: the daemon ships the server's log this often, kept this long. */
+    pitr?: { slice_seconds: number; keep: string };
   }[];
   problems: PlanProblem[];
 }
@@ -58,6 +60,7 @@ export function planDescription({ config, registry }: ConfigContext, plan: Plan,
       targets: j.targets,
       reason: j.reason,
       ...(registry[j.plugin]?.incremental && j.fullEvery ? { backups: 'incremental' as const, full_every: j.fullEvery } : { backups: 'full' as const }),
+      ...(j.pitr ? { pitr: { slice_seconds: j.pitr.sliceSeconds, keep: j.pitr.keep } } : {}),
     })),
     problems: plan.problems,
   };

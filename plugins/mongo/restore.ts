@@ -133,6 +133,20 @@ async function occupiedCollections(client: MongoClient, expected: ArchiveStats):
   return out;
 }
 
+// The server's own count of a collection (its metadata, as `$collStats` gives it): what
+// mongorestore just loaded, without reading every document again (countDocuments
+// scans the collection: as long as the load itself on FerretDB). A server without
+// $collStats is asked with countDocuments.
+async function documentCount(col: ReturnType<ReturnType<MongoClient['db']>['collection']>): Promise<number> {
+  try {
+    const [stats] = await col.aggregate<{ count?: unknown }>([{ $collStats: { count: {} } }]).toArray();
+    if (typeof stats?.count === 'number' && Number.isInteger(stats.count)) return stats.count;
+  } catch {
+    // fall through
+  }
+  return col.countDocuments({});
+}
+
 // Counts and index definitions, as the server has them now, for the given collections.
 async function describe(client: MongoClient, expected: ArchiveStats): Promise<ArchiveStats> {
   const { indexSpec } = await import('./archive.ts');
@@ -143,7 +157,7 @@ async function describe(client: MongoClient, expected: ArchiveStats): Promise<Ar
       const type = existing.get(coll);
       if (!type) continue;
       const col = client.db(db).collection(coll);
-      const documents = e.type === 'collection' ? await col.countDocuments({}) : 0;
+      const documents = e.type === 'collection' ? await documentCount(col) : 0;
       const indexes = e.type === 'collection' ? (await col.listIndexes().toArray()).map((ix) => indexSpec(ix)).sort((a, b) => a.name.localeCompare(b.name)) : [];
       (out[db] ??= {})[coll] = { type, documents, indexes };
     }

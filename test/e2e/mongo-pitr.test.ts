@@ -132,7 +132,10 @@ state_dir: \${STATE}
     await writer.stop();
     writerStopped = Date.now();
     await waitFor('a slice read after the writer stopped', () => slices().some((s) => Date.parse(s.until) > writerStopped + 1000));
+    const out = daemon!.output();
     await stopDaemon();
+    assert.equal(out.includes(SECRET), false, 'the password appears in no log line');
+    for (const s of slices()) assert.equal(readFileSync(path.join(slicesDir(), s.id, 'slice.json'), 'utf8').includes(SECRET), false);
     figures.writer_ops = writer.ops.length;
     figures.slices = slices().length;
     assert.ok(shippedBeforeKill > 1 && slices().length > shippedBeforeKill);

@@ -118,3 +118,21 @@ describe('incremental settings (full_every, incremental)', () => {
     assert.match(plan.problems.map((p) => p.message).join('\n'), /snapagent\.incremental="maybe": expected true or false/);
   });
 });
+
+describe('point-in-time recovery settings (pitr)', () => {
+  const withPitr: PluginRegistry = { ...registry, db: { ...plugin('db'), pitr: { format: 'bson', positionOf: () => undefined, openLog: async () => undefined as never } } as DatastorePlugin };
+  it('a job of a plugin with pitr gets its slice interval and keep (defaults 60 s, 24h); enabled: false turns it off', async () => {
+    const c = { ...ctx(`jobs:\n  - { name: a, plugin: db, container: x, pitr: {} }\n  - { name: b, plugin: db, container: y, pitr: { slice_seconds: 10, keep: 2d } }\n  - { name: c, plugin: db, container: z, pitr: { enabled: false } }\n  - { name: d, plugin: db, container: w }\n`), registry: withPitr };
+    const plan = await buildPlan(c, undefined);
+    assert.deepEqual(Object.fromEntries(plan.jobs.map((j) => [j.name, j.pitr ?? 'off'])), { a: { sliceSeconds: 60, keep: '24h' }, b: { sliceSeconds: 10, keep: '2d' }, c: 'off', d: 'off' });
+    assert.match(planDescription(c, plan, new Date()).jobs.map((j) => JSON.stringify(j.pitr ?? null)).join(' '), /"slice_seconds":10,"keep":"2d"/);
+  });
+  it('a bad value names the file and key; a plugin without pitr is a problem naming the job', async () => {
+    assert.throws(() => ctx('jobs: [{ name: a, plugin: kv, container: x, pitr: { slice_seconds: 1 } }]'), /test\.yml: jobs\[0\]\.pitr\.slice_seconds: .*at least 5 seconds/);
+    assert.throws(() => ctx('jobs: [{ name: a, plugin: kv, container: x, pitr: { keep: forever } }]'), /test\.yml: jobs\[0\]\.pitr\.keep: .*a duration/);
+    assert.throws(() => ctx('jobs: [{ name: a, plugin: kv, container: x, pitr: { every: 5 } }]'), /test\.yml: jobs\[0\]\.pitr/);
+    const plan = await buildPlan({ ...ctx('jobs: [{ name: a, plugin: kv, container: x, pitr: {} }]'), registry: withPitr }, undefined);
+    assert.deepEqual(plan.jobs, []);
+    assert.match(plan.problems.map((p) => `${p.where}: ${p.message}`).join('\n'), /jobs\[0\].*pitr: plugin kv has no point-in-time recovery/);
+  });
+});
