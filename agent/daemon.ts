@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { runBackups, type RunReport } from './backup/run.ts';
-import { readCatalog } from './catalog/manifest.ts';
+import { readCatalog } from './catalog/catalog.ts';
 import { catalogTrust } from './catalog/trust.ts';
 import type { Context } from './context.ts';
 import { errorMessage } from './errors.ts';

@@ -75,12 +75,12 @@ export async function openRegular(dir: FileHandle, name: string): Promise<FileHa
 
 /** Every regular file below `dir` with its size and its path relative to `dir`; links
  * (to files or directories) are neither reported nor followed. */
-export async function regularFiles(dir: FileHandle, rel: readonly string[] = []): Promise<{ parts: string[]; size: number }[]> {
-  const out: { parts: string[]; size: number }[] = [];
+export async function regularFiles(dir: FileHandle, rel: readonly string[] = []): Promise<{ parts: string[]; size: number; mtimeNs: bigint }[]> {
+  const out: { parts: string[]; size: number; mtimeNs: bigint }[] = [];
   for (const e of await readdir(inDir(dir, '.'), { withFileTypes: true })) {
     if (e.isFile()) {
-      const st = await lstat(inDir(dir, e.name)).catch(() => undefined); // gone or swapped since: skip
-      if (st?.isFile()) out.push({ parts: [...rel, e.name], size: st.size });
+      const st = await lstat(inDir(dir, e.name), { bigint: true }).catch(() => undefined); // gone or swapped since: skip
+      if (st?.isFile()) out.push({ parts: [...rel, e.name], size: Number(st.size), mtimeNs: st.mtimeNs });
     } else if (e.isDirectory()) {
       const sub = await open(inDir(dir, e.name), DIR_FLAGS).catch(() => undefined);
       if (!sub) continue;

@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 export const MB = 1024 * 1024;
 
 /** Runs a command to completion (stdout captured, stderr shown); throws on failure. */
-export function run(cmd: string, args: string[], what: string, input?: string): string {
-  const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
+export function run(cmd: string, args: string[], what: string, input?: string, env?: NodeJS.ProcessEnv): string {
+  const r = spawnSync(cmd, args, { input, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * MB });
   if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
   return r.stdout;
 }

@@ -17,6 +17,8 @@ import { endRun, failRun, startRun, type BackupResult, type PreparedRun, type Pr
 import { prepare, type PrepareOptions } from './prepare.ts';
 import { compressAndUpload, type Written } from './upload.ts';
 import { cacheIndex } from './base.ts';
+import { refreshIndex } from '../catalog/catalog.ts';
+import { catalogTrust } from '../catalog/trust.ts';
 import { ageEncryptBytes } from '../pipeline/age.ts';
 
 export type { BackupResult, TargetOutcome } from './backup-run.ts';
@@ -160,12 +162,15 @@ async function publish(run: ProducingRun, out: Written, manifest: Manifest, inde
   }
 }
 
-// Step 6: the index becomes the job's cached one (the next run's base), and the plugin's
-// work after a commit (e.g. pruning what the datastore keeps locally); a failure is
-// logged, the backup stays committed.
+// Step 6: the job's catalog index on each target takes the new backup in, the index
+// becomes the job's cached one (the next run's base), and the plugin's work after a
+// commit (e.g. pruning what the datastore keeps locally); a failure is logged, the backup
+// stays committed.
 async function afterCommit(run: ProducingRun, index: StoredIndex | undefined): Promise<void> {
   const { stream, result } = run;
   if (!result.targets.some((t) => t.status === 'ok')) return;
+  const trust = await catalogTrust(run.ctx);
+  await Promise.all(run.targets.filter((t) => result.targets.some((x) => x.target === t.name && x.status === 'ok')).map((t) => refreshIndex(t, run.ctx.config.host, run.job.name, trust)));
   if (index) await cacheIndex(run.ctx.config, run.job.name, run.id, index.sha256, index.raw).catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `could not cache the index (the next backup reads it from the target): ${errorMessage(err)}`));
   if (!stream.committed) return;
   await stream.committed().catch((err: unknown) => log.warn({ job: run.job.name, id: run.id }, `after the commit: ${errorMessage(err)}`));

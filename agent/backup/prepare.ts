@@ -2,7 +2,8 @@
 // lock is taken, every target is checked and cleared of backups left incomplete by
 // interrupted runs, the id is chosen, the base of an incremental is chosen (base.ts),
 // and the encryption recipients and the signing key are ready, so that a run that cannot succeed fails here, having written nothing.
-import { backupDir, backupId, readCatalog, untrusted, type Listed } from '../catalog/manifest.ts';
+import { backupDir, backupId, untrusted, type Listed } from '../catalog/manifest.ts';
+import { readCatalog } from '../catalog/catalog.ts';
 import { hostKey } from '../catalog/signing.ts';
 import { catalogTrust } from '../catalog/trust.ts';
 import { errorMessage, SnapError } from '../errors.ts';

@@ -9,6 +9,9 @@ import { refreshMetrics } from '../observe/report.ts';
 import { drillBackup } from '../restore/drill.ts';
 import { listCatalog, refusedByName } from './list.ts';
 import { chooseBackups, verifyBackup, type CheckResult } from './verify.ts';
+import { refreshIndexes } from './catalog.ts';
+import type { Listed } from './manifest.ts';
+import { catalogTrust } from './trust.ts';
 
 export interface CheckRequest {
   job?: string;
@@ -45,11 +48,16 @@ export async function checkBackups(ctx: Context, req: CheckRequest): Promise<Che
   if (req.image && !req.drill) throw new UsageError('--image needs --drill');
   if (req.drill && chosen.length) await ctx.docker.ping();
   const results: CheckResult[] = [];
+  const recorded: Listed[] = [];
   for (const l of chosen) {
     if (ctx.signal.aborted) break;
     const insecure = Boolean(req.insecureUnsigned);
-    results.push(req.drill ? await drillBackup(ctx, l, req.image, insecure) : await verifyBackup(config, l, ctx.signal, insecure, cat.backups));
+    const r = req.drill ? await drillBackup(ctx, l, req.image, insecure) : await verifyBackup(config, l, ctx.signal, insecure, cat.backups);
+    results.push(r);
+    if (r.recorded) recorded.push(l);
   }
+  // once per job and target, after all its records: a run over many backups writes each index once
+  if (recorded.length) await refreshIndexes(recorded, await catalogTrust(ctx));
   const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup
   if (results.some((r) => r.recorded) && !req.host) await refreshMetrics(ctx);

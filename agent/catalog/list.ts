@@ -3,7 +3,8 @@
 import type { ConfigContext } from '../context.ts';
 import { IntegrityError } from '../errors.ts';
 import { selectTargets } from '../targets/index.ts';
-import { IMPLAUSIBLE, readCatalog, type Catalog, type Listed } from './manifest.ts';
+import { IMPLAUSIBLE, type Catalog, type Listed } from './manifest.ts';
+import { readCatalog } from './catalog.ts';
 import { catalogTrust } from './trust.ts';
 
 /** Which backups: of `host` (default: this host), optionally one job, on one target

@@ -3,9 +3,8 @@
 // Format "snapagent.manifest/1" (docs/design.md "Manifest format").
 import { z } from 'zod';
 import type { Target } from '../targets/target.ts';
-import { log } from '../log.ts';
 import { VERSION } from '../version.ts';
-import { checkSignature, SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureState } from './signing.ts';
+import { SIG_SUFFIX, signatureFile, type HostKey, type Keyring, type SignatureState } from './signing.ts';
 
 export const MANIFEST_FORMAT = 'snapagent.manifest/1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -213,6 +212,9 @@ export interface CatalogTrust {
   plugins: readonly string[];
   /** Now, for "in the future" (default: the clock). */
   now?: number;
+  /** Who rewrites a missing or stale catalog index: this host (only its own jobs'), with
+   * its key. Absent: readers leave indexes as they are. */
+  writer?: { host: string; key: HostKey };
 }
 
 /** The reason's prefix of a manifest refused by `sanityProblems`. */
@@ -300,67 +302,4 @@ export interface Catalog {
   incomplete: string[];
   /** Manifests that could not be read or are not ours. */
   invalid: { key: string; reason: string }[];
-}
-
-/** Reads every committed backup below `prefix` (e.g. "<host>/" or "<host>/<job>/"). */
-export async function readCatalog(target: Target, prefix: string, trust: CatalogTrust): Promise<Catalog> {
-  const files = await target.list(prefix);
-  const dirs = new Map<string, Set<string>>();
-  for (const f of files) {
-    const parts = f.key.split('/');
-    if (parts.length !== 4) continue; // <host>/<job>/<id>/<file>
-    const dir = parts.slice(0, 3).join('/');
-    if (!dirs.has(dir)) dirs.set(dir, new Set());
-    dirs.get(dir)!.add(parts[3]!);
-  }
-  const cat: Catalog = { backups: [], incomplete: [], invalid: [] };
-  await Promise.all(
-    [...dirs].map(async ([dir, names]) => {
-      if (!names.has(MANIFEST_FILE)) {
-        if (BACKUP_ID.test(dir.split('/')[2]!)) cat.incomplete.push(dir);
-        return;
-      }
-      const key = `${dir}/${MANIFEST_FILE}`;
-      const sigOf = async (k: string, name: string) => (names.has(`${name}${SIG_SUFFIX}`) ? await target.readFile(`${k}${SIG_SUFFIX}`) : undefined);
-      try {
-        const bytes = await target.readFile(key);
-        const raw = JSON.parse(bytes.toString('utf8')) as unknown;
-        const res = manifestSchema.safeParse(raw);
-        if (!res.success) throw new Error(`not a ${MANIFEST_FORMAT} manifest: ${res.error.issues[0]?.path.join('.')}: ${res.error.issues[0]?.message}`);
-        const [host, job, id] = dir.split('/') as [string, string, string];
-        const m = res.data;
-        if (m.host !== host || m.job !== job || m.id !== id) throw new Error('manifest host/job/id do not match its location');
-        const problems = sanityProblems(m, trust.plugins, trust.now);
-        if (problems.length) throw new Error(`${IMPLAUSIBLE}: ${problems.join('; ')}`);
-        const signature = checkSignature(trust.keys, key, bytes, await sigOf(key, MANIFEST_FILE));
-        const checks: Listed['checks'] = {};
-        for (const [kind, file] of Object.entries(CHECK_FILES) as [CheckKind, string][]) {
-          if (!names.has(file)) continue;
-          const rkey = `${dir}/${file}`;
-          const text = await target.readFile(rkey);
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text.toString('utf8'));
-          } catch {
-            parsed = undefined;
-          }
-          const rec = checkRecordSchema.safeParse(parsed);
-          const sig = checkSignature(trust.keys, rkey, text, await sigOf(rkey, file));
-          // An unreadable record counts as a failed check: retention stays on the safe side.
-          // A record not signed by a trusted key may only make retention more careful: a
-          // failed one counts, an "ok" one is ignored (as if an attacker had deleted it).
-          if (!rec.success) checks[kind] = { format: CHECK_FORMAT, kind, id, at: m.finished_at, status: 'failed', duration_seconds: 0, errors: [`unreadable ${file}`], details: {} };
-          else if (sig.state === 'signed' || rec.data.status === 'failed') checks[kind] = rec.data;
-          else log.warn({ target: target.name, key: rkey }, `ignoring a passed ${kind} record that is not signed by a trusted key (${sig.state === 'bad' ? sig.reason : 'unsigned'})`);
-        }
-        cat.backups.push({ target, manifest: m, dir, checks, signature });
-      } catch (err) {
-        cat.invalid.push({ key, reason: (err as Error).message });
-      }
-    }),
-  );
-  for (const bad of cat.invalid) log.warn({ target: target.name, key: bad.key }, `ignoring invalid manifest: ${bad.reason}`);
-  cat.backups.sort((a, b) => a.manifest.job.localeCompare(b.manifest.job) || a.manifest.id.localeCompare(b.manifest.id));
-  cat.incomplete.sort();
-  return cat;
 }

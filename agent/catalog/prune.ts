@@ -4,7 +4,8 @@
 // job whose newest backup failed its latest verify or drill. Manifests not signed by a
 // trusted key take no part: never removed, never the newest, reported. A backup is
 // removed manifest first (so a prune killed half-way leaves an uncommitted directory,
-// which the next backup of the job cleans up), then its whole directory.
+// which the next backup of the job cleans up), then its whole directory; then the job's
+// catalog index is rewritten without it.
 import type { Config } from '../config/load.ts';
 import type { Context, ConfigContext } from '../context.ts';
 import { errorMessage } from '../errors.ts';
@@ -12,7 +13,8 @@ import { lockJob } from '../runtime/lock.ts';
 import { log } from '../log.ts';
 import { selectTargets } from '../targets/index.ts';
 import type { Target } from '../targets/target.ts';
-import { failedCheck, MANIFEST_FILE, newer, readCatalog, untrusted, type Listed } from './manifest.ts';
+import { failedCheck, MANIFEST_FILE, newer, untrusted, type Listed } from './manifest.ts';
+import { readCatalog, refreshIndex } from './catalog.ts';
 import { neededBases } from './chain.ts';
 import { applyPolicy, describePolicy, keepFor, subtractDuration } from './retention.ts';
 import { catalogTrust } from './trust.ts';
@@ -131,7 +133,8 @@ export async function pruneJob(ctx: ConfigContext, job: string, targets: Target[
   try {
     for (const t of targets) {
       try {
-        const cat = await readCatalog(t, `${config.host}/${job}`, await catalogTrust(ctx));
+        const trust = await catalogTrust(ctx);
+        const cat = await readCatalog(t, `${config.host}/${job}`, trust);
         const mine = cat.backups.filter((b) => b.manifest.job === job);
         const backups = mine.filter((b) => !untrusted(b, o.insecureUnsigned));
         const report = decide(config, job, t.name, backups, o.tier);
@@ -141,7 +144,10 @@ export async function pruneJob(ctx: ConfigContext, job: string, targets: Target[
           jlog.warn({ target: t.name, id: b.manifest.id }, `retention: ${why}: left alone`);
         }
         if (report.status === 'refused') jlog.warn({ target: t.name }, report.kept[0]!.reasons[0]!);
-        if (!o.dryRun && report.removed.length) await remove(t, backups, report);
+        if (!o.dryRun && report.removed.length) {
+          await remove(t, backups, report);
+          await refreshIndex(t, config.host, job, trust);
+        }
         const pitr = ctx.registry[backups[0]?.manifest.plugin ?? '']?.pitr;
         if (pitr && report.status === 'ok') {
           const removed = new Set(report.removed.map((r) => r.id));

@@ -156,8 +156,13 @@ async function readKeyFile(file: string): Promise<HostKey | undefined> {
 
 /** The host's public key if it has one already (readers never make a key). */
 export async function existingHostKey(stateDir: string): Promise<PublicKey | undefined> {
-  const k = await readKeyFile(hostKeyFile(stateDir)).catch(() => undefined);
+  const k = await existingSigner(stateDir);
   return k && { key: k.key, id: k.id, line: k.line };
+}
+
+/** The host's signing key if it has one already (for the catalog index readers rewrite). */
+export async function existingSigner(stateDir: string): Promise<HostKey | undefined> {
+  return readKeyFile(hostKeyFile(stateDir)).catch(() => undefined);
 }
 
 /** The keys readers accept: the config's trusted_keys and this host's own key. */

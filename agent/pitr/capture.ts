@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
-import { artifactFileName, readCatalog } from '../catalog/manifest.ts';
+import { artifactFileName } from '../catalog/manifest.ts';
+import { readCatalog } from '../catalog/catalog.ts';
 import { hostKey } from '../catalog/signing.ts';
 import { catalogTrust } from '../catalog/trust.ts';
 import type { Context } from '../context.ts';

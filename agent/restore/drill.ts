@@ -23,6 +23,7 @@ import { restoreBackup, type RestoreRequest } from './restore-job.ts';
 import { buildPlan } from '../plan/plan.ts';
 import { drillImage, jobFromManifest } from './restore-trust.ts';
 import { listBackups } from '../catalog/list.ts';
+import { refreshIndexes } from '../catalog/catalog.ts';
 import { catalogTrust } from '../catalog/trust.ts';
 import { slicesAfter, untilPosition, type PointInTimePlan } from '../pitr/point.ts';
 import { coverage } from '../pitr/slices.ts';
@@ -48,10 +49,14 @@ export async function runDrills(ctx: Pick<Context, 'config' | 'docker' | 'regist
   const full: Context = { progress: makeProgress(false), signal: new AbortController().signal, ...ctx };
   const chosen = chooseBackups(await listBackups(full, sel), sel.id, sel.tier);
   const results: CheckResult[] = [];
+  const recorded: Listed[] = [];
   for (const l of chosen) {
     if (full.signal.aborted) break;
-    results.push(await drillBackup(full, l, sel.image));
+    const r = await drillBackup(full, l, sel.image);
+    results.push(r);
+    if (r.recorded) recorded.push(l);
   }
+  if (recorded.length) await refreshIndexes(recorded, await catalogTrust(full));
   return results;
 }
 

@@ -260,7 +260,7 @@ export class LocalTarget implements Target {
       throw this.fail(`listing ${prefix || '/'}`, err);
     }
     try {
-      return (await regularFiles(dir, parts)).map((f) => ({ key: f.parts.join('/'), size: f.size }));
+      return (await regularFiles(dir, parts)).map((f) => ({ key: f.parts.join('/'), size: f.size, modified: String(f.mtimeNs) }));
     } catch (err) {
       throw this.fail(`listing ${prefix || '/'}`, err);
     } finally {

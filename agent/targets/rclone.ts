@@ -57,6 +57,9 @@ class RcloneFailure extends TargetError {
 export class RcloneTarget implements Target {
   readonly name: string;
   readonly description: string;
+  /** rclone processes started by this target, by command (lsjson, cat, rcat...): each is
+   * at least one request to the remote. For tests and benchmarks. */
+  readonly calls = new Map<string, number>();
   private canMove?: boolean;
   private readonly o: RcloneOptions;
 
@@ -73,6 +76,7 @@ export class RcloneTarget implements Target {
   }
 
   private args(args: string[]): string[] {
+    this.calls.set(args[0]!, (this.calls.get(args[0]!) ?? 0) + 1);
     return [...(this.o.config ? ['--config', this.o.config] : []), ...BASE_FLAGS, ...this.o.flags, ...args];
   }
 
@@ -252,16 +256,19 @@ export class RcloneTarget implements Target {
     return out;
   }
 
+  // --use-server-modtime: on S3 (and Swift) a file's own mtime is metadata that costs a
+  // HEAD per object; the server's LastModified comes with the listing, and changes on
+  // every write, which is all the catalog index needs.
   async list(prefix: string): Promise<StoredFile[]> {
     let out: string;
     try {
-      out = await this.run(`listing ${prefix || '/'}`, ['lsjson', '-R', '--files-only', '--no-mimetype', '--no-modtime', this.path(prefix)]);
+      out = await this.run(`listing ${prefix || '/'}`, ['lsjson', '-R', '--files-only', '--no-mimetype', '--use-server-modtime', this.path(prefix)]);
     } catch (err) {
       if (/directory not found|not found/i.test((err as Error).message)) return [];
       throw err;
     }
-    const entries = JSON.parse(out || '[]') as { Path: string; Size: number }[];
-    return entries.map((e) => ({ key: prefix ? `${prefix.replace(/\/$/, '')}/${e.Path}` : e.Path, size: e.Size }));
+    const entries = JSON.parse(out || '[]') as { Path: string; Size: number; ModTime?: string }[];
+    return entries.map((e) => ({ key: prefix ? `${prefix.replace(/\/$/, '')}/${e.Path}` : e.Path, size: e.Size, ...(e.ModTime ? { modified: e.ModTime } : {}) }));
   }
 
   async removeFile(key: string): Promise<void> {

@@ -6,6 +6,10 @@ import type { Readable } from 'node:stream';
 export interface StoredFile {
   key: string;
   size: number;
+  /** A stamp from the listing itself (no call per file) that changes when the file is
+   * written again: its modification time as the storage reports it. Absent when the
+   * target cannot tell without a further call. The catalog index compares it. */
+  modified?: string;
 }
 
 export interface Target {
@@ -29,7 +33,8 @@ export interface Target {
   readFile(key: string): Promise<Buffer>;
   /** Streams a stored file. Errors (missing, unreachable) surface on the stream. */
   open(key: string, signal: AbortSignal): Readable;
-  /** Every file below `prefix` (recursive), including partial uploads. */
+  /** Every file below `prefix` (recursive), including partial uploads: one call to the
+   * storage however many files there are (the catalog index relies on it). */
   list(prefix: string): Promise<StoredFile[]>;
   /** Removes one file; no error when it is already gone. Durable when it resolves. */
   removeFile(key: string): Promise<void>;

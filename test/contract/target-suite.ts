@@ -68,7 +68,9 @@ const DIR = 'host/job/20250102T030405Z-daily';
 
 const bytes = (b: Buffer | string) => Readable.from([Buffer.from(b)]);
 const signal = () => AbortSignal.timeout(60_000);
-const sorted = (l: StoredFile[]) => [...l].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+// keys and sizes (the `modified` stamps are compared by their own case)
+const plain = (l: StoredFile[]) => l.map(({ key, size }) => ({ key, size }));
+const sorted = (l: StoredFile[]) => plain([...l].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function readAll(s: Readable): Promise<Buffer> {
@@ -236,11 +238,11 @@ export function runTargetSuite(s: TargetSuite): void {
   describe(`target contract: ${s.name}`, { concurrency: 1 }, () => {
     describe('check', () => {
       it('passes on a fresh target and on one that exists; lists nothing before and after, and leaves no file behind', on(async ({ target, peek, again }) => {
-        assert.deepEqual(await target.list(''), [], 'before check() made the root');
+        assert.deepEqual(plain(await target.list('')), [], 'before check() made the root');
         await target.check();
         await again().check();
         assert.deepEqual(await peek.files(), []);
-        assert.deepEqual(await target.list(''), []);
+        assert.deepEqual(plain(await target.list('')), []);
       }));
 
       it('the description names the kind of target', on(async ({ target }) => {
@@ -253,7 +255,7 @@ export function runTargetSuite(s: TargetSuite): void {
         const data = randomBytes(300_000);
         assert.deepEqual(await target.put(KEY, bytes(data), signal()), { bytes: data.length });
         await missing(target, KEY);
-        assert.deepEqual(await target.list(DIR), [{ key: KEY + PARTIAL_SUFFIX, size: data.length }], 'list includes the partial upload, by its .partial name');
+        assert.deepEqual(plain(await target.list(DIR)), [{ key: KEY + PARTIAL_SUFFIX, size: data.length }], 'list includes the partial upload, by its .partial name');
         await target.publish(KEY);
         await whole(target, KEY, data);
         assert.deepEqual(await peek.files(), [KEY], 'nothing else is left in the storage');
@@ -264,7 +266,7 @@ export function runTargetSuite(s: TargetSuite): void {
         assert.deepEqual(await target.put(KEY, bytes(data), signal()), { bytes: data.length });
         await whole(target, KEY, data);
         await target.publish(KEY);
-        assert.deepEqual(await target.list(DIR), [{ key: KEY, size: data.length }]);
+        assert.deepEqual(plain(await target.list(DIR)), [{ key: KEY, size: data.length }]);
         assert.deepEqual(await peek.files(), [KEY]);
       }));
 
@@ -293,7 +295,7 @@ export function runTargetSuite(s: TargetSuite): void {
         const reason = new Error('the run was cancelled');
         ac.abort(reason);
         await assert.rejects(put, (err) => err === reason);
-        assert.deepEqual(await target.list(''), []);
+        assert.deepEqual(plain(await target.list('')), []);
         assert.deepEqual(await peek.files(), [], 'no partial upload is left in the storage');
         if (moves) await assert.rejects(target.publish(KEY), targetError(target, KEY), 'nothing is left to publish');
       }));
@@ -305,7 +307,7 @@ export function runTargetSuite(s: TargetSuite): void {
         await src.sent;
         src.fail(new Error('the producer broke'));
         await assert.rejects(put, (err) => targetError(target, KEY)(err) && /the producer broke/.test((err as Error).message));
-        assert.deepEqual(await target.list(''), []);
+        assert.deepEqual(plain(await target.list('')), []);
         assert.deepEqual(await peek.files(), [], 'no partial upload (and no truncated file) is left in the storage');
       }));
 
@@ -313,7 +315,7 @@ export function runTargetSuite(s: TargetSuite): void {
         assert.deepEqual(await target.put(KEY, Readable.from([]), signal()), { bytes: 0 });
         await target.publish(KEY);
         await whole(target, KEY, Buffer.alloc(0));
-        assert.deepEqual(await target.list(DIR), [{ key: KEY, size: 0 }]);
+        assert.deepEqual(plain(await target.list(DIR)), [{ key: KEY, size: 0 }]);
       }));
 
       it('publish of a key without a completed put fails, naming the key', needs('publishByMove'), on(async ({ target, peek }) => {
@@ -339,7 +341,7 @@ export function runTargetSuite(s: TargetSuite): void {
         assert.deepEqual(await target.put(KEY, Readable.from(generated(large, h)), signal()), { bytes: large });
         await target.publish(KEY);
         const want = h.digest('hex');
-        assert.deepEqual(await again().list(DIR), [{ key: KEY, size: large }]);
+        assert.deepEqual(plain(await again().list(DIR)), [{ key: KEY, size: large }]);
         const r = createHash('sha256');
         let got = 0;
         for await (const c of again().open(KEY, signal())) {
@@ -358,8 +360,24 @@ export function runTargetSuite(s: TargetSuite): void {
         await readBack(target, key, '{"v":1,"longer":true}');
         await target.writeFile(key, Buffer.from('{}'));
         await readBack(again(), key, '{}');
-        assert.deepEqual(await target.list(DIR), [{ key, size: 2 }]);
+        assert.deepEqual(plain(await target.list(DIR)), [{ key, size: 2 }]);
         assert.deepEqual(await peek.files(), [key], 'no temporary file is left');
+      }));
+
+      // The catalog index trusts a listing whose sizes and stamps match what it recorded:
+      // a rewrite of the same size must show in the stamp (here the second write is
+      // at least 1.1 s later: SFTP keeps whole seconds).
+      it('a file written again with the same size lists with a new modified stamp', on(async ({ target, again }) => {
+        const key = `${DIR}/verify.json`;
+        await target.writeFile(key, Buffer.from('{"status":"ok","at":1}'));
+        const [first] = await target.list(DIR);
+        assert.ok(first?.modified, 'the listing reports a modified stamp');
+        assert.deepEqual(await again().list(DIR), [first], 'the same stamp on every listing');
+        await new Promise((r) => setTimeout(r, 1100));
+        await target.writeFile(key, Buffer.from('{"status":"ok","at":2}'));
+        const [second] = await again().list(DIR);
+        assert.equal(second?.size, first.size);
+        assert.notEqual(second?.modified, first.modified);
       }));
 
       it('readers never see part of a version while it is written and rewritten', needs('wholeVersions'), on(async ({ target, peek }) => {
@@ -418,7 +436,7 @@ export function runTargetSuite(s: TargetSuite): void {
         await seed({ [KEY]: randomBytes(8 << 20) });
         for await (const _ of target.open(KEY, signal())) break;
         await target.removeDir(DIR);
-        assert.deepEqual(await target.list(''), []);
+        assert.deepEqual(plain(await target.list('')), []);
         assert.deepEqual(await peek.files(), []);
       }));
     });
@@ -438,15 +456,15 @@ export function runTargetSuite(s: TargetSuite): void {
       assert.deepEqual(sorted(await target.list('h/j/a/bc')), expect('h/j/a/bc/3'));
       assert.deepEqual(sorted(await target.list('h/j')), expect('h/j/a/b.txt', 'h/j/a/b/1', 'h/j/a/b/c/2', 'h/j/a/bc/3'));
       assert.deepEqual(sorted(await again().list('')), expect('h/j/a/b.txt', 'h/j/a/b/1', 'h/j/a/b/c/2', 'h/j/a/bc/3', 'h/x/4'));
-      assert.deepEqual(await target.list('nothing'), []);
-      assert.deepEqual(await target.list('h/j/a/b/nothing/deeper'), []);
+      assert.deepEqual(plain(await target.list('nothing')), []);
+      assert.deepEqual(plain(await target.list('h/j/a/b/nothing/deeper')), []);
     }));
 
     describe('removing', () => {
       it('removeFile removes one file, for every later reader, and is idempotent', on(async ({ target, again, peek, seed }) => {
         await seed({ [KEY]: 'artifact', [`${DIR}/manifest.json`]: '{}' });
         await target.removeFile(`${DIR}/manifest.json`);
-        assert.deepEqual(await again().list(DIR), [{ key: KEY, size: 8 }]);
+        assert.deepEqual(plain(await again().list(DIR)), [{ key: KEY, size: 8 }]);
         await assert.rejects(again().readFile(`${DIR}/manifest.json`), notFound(target, `${DIR}/manifest.json`));
         await target.removeFile(`${DIR}/manifest.json`);
         await target.removeFile('never/was/here');
@@ -464,7 +482,7 @@ export function runTargetSuite(s: TargetSuite): void {
         await target.removeDir('h/j/a/b');
         await target.removeDir('never/was/here');
         await target.removeDir('h');
-        assert.deepEqual(await again().list(''), []);
+        assert.deepEqual(plain(await again().list('')), []);
         assert.deepEqual(await peek.files(), []);
       }));
     });
@@ -479,11 +497,11 @@ export function runTargetSuite(s: TargetSuite): void {
       await whole(target, key, data);
       await readBack(target, manifest, '{"ü":"名"}');
       assert.deepEqual(sorted(await target.list('hôst ü')), [{ key, size: data.length }, { key: manifest, size: Buffer.byteLength('{"ü":"名"}') }]);
-      assert.deepEqual(await target.list('hôst'), [], 'a prefix is whole names, not bytes');
+      assert.deepEqual(plain(await target.list('hôst')), [], 'a prefix is whole names, not bytes');
       assert.deepEqual((await peek.files()).sort(), [key, manifest].sort());
       await target.removeFile(key);
       await target.removeDir('hôst ü');
-      assert.deepEqual(await target.list(''), []);
+      assert.deepEqual(plain(await target.list('')), []);
     }));
 
     describe('permissions', () => {
@@ -505,7 +523,7 @@ export function runTargetSuite(s: TargetSuite): void {
           await assert.rejects(target.writeFile(`${DIR}/old`, Buffer.from('replaced')), named);
           assert.deepEqual(await peek.files(), [`${DIR}/old`], 'nothing was half-written');
           await readBack(target, `${DIR}/old`, 'kept');
-          assert.deepEqual(await target.list(''), [{ key: `${DIR}/old`, size: 4 }]);
+          assert.deepEqual(plain(await target.list('')), [{ key: `${DIR}/old`, size: 4 }]);
         } finally {
           await undo();
         }

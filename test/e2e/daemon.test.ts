@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
-import { fakeClock, logLines, removeVolume, requireDocker, startSnapagent, uniq, type Running } from '../helpers/harness.ts';
+import { fakeClock, logLines, removeVolume, requireDocker, startSnapagent, uniq, type Running, backupIds } from '../helpers/harness.ts';
 import { restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
@@ -21,7 +21,7 @@ describe('snapagent run (daemon)', () => {
   let ws: ConfigWorkspace;
   let daemon: Running | undefined;
   const originals: Record<string, Snapshot> = {};
-  const ids = (job: string) => readdirSync(path.join(ws.backups, HOST, job)).sort();
+  const ids = (job: string) => backupIds(path.join(ws.backups, HOST, job));
   const days = (job: string) => [...new Set(ids(job).map((id) => id.slice(0, 8)))];
   const start = (at: string) => (daemon = startSnapagent(['run', '--config', ws.config], fakeClock(at)));
   const tierDone = (slot: string) => (l: Record<string, any>) => l.tier === 'nightly' && l.slot === slot && /^tier run finished/.test(l.msg);

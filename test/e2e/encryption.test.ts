@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ageKey, type AgeKey } from '../helpers/age.ts';
 import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq, type CliResult, type Workspace } from '../helpers/harness.ts';
+import { backupIds, docker, inVolume, removeVolume, requireDocker, snapagent, uniq, type CliResult, type Workspace } from '../helpers/harness.ts';
 import { leaksIn } from '../helpers/leak-scan.ts';
 import { commandLinesDuring, drillLeftovers, exists, looseModes } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -21,7 +21,7 @@ const sh = promisify(execFile);
 
 function artifactOf(ws: Workspace, job: string): string {
   const host = readdirSync(ws.backups)[0]!;
-  const ids = readdirSync(path.join(ws.backups, host, job)).sort();
+  const ids = backupIds(path.join(ws.backups, host, job));
   const dir = path.join(ws.backups, host, job, ids[ids.length - 1]!);
   // the data, not the index beside it
   return path.join(dir, readdirSync(dir).find((f) => f.endsWith('.age') && !f.startsWith('index.'))!);

@@ -11,7 +11,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, containerJob, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
-import { docker, HELPER, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { docker, HELPER, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, backupIds } from '../helpers/harness.ts';
 import { expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
@@ -107,7 +107,7 @@ describe('bad input: labels, jobs, remotes, manifests', () => {
   it('corrupted and foreign manifests are named and ignored: never listed, restored or deleted; the good backup restores', async () => {
     host = readdirSync(ws.backups)[0]!;
     const jobDir = path.join(ws.backups, host, good);
-    const [goodId] = readdirSync(jobDir);
+    const [goodId] = backupIds(jobDir);
     const fake = (id: string, manifest: string) => {
       cpSync(path.join(jobDir, goodId!), path.join(jobDir, id), { recursive: true });
       writeFileSync(path.join(jobDir, id, 'manifest.json'), manifest);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, KEEP_EVERY_BACKUP, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
 import { killAt, runUntil } from '../helpers/faults.ts';
-import { docker, HELPER, inVolume, isRunning, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq } from '../helpers/harness.ts';
+import { docker, HELPER, inVolume, isRunning, removeContainer, removeVolume, requireDocker, SLEEPER, snapagent, uniq, backupIds } from '../helpers/harness.ts';
 import { expectRun, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, snapshot, type Snapshot } from '../helpers/tree.ts';
 
@@ -64,7 +64,7 @@ describe('kill -9 of the agent', () => {
     // an increment on the first backup: it must have more than the 1 MiB to freeze at
     await inVolume(vol, 'head -c 3000000 /dev/urandom > /v/more');
     const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'data']);
-    const killedId = readdirSync(jobDir()).find((d) => d !== firstId)!;
+    const killedId = backupIds(jobDir()).find((d) => d !== firstId)!;
     assert.ok(existsSync(path.join(jobDir(), killedId, 'volume.tar.zst.partial')), 'frozen mid-upload');
     await p.kill();
 
@@ -95,7 +95,7 @@ describe('kill -9 of the agent', () => {
 
   it('right before the manifest: the published artifact is never listed or restored, and the next backup removes it', async () => {
     const p = await runUntil('backup-before-manifest', ['backup', '--config', ws.config, '--job', 'data']);
-    const ids = readdirSync(jobDir()).sort();
+    const ids = backupIds(jobDir());
     const killedId = ids.at(-1)!;
     assert.deepEqual(readdirSync(path.join(jobDir(), killedId)).sort(), ['index.snar.zst', 'volume.tar.zst'], 'the whole artifact and its index, no manifest');
     await p.kill();

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { containerJob, jobConfig, type ConfigWorkspace } from '../helpers/config.ts';
 import { killAt, runUntil } from '../helpers/faults.ts';
 import { mariadbFingerprint } from '../helpers/fingerprints.ts';
-import { docker, requireDocker, snapagent } from '../helpers/harness.ts';
+import { docker, requireDocker, snapagent, backupIds } from '../helpers/harness.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 import { expectRun } from '../helpers/runs.ts';
 import { until } from '../helpers/wait.ts';
@@ -57,7 +57,7 @@ describe('mariadb under faults (real MariaDB)', () => {
     assert.equal(b.code, 1, b.stderr);
     assert.match(b.json.results[0].error, new RegExp(`mariadb-dump in ${db.name} failed \\(exit code \\d+\\)`));
     const host = readdirSync(ws.backups)[0]!;
-    assert.deepEqual(readdirSync(path.join(ws.backups, host, 'db')), [firstId], 'nothing of it is left');
+    assert.deepEqual(backupIds(path.join(ws.backups, host, 'db')), [firstId], 'nothing of it is left');
 
     await docker('start', db.name);
     await until('MariaDB to answer again', () => db.sql('SELECT 1'), { timeoutMs: 90_000, intervalMs: 500 });

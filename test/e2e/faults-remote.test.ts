@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { startFakeFlakyProxy, type FakeFlakyProxy } from '../helpers/fake-flaky-proxy.ts';
 import { configs, KEEP_EVERY_BACKUP, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace, type Job, type RcloneSettings } from '../helpers/config.ts';
 import { killAt } from '../helpers/faults.ts';
-import { removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { backupIds, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
 import { backupCount, expectRun, restoresIdentical } from '../helpers/runs.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
@@ -135,12 +135,12 @@ describe('a flaky, slow, refusing or missing S3 remote', () => {
     await killAt('backup-stream:1048576', ['backup', '--config', w.config], env);
     // rclone rcat, orphaned, sees the end of its input and completes the upload
     const jobDir = () => path.join(s3.root, 'bkt', 'kill', readdirSync(path.join(s3.root, 'bkt', 'kill'))[0]!, 'data');
-    await until('the orphaned upload', () => readdirSync(jobDir()).length >= 2, { timeoutMs: 20_000 }).catch(() => undefined);
+    await until('the orphaned upload', () => backupIds(jobDir()).length >= 2, { timeoutMs: 20_000 }).catch(() => undefined);
     assert.equal(await backupCount(w.config, { env }), 1, 'only the committed backup is listed');
     const s = await snapagent(['status', '--config', w.config, '--json'], env);
     assert.equal(s.json.jobs[0].status, 'failed');
     assert.match(s.json.jobs[0].last_error, /^killed: /);
     await roundTrip(w);
-    assert.equal(readdirSync(jobDir()).length, 2, 'the truncated upload is gone; two committed backups');
+    assert.equal(backupIds(jobDir()).length, 2, 'the truncated upload is gone; two committed backups');
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, containerJob, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
-import { docker, inVolume, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { backupIds, docker, inVolume, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
 import { leaksIn } from '../helpers/leak-scan.ts';
 import { drillLeftovers } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
@@ -35,7 +35,7 @@ async function writeSignedManifest(ws: ConfigWorkspace, file: string, m: unknown
 /** Copies a genuine backup of `job` to `as`, with its manifest changed by `edit`. */
 async function forge(ws: ConfigWorkspace, job: string, as: string, edit: (m: any, dir: string) => void): Promise<string> {
   const src = path.join(ws.backups, HOST, job);
-  const id = readdirSync(src).sort().at(-1)!;
+  const id = backupIds(src).at(-1)!;
   const dir = path.join(ws.backups, HOST, as, id);
   rmSync(path.join(ws.backups, HOST, as), { recursive: true, force: true });
   mkdirSync(path.dirname(dir), { recursive: true });
@@ -106,7 +106,7 @@ describe('forged manifests: volume plugin', () => {
       execFileSync('sh', ['-c', 'truncate -s 256M "$1/big" && tar -C "$1" -c big | zstd -q -19 -T0 -c > "$1/bomb.zst"', 'sh', tmp]);
       const bomb = readFileSync(path.join(tmp, 'bomb.zst'));
       assert.ok(bomb.length < 1 << 20, `a small artifact: ${bomb.length} bytes`);
-      const dir = path.join(ws.backups, HOST, 'vol', readdirSync(path.join(ws.backups, HOST, 'vol')).sort().at(-1)!);
+      const dir = path.join(ws.backups, HOST, 'vol', backupIds(path.join(ws.backups, HOST, 'vol')).at(-1)!);
       const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
       const a = m.artifacts[0];
       writeFileSync(path.join(dir, a.name), bomb);

@@ -141,8 +141,10 @@ describe('metrics, status and notifications (volume plugin, local target)', () =
 
     const human = await run(['status', '--config', ws.config], fakeClockAhead(2 * 3600));
     assert.equal(human.code, 1);
-    assert.match(human.stdout, /^JOB\s+TIER\s+LAST OK\s+STATUS\s+SIZE\s+NEXT RUN\n/);
-    assert.match(human.stdout, /^obs\s+hourly\s+2h0\dm ago\s+stale\s+/m);
+    assert.match(human.stdout, /^JOB\s+TIER\s+LAST OK\s+RESTORABLE TO\s+STATUS\s+SIZE\s+NEXT RUN\n/);
+    // a job without pitr is restorable to its newest backup's start
+    assert.match(human.stdout, /^obs\s+hourly\s+2h0\dm ago\s+2h0\dm ago\s+stale\s+/m);
+    assert.ok(stale.json.jobs[0].recovery_point_age_seconds >= 2 * 3600, JSON.stringify(stale.json.jobs[0]));
   });
 
   it('a failed run keeps the last success in the metrics, makes status exit 1 with the error, and notifies; the next good run recovers', async () => {

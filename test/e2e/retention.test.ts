@@ -135,7 +135,7 @@ describe('retention with a moved clock (local targets, volume plugin)', () => {
     const p = await snapagent(['prune', '--config', strict, '--json'], fakeClock('2026-04-09 12:00:00', TZ));
     assert.equal(p.code, 0, p.stderr);
     assert.deepEqual(ids('crit'), ['20260405T000000Z-critical', '20260406T000000Z-critical', '20260407T000000Z-critical', '20260408T000000Z-critical', '20260409T000000Z-critical']);
-    assert.equal(readdirSync(jobDir('crit')).filter((n) => !ids('crit').includes(n)).sort().join(' '), '20250101T000000Z-manual NOTES.txt manual-copy');
+    assert.equal(readdirSync(jobDir('crit')).filter((n) => !ids('crit').includes(n)).sort().join(' '), '20250101T000000Z-manual NOTES.txt catalog.json catalog.json.sig manual-copy');
   });
 
   it('restores the newest daily and the oldest monthly backup, identical to the data', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
 import { config, configText, volumeJob, type ConfigWorkspace, type TestConfig } from '../helpers/config.ts';
-import { docker, removeVolume, requireDocker, snapagent, uniq } from '../helpers/harness.ts';
+import { docker, removeVolume, requireDocker, snapagent, uniq, backupIds } from '../helpers/harness.ts';
 import { expectRun, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, type Snapshot } from '../helpers/tree.ts';
 
@@ -58,7 +58,7 @@ describe('signed manifests (volume plugin, local target)', () => {
     original = await filledVolume(vol, 'mkdir -p /v/d && seq 1 20000 > /v/d/n && echo genuine > /v/who');
     ws = config(spec());
     for (let i = 0; i < 3; i++) await expectRun(['backup', '--config', ws.config, '--json']);
-    ids = readdirSync(jobDir()).sort();
+    ids = backupIds(jobDir());
     assert.equal(ids.length, 3);
   });
 
@@ -112,7 +112,7 @@ describe('signed manifests (volume plugin, local target)', () => {
       assert.deepEqual(p.json.jobs[0].untrusted.map((u: any) => u.id), [newest]);
       assert.match(p.json.jobs[0].untrusted[0].reasons[0], name);
       assert.equal(p.json.jobs[0].kept[0].id, ids[1], 'the newest trusted backup is the newest for retention');
-      assert.deepEqual(readdirSync(jobDir()).sort(), ids, 'nothing removed');
+      assert.deepEqual(backupIds(jobDir()), ids, 'nothing removed');
       const l = await snapagent(['list', '--config', ws.config, '--json']);
       assert.equal(l.code, 0);
       assert.equal(l.json.backups[2].signature.state, 'bad');
@@ -202,7 +202,7 @@ describe('signed manifests (volume plugin, local target)', () => {
         assert.match(p.json.jobs[0].kept[0].reasons.join(), /newest backup/);
         assert.match(p.stderr, new RegExp(`${HOST}/${JOB}/${future}/manifest.json.*implausible manifest: started_at 2099-01-01T00:00:00.000Z is in the future`));
       }
-      assert.deepEqual(readdirSync(jobDir()).sort(), [...ids, future].sort(), 'the genuine backups and the planted one are all there');
+      assert.deepEqual(backupIds(jobDir()), [...ids, future].sort(), 'the genuine backups and the planted one are all there');
       const r = await expectRun(['restore', '--config', ws.config, '--job', JOB, '--to-volume', copy(), '--json']);
       assert.equal(r.json.results[0].id, ids[2], '"latest" is the newest genuine backup');
       const named = await snapagent(['restore', '--config', ws.config, '--job', JOB, '--id', future, '--to-volume', copy()]);

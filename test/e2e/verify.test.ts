@@ -12,18 +12,19 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../agent/config/load.ts';
 import { connectDocker } from '../../agent/docker/client.ts';
 import { runDrills } from '../../agent/restore/drill.ts';
-import { failedCheck, readCatalog } from '../../agent/catalog/manifest.ts';
+import { failedCheck } from '../../agent/catalog/manifest.ts';
+import { readCatalog } from '../../agent/catalog/catalog.ts';
 import { LocalTarget } from '../../agent/targets/local.ts';
 import { catalogTrust } from '../../agent/catalog/trust.ts';
 import { hostKey, signatureFile } from '../../agent/catalog/signing.ts';
 import { plugins } from '../../plugins/index.ts';
-import { docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
+import { backupIds, docker, flipByte, inVolume, jobWorkspace, removeVolume, requireDocker, ROOT, snapagent, uniq, type Workspace } from '../helpers/harness.ts';
 import { drillLeftovers, exists } from '../helpers/leftovers.ts';
 import { MARIADB_IMAGE, startMariaDb, type MariaDb } from '../helpers/mariadb.ts';
 
 function backupDirs(ws: Workspace, job: string): string[] {
   const host = readdirSync(ws.backups)[0]!;
-  return readdirSync(path.join(ws.backups, host, job)).sort().map((id) => path.join(ws.backups, host, job, id));
+  return backupIds(path.join(ws.backups, host, job)).map((id) => path.join(ws.backups, host, job, id));
 }
 
 function record(dir: string, kind: 'verify' | 'drill') {

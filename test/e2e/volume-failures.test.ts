@@ -7,13 +7,13 @@ import { readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { config, localTarget, rcloneTarget, volumeJob, type ConfigWorkspace } from '../helpers/config.ts';
-import { flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
+import { backupIds, flipByte, inVolume, removeVolume, requireDocker, snapagent, uniq, workspace, type Workspace } from '../helpers/harness.ts';
 import { backupCount, expectRun, jobResult, restoresIdentical } from '../helpers/runs.ts';
 import { filledVolume, snapshot } from '../helpers/tree.ts';
 
 function storedArtifact(ws: Workspace): string {
   const host = readdirSync(ws.backups)[0]!;
-  const ids = readdirSync(path.join(ws.backups, host, 'f')).sort();
+  const ids = backupIds(path.join(ws.backups, host, 'f'));
   return path.join(ws.backups, host, 'f', ids[ids.length - 1]!, 'volume.tar.zst');
 }
 

@@ -182,6 +182,12 @@ export function uniq(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The backup directories in a local target's job directory, sorted (not the job's
+ * catalog index, catalog.json[.sig], nor anything else not named like a backup id). */
+export function backupIds(jobDir: string): string[] {
+  return readdirSync(jobDir).filter((n) => /^\d{8}T\d{6}Z(-[A-Za-z0-9_.-]+)?$/.test(n)).sort();
+}
+
 /** Runs a shell script in a throwaway helper container with the volume at /v. */
 export async function inVolume(volume: string, script: string, readOnly = false): Promise<string> {
   return docker('run', '--rm', '--network', 'none', '-v', `${volume}:/v${readOnly ? ':ro' : ''}`, HELPER, 'bash', '-c', script);

@@ -4,7 +4,7 @@
 // RCLONE_CONFIG_<NAME>_* env vars, as an operator would configure a bucket.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,10 +17,14 @@ export interface S3Server {
   /** RCLONE_CONFIG_* variables defining the remote `name` (plus AWS_CA_BUNDLE emptied:
    * rclone 1.60's S3 client fails on a custom CA bundle with its own transport). */
   env(name: string): Record<string, string>;
+  /** Requests the server answered so far (started with `countRequests`; else 0). */
+  requests(): number;
   stop(): Promise<void>;
 }
 
-export async function startS3Server(): Promise<S3Server> {
+/** `countRequests`: the server logs every request (rclone's -vv) and `requests()` counts
+ * them, for tests and benches that measure how many calls the agent makes. */
+export async function startS3Server(o: { countRequests?: boolean } = {}): Promise<S3Server> {
   const { stdout } = await promisify(execFile)('bash', [path.join(ROOT, 'scripts', 'build-s3-server.sh')], { maxBuffer: 64 * 1024 * 1024 });
   const bin = stdout.trim().split('\n').pop()!;
   const dir = mkdtempSync(path.join(tmpdir(), 'snapagent-s3-'));
@@ -28,26 +32,32 @@ export async function startS3Server(): Promise<S3Server> {
   mkdirSync(root);
   const key = `AK${randomBytes(8).toString('hex')}`;
   const secret = randomBytes(20).toString('hex');
+  // The server logs into a file, not a pipe: a caller blocked in spawnSync (a bench's
+  // `rclone copy`) would not drain a pipe, and a full one stalls the server.
+  const logFile = path.join(dir, 'server.log');
+  const logFd = openSync(logFile, 'a', 0o600);
   // rclone reads list flags from the environment as CSV: quote the "key,secret" pair
-  const server = spawn(bin, ['serve', 's3', '--addr', '127.0.0.1:0', '--config', path.join(dir, 'rclone.conf'), root], {
+  const server = spawn(bin, ['serve', 's3', '--addr', '127.0.0.1:0', '--config', path.join(dir, 'rclone.conf'), ...(o.countRequests ? ['-vv'] : []), root], {
     env: { ...process.env, RCLONE_AUTH_KEY: `"${key},${secret}"` },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', logFd],
   });
-  let log = '';
+  closeSync(logFd);
+  const log = () => readFileSync(logFile, 'utf8');
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rclone serve s3 did not start:\n${log}`)), 30_000);
-    server.stderr!.on('data', (c) => {
-      log += c;
-      const m = /Starting s3 server on \[http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    server.on('exit', (code) => {
+    const timer = setTimeout(() => done(new Error(`rclone serve s3 did not start:\n${log()}`)), 30_000);
+    const poll = setInterval(() => {
+      const m = /Starting s3 server on \[http:\/\/127\.0\.0\.1:(\d+)\//.exec(log());
+      if (m) done(undefined, Number(m[1]));
+    }, 50);
+    const onExit = (code: number | null) => done(new Error(`rclone serve s3 exited (${code}):\n${log()}`));
+    server.on('exit', onExit);
+    function done(err: Error | undefined, p?: number) {
       clearTimeout(timer);
-      reject(new Error(`rclone serve s3 exited (${code}):\n${log}`));
-    });
+      clearInterval(poll);
+      server.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(p!);
+    }
   });
   return {
     root,
@@ -63,6 +73,8 @@ export async function startS3Server(): Promise<S3Server> {
         AWS_CA_BUNDLE: '',
       };
     },
+    // "serve s3: GET OBJECT …", "serve s3: LIST BUCKET": one line per request
+    requests: () => (o.countRequests ? (log().match(/serve s3: (?:GET|PUT|HEAD|POST|DELETE|LIST|COPY|CREATE)\b/g)?.length ?? 0) : 0),
     stop: async () => {
       server.removeAllListeners('exit');
       if (server.exitCode === null) {

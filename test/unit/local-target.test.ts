@@ -149,8 +149,8 @@ describe('local target: directories below the root are never followed', () => {
     symlinkSync(s.canary, path.join(s.root, 'h/j/id1/manifest.json'));
     symlinkSync(s.outside, path.join(s.root, 'h/j/id2'));
     symlinkSync(s.outside, path.join(s.root, 'h2'));
-    assert.deepEqual(await s.target.list(''), [{ key: 'h/j/id1/payload', size: 3 }]);
-    assert.deepEqual(await s.target.list('h/j'), [{ key: 'h/j/id1/payload', size: 3 }]);
+    assert.deepEqual((await s.target.list('')).map(({ key, size }) => ({ key, size })), [{ key: 'h/j/id1/payload', size: 3 }]);
+    assert.deepEqual((await s.target.list('h/j')).map(({ key, size }) => ({ key, size })), [{ key: 'h/j/id1/payload', size: 3 }]);
     await assert.rejects(s.target.list('h/j/id2'), refused(/h\/j\/id2/));
   });
 
@@ -183,7 +183,7 @@ describe('local target: directories below the root are never followed', () => {
     await t.check();
     await put(t, 'h/j/id1/payload', 'abc');
     await t.publish('h/j/id1/payload');
-    assert.deepEqual(await t.list('h'), [{ key: 'h/j/id1/payload', size: 3 }]);
+    assert.deepEqual((await t.list('h')).map(({ key, size }) => ({ key, size })), [{ key: 'h/j/id1/payload', size: 3 }]);
     assert.equal((await t.readFile('h/j/id1/payload')).toString(), 'abc');
     assert.ok(existsSync(path.join(real, 'h/j/id1/payload')));
   });
