@@ -56,7 +56,8 @@ export async function captureLog(ctx: Context, job: Job, takeBackup: (needed: ()
     await removeIncomplete(targets, config.host, job.name, log);
     const pctx: PluginContext = { docker: ctx.docker, log, signal, helperImage: config.docker.helper_image, host: config.host };
     let pos: LogPosition | undefined;
-    let lastId = '';
+    /** The time the newest slice id stands for: ids stay unique when two reads share a millisecond. */
+    let lastIdAt = 0;
     let backupAfter = 0;
     let metricsAt = 0;
     log.info({ slice_seconds: job.pitr!.sliceSeconds, targets: targets.map((t) => t.name) }, 'oplog capture started');
@@ -78,10 +79,10 @@ export async function captureLog(ctx: Context, job: Job, takeBackup: (needed: ()
           for (;;) {
             const readAt = new Date();
             const r = await reader.read(pos, MAX_SLICE_BYTES);
-            let id = sliceId(readAt);
-            if (id <= lastId) id = sliceId(new Date(Date.parse(lastSliceTime(lastId)) + 1));
+            const idAt = Math.max(readAt.getTime(), lastIdAt + 1);
+            const id = sliceId(new Date(idAt));
             const slice = await ship(config.host, targets, job, pitr.format, pos, r.last ?? pos, r.entries, r.bytes, id, readAt, recipients, key, log, signal);
-            lastId = id;
+            lastIdAt = idAt;
             pos = slice.last;
             Object.assign(state, { position: pos, last_slice_at: new Date().toISOString(), last_slice_id: id, error: undefined });
             if (!r.more || signal.aborted) break;
@@ -130,7 +131,6 @@ export async function captureLog(ctx: Context, job: Job, takeBackup: (needed: ()
   }
 }
 
-const lastSliceTime = (id: string) => id.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})/, '$1-$2-$3T$4:$5:$6');
 
 // One slice to every target. A target that fails misses this slice (its chain then has a
 // gap until the next backup: status shows it per target); the slice counts once one
