@@ -281,8 +281,6 @@ export interface LogReader {
    * no longer in the log (rolled over, or a different log: a restored or re-initiated
    * server). */
   read(after: LogPosition, maxBytes: number): Promise<LogRead>;
-  /** The newest entry in the log now (undefined: the log is empty). */
-  newest(): Promise<LogPosition | undefined>;
   close(): Promise<void>;
 }
 

@@ -73,11 +73,6 @@ class OplogReader implements LogReader {
     return { entries, bytes, more, ...(entries.length ? { first: tsOf(entries[0]!), last: tsOf(entries.at(-1)!) } : {}) };
   }
 
-  async newest(): Promise<LogPosition | undefined> {
-    const doc = await this.oplog.findOne({}, { sort: { $natural: -1 }, raw: true });
-    return doc ? tsOf(doc as unknown as Buffer) : undefined;
-  }
-
   async close(): Promise<void> {
     await this.client.close();
   }

@@ -8,8 +8,10 @@
 # rebuild after a change to this folder needs no network either.
 # TEST IMAGE snapagent-test/mongo-rs:latest (replset/): the same image as a one-member
 # replica set, the stand-in for MongoDB's oplog. Its FerretDB is built with one more
-# file, replset/msg_applyops.go (test infrastructure: the `applyOps` subset that
-# mongorestore --oplogReplay needs), cached under a key holding that file's hash.
+# files (test infrastructure): replset/msg_applyops.go, the `applyOps` subset that
+# mongorestore --oplogReplay needs, and replset/oplog_{pushdown,index}.go, which read a
+# ts range of the oplog through an index as mongod reads it, without a scan; cached
+# under a key holding their hashes.
 
 MONGO_FERRETDB_VERSION=v1.24.2
 # Bump when mongo_patch_ferretdb changes (it is part of the binaries' cache key).
@@ -61,12 +63,27 @@ mongo_patch_ferretdb() {
 }
 
 # The replica-set stand-in's FerretDB: msg_applyops.go joins FerretDB's handler and
-# `applyOps` joins its command table.
+# `applyOps` joins its command table; oplog_index.go indexes the ts of capped tables,
+# oplog_pushdown.go reads a ts range through that index (see the files), and a $natural
+# sort is streamed from the backend's record-id order.
 mongo_patch_ferretdb_replset() {
-  local f=$1/internal/handler/commands.go
-  grep -q '^		"buildInfo": {$' "$f" || { log "FerretDB replset patch: pattern not found in $f"; return 1; }
-  cp "$here/mongo/replset/msg_applyops.go" "$1/internal/handler/msg_applyops.go"
-  sed -i 's/^		"buildInfo": {$/		"applyOps": { \/\/ snapagent test stand-in (msg_applyops.go)\n			Handler: h.MsgApplyOps,\n			Help:    "Applies oplog entries (i, u, d and n only).",\n		},\n		"buildInfo": {/' "$f"
+  local src=$1 cmds=$1/internal/handler/commands.go coll=$1/internal/backends/sqlite/collection.go
+  local reg=$1/internal/backends/sqlite/metadata/registry.go find=$1/internal/handler/msg_find.go
+  local insert='^	q = fmt.Sprintf("INSERT INTO %q (name, table_name, settings) VALUES (?, ?, ?)", metadataTableName)$'
+  grep -q '^		"buildInfo": {$' "$cmds" || { log "FerretDB replset patch: pattern not found in $cmds"; return 1; }
+  grep -q '^	q += whereClause$' "$coll" || { log "FerretDB replset patch: pattern not found in $coll"; return 1; }
+  grep -q "$insert" "$reg" || { log "FerretDB replset patch: pattern not found in $reg"; return 1; }
+  grep -q '^	iter, err := common.SortIterator(iter, closer, params.Sort)$' "$find" || { log "FerretDB replset patch: pattern not found in $find"; return 1; }
+  cp "$here/mongo/replset/msg_applyops.go" "$src/internal/handler/msg_applyops.go"
+  cp "$here/mongo/replset/oplog_pushdown.go" "$src/internal/backends/sqlite/oplog_pushdown.go"
+  cp "$here/mongo/replset/oplog_index.go" "$src/internal/backends/sqlite/metadata/oplog_index.go"
+  sed -i 's/^		"buildInfo": {$/		"applyOps": { \/\/ snapagent test stand-in (msg_applyops.go)\n			Handler: h.MsgApplyOps,\n			Help:    "Applies oplog entries (i, u, d and n only).",\n		},\n		"buildInfo": {/' "$cmds"
+  sed -i 's/^	q += whereClause$/	if whereClause == "" \&\& meta.Capped() { \/\/ snapagent test stand-in (oplog_pushdown.go)\n		whereClause, args = snapagentOplogWhere(meta.TableName, params.Filter)\n	}\n	q += whereClause/' "$coll"
+  # a $natural sort, which the backend already reads in (record id order), streamed
+  # instead of read whole and sorted again: mongodump --oplog's "newest entry" query
+  # ({$natural: -1}, limit 1) reads one row, as on mongod
+  sed -i 's/^	iter, err := common.SortIterator(iter, closer, params.Sort)$/	sortDoc := params.Sort \/\/ snapagent test stand-in: a pushed-down $natural sort is not sorted again\n	if !h.DisablePushdown \&\& sortDoc.Len() == 1 \&\& sortDoc.Keys()[0] == "$natural" {\n		sortDoc = nil\n	}\n	iter, err := common.SortIterator(iter, closer, sortDoc)/' "$find"
+  sed -i "s/$insert/	if params.Capped() { \/\/ snapagent test stand-in (oplog_index.go)\n		if _, err = db.ExecContext(ctx, snapagentTsIndex(tableName)); err != nil {\n			return false, lazyerrors.Error(err)\n		}\n	}\n\n&/" "$reg"
 }
 
 # mongo_ferretdb_replset OUT: the patched ferretdb binary in OUT/ (a minute at most: the
@@ -139,7 +156,7 @@ build_mongo() {
 # snapagent-test/mongo-rs:latest: FROM the image above, with the patched FerretDB.
 build_mongo_replset() {
   local tag=snapagent-test/mongo-rs:latest base=snapagent-test/mongo:latest bin hash ctx
-  bin=$cache/mongo/ferretdb-$MONGO_FERRETDB_VERSION-${MONGO_FERRETDB_PATCH}-replset-$(sha256sum "$here/mongo/replset/msg_applyops.go" "$here/mongo/image.sh" | sha256sum | cut -c1-12)
+  bin=$cache/mongo/ferretdb-$MONGO_FERRETDB_VERSION-${MONGO_FERRETDB_PATCH}-replset-$(sha256sum "$here/mongo/replset/"*.go "$here/mongo/image.sh" | sha256sum | cut -c1-12)
   if [ ! -x "$bin/ferretdb" ]; then
     mkdir -p "$cache/mongo"
     mongo_ferretdb_replset "$bin" || { log "building the replica-set stand-in's FerretDB failed"; return 1; }

@@ -4,8 +4,11 @@
 // inserts/updates/deletes in local.oplog.rs but has no `applyOps`, so
 // `mongorestore --oplogReplay` cannot replay them; this is the small subset of MongoDB's
 // `applyOps` that replay needs, built on FerretDB's own insert/update/delete handlers:
-//   - "i": an upsert of the whole document by _id (MongoDB's applyOps turns an insert of
-//     an existing _id into a replacement, which makes replay over a live dump idempotent);
+//   - "i": an insert; if the _id exists, an upsert of the whole document by _id
+//     (MongoDB's applyOps turns an insert of an existing _id into a replacement, which
+//     makes replay over a live dump idempotent). The insert comes first because it is
+//     an index probe, where FerretDB's upsert scans the collection for any _id that is
+//     not a string or an ObjectID;
 //   - "u": o2 selects the document, o is a replacement or {$v: 1, <modifiers>} (FerretDB
 //     logs every update as {$v: 1, $set: <whole document>}), applied as an upsert;
 //     $v: 2 (MongoDB 5's diff format) is refused;
@@ -104,6 +107,18 @@ func (h *Handler) applyOp(ctx context.Context, op *types.Document) error {
 			return fmt.Errorf("an insert without _id")
 		}
 
+		cmd = must.NotFail(types.NewDocument(
+			"insert", collName,
+			"documents", must.NotFail(types.NewArray(obj)),
+			"ordered", true,
+			"$db", dbName,
+		))
+
+		err = h.runWrite(ctx, cmd)
+		if err == nil || !strings.Contains(err.Error(), "E11000") {
+			return err
+		}
+
 		cmd = updateCommand(dbName, collName, must.NotFail(types.NewDocument("_id", id)), obj)
 
 	case "u":
@@ -153,12 +168,20 @@ func (h *Handler) applyOp(ctx context.Context, op *types.Document) error {
 		return fmt.Errorf("op %v is not supported by this test stand-in (only i, u, d and n)", kind)
 	}
 
+	return h.runWrite(ctx, cmd)
+}
+
+// runWrite runs an insert, update or delete command through FerretDB's handler; a write
+// error is returned as an error.
+func (h *Handler) runWrite(ctx context.Context, cmd *types.Document) error {
 	var res *wire.OpMsg
 	var err error
 
 	req := must.NotFail(documentOpMsg(cmd))
 
 	switch cmd.Command() {
+	case "insert":
+		res, err = h.MsgInsert(ctx, req)
 	case "update":
 		res, err = h.MsgUpdate(ctx, req)
 	default:
