@@ -10,7 +10,11 @@
 //                BENCH_PITR_SLICE_SECONDS, default 5), which one first alternating;
 //                medians of ops/s, and the drop as 1 - the median of the pairs' ratios
 //                (the stand-in's own rate drifts by 2-3x over minutes, which a pair
-//                shares). Target: at most 5 % fewer with capture.
+//                shares). Target: at most 5 % fewer with capture. Beside it, the
+//                server's CPU seconds per 1000 writes with and without capture (from
+//                /proc: its writes, plus the capture's reads): steadier than the rate
+//                on a shared 2-core machine, and what the capture costs a CPU-bound
+//                server.
 //   latency      for every write of the capture runs, from its acknowledgement to the
 //                commit of the first slice holding its oplog entry (the mtime of the
 //                slice's slice.json on the local target); p50/p99 over all of them.
@@ -91,6 +95,8 @@ const oplog = () => client.db('local').collection('oplog.rs');
 interface WriterRun {
   ops: number;
   seconds: number;
+  /** CPU seconds the server process used meanwhile (its writes, and the capture's reads). */
+  serverCpu: number;
   /** Each write's sequence number and when it was acknowledged (ms since the epoch). */
   acks: Map<number, number>;
 }
@@ -105,6 +111,7 @@ const history: { seq: number; kind: 'i' | 'u'; id: number }[] = [];
  * its oplog entry can be found again. */
 async function write(seconds: number): Promise<WriterRun> {
   const [col, ctr] = [ledger(), counters()];
+  const cpu0 = serverCpu();
   const acks = new Map<number, number>();
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -127,7 +134,7 @@ async function write(seconds: number): Promise<WriterRun> {
       }
     }),
   );
-  return { ops: acks.size, seconds: (last - t0) / 1000, acks };
+  return { ops: acks.size, seconds: (last - t0) / 1000, acks, serverCpu: serverCpu() - cpu0 };
 }
 
 /** The oplog position of every write of a run (by seq), from the entries after `from`. */
@@ -141,6 +148,15 @@ async function positions(from: Timestamp, acks: { has(seq: number): boolean }): 
   }
   return out;
 }
+
+/** CPU seconds (user + system) of a process so far, from /proc. */
+function cpuOf(pid: number): number {
+  // utime and stime: fields 14 and 15, counted after the command name's ")"
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+let serverPid = 0;
+const serverCpu = () => cpuOf(serverPid);
 
 const newestTs = async () => (await oplog().findOne({}, { sort: { $natural: -1 } }))!.ts as Timestamp;
 
@@ -165,9 +181,7 @@ function startDaemon(): Daemon {
   const poll = () => {
     try {
       for (const m of readFileSync(`/proc/${child.pid}/status`, 'utf8').matchAll(/^(?:VmHWM|VmRSS):\s+(\d+) kB/gm)) peakKb = Math.max(peakKb, Number(m[1]));
-      // utime and stime: fields 14 and 15, counted after the command name's ")"
-      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      cpu = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+      cpu = cpuOf(child.pid!);
     } catch { /* not started yet, or gone */ }
   };
   const timer = setInterval(poll, 100);
@@ -330,6 +344,8 @@ async function main(): Promise<void> {
       await sleep(300);
     }
   }
+  // the server's process as the host sees it: its CPU time is the cost of each write
+  serverPid = Number(run('docker', ['inspect', '-f', '{{.State.Pid}}', NAME], 'docker inspect').trim());
   let t0 = performance.now();
   await seed();
   console.log(`seeded ${DOCS} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -409,6 +425,11 @@ async function main(): Promise<void> {
   row('writes without capture', `${opsPlain.toFixed(0)} ops/s`, plain.map((r) => (r.ops / r.seconds).toFixed(0)).join(' / '));
   row('writes with capture (snapagent run)', `${opsCaptured.toFixed(0)} ops/s`, captured.map((r) => (r.ops / r.seconds).toFixed(0)).join(' / '));
   row('with / without capture, pair median', ratios.length ? median(ratios).toFixed(3) : '-', ratios.map((r) => r.toFixed(2)).join(' / '));
+  const perK = (r: WriterRun) => (r.serverCpu / r.ops) * 1000;
+  const cpuPlain = median(plain.map(perK));
+  const cpuCaptured = median(captured.map(perK));
+  row('server CPU per 1000 writes, without', `${cpuPlain.toFixed(2)} s`, plain.map((r) => perK(r).toFixed(2)).join(' / '));
+  row('server CPU per 1000 writes, with capture', `${cpuCaptured.toFixed(2)} s`, `${captured.map((r) => perK(r).toFixed(2)).join(' / ')}; +${((cpuCaptured / cpuPlain - 1) * 100).toFixed(1)} % (the capture's reads)`);
   row('capture CPU while writing', `${(median(captured.map((r) => r.cpu)) / SECONDS * 100).toFixed(1)} %`, `of one core; peak RSS ${capturePeakMb.toFixed(0)} MB`);
   const cycles = captured.flatMap((r) => r.cycles);
   row('slice read to commit, p50', `${median(cycles).toFixed(2)} s`, `max ${Math.max(...cycles).toFixed(2)} s over ${cycles.length} slices`);
@@ -427,6 +448,7 @@ async function main(): Promise<void> {
   console.log(`\nrestore to a point / restore of the dump: ${(pitrS / plainS).toFixed(2)} (no target)`);
   report(result, { throughput_drop: 0.05, latency_p50_s: LATENCY_TARGET, latency_p99_s: LATENCY_TARGET }, {
     restore_at_vs_dump: pitrS / plainS,
+    server_cpu_per_1000_writes: { plain: plain.map(perK), captured: captured.map(perK) },
     ops_per_s: { plain: plain.map((r) => r.ops / r.seconds), captured: captured.map((r) => r.ops / r.seconds), pair_ratios: ratios },
     restore_seconds: { dump: plainR.map((r) => r.seconds), at: pitrR.map((r) => r.seconds) },
     slice_entries_replayed: sliceEntries,

@@ -1,7 +1,8 @@
 // `snapagent verify`: checks the chosen stored backups one after the other, each either
 // against its manifest (catalog/verify.ts, verify.json) or, as a drill, by restoring it
 // into a throwaway copy (restore/drill.ts, drill.json). Default: the latest backup of
-// every job on every target.
+// every job on every target; a verify (not a drill) of a point-in-time job's latest or
+// all backups also checks its oplog slices on that target (pitr/verify.ts).
 import type { Context } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { log } from '../log.ts';
@@ -12,6 +13,7 @@ import { chooseBackups, verifyBackup, type CheckResult } from './verify.ts';
 import { refreshIndexes } from './catalog.ts';
 import type { Listed } from './manifest.ts';
 import { catalogTrust } from './trust.ts';
+import { verifySlices } from '../pitr/verify.ts';
 
 export interface CheckRequest {
   job?: string;
@@ -56,9 +58,22 @@ export async function checkBackups(ctx: Context, req: CheckRequest): Promise<Che
     results.push(r);
     if (r.recorded) recorded.push(l);
   }
+  // the oplog slices of each point-in-time job checked (not drilled: a drill replays the
+  // ones it needs), once per job and target
+  if (!req.drill && (req.id === undefined || req.id === 'latest' || req.id === 'all')) {
+    const trust = await catalogTrust(ctx);
+    const seen = new Set<string>();
+    for (const l of chosen) {
+      const job = l.manifest.job;
+      const key = `${l.target.name}\0${job}`;
+      if (ctx.signal.aborted || seen.has(key) || !config.jobs.find((j) => j.name === job)?.pitr?.enabled) continue;
+      seen.add(key);
+      results.push(await verifySlices(config, l.target, req.host ?? config.host, job, trust.keys, ctx.signal, Boolean(req.insecureUnsigned)));
+    }
+  }
   // once per job and target, after all its records: a run over many backups writes each index once
   if (recorded.length) await refreshIndexes(recorded, await catalogTrust(ctx));
-  const ok = results.length === chosen.length && results.every((r) => r.exitCode === 0);
+  const ok = results.filter((r) => r.kind !== 'slices').length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup
   if (results.some((r) => r.recorded) && !req.host) await refreshMetrics(ctx);
   return { ok, results };

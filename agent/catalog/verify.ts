@@ -13,13 +13,15 @@ import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUST
 import { hostKey } from './signing.ts';
 import { checkIdentity, identityPath, requireIdentity } from '../pipeline/age.ts';
 import { StoredInput } from '../pipeline/stored-input.ts';
+import type { Target } from '../targets/target.ts';
 
 /** One check of one backup on one target, as commands report it. */
 export interface CheckResult {
   target: string;
   job: string;
   id: string;
-  kind: CheckKind;
+  /** "slices": a point-in-time job's oplog slices (agent/pitr/verify.ts), never recorded. */
+  kind: CheckKind | 'slices';
   status: 'ok' | 'failed';
   duration_seconds: number;
   rto_seconds?: number;
@@ -82,7 +84,7 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
       let input: StoredInput | undefined;
       try {
         if (!stored.has(key)) throw new IntegrityError(`${key}: missing from the target`);
-        const identity = a.encryption === 'age' ? await usableIdentity(config, piece, key, signal) : undefined;
+        const identity = a.encryption === 'age' ? await usableIdentity(config, piece.target, key, `backup ${piece.manifest.job}/${piece.manifest.id}`, signal) : undefined;
         input = new StoredInput(piece.target, key, a, signal, identity);
         const deep = a.encryption === 'none' || identity !== undefined;
         // Decoded bytes go to /dev/null: zstd writes there itself.
@@ -105,18 +107,18 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
   return finish(config, l, record, integrity);
 }
 
-// An identity that opens this backup, or undefined (the check stays at the sha256 of
-// the stored bytes, which needs no key): verify must not fail a good backup because
-// this host holds another key.
-async function usableIdentity(config: Config, l: Listed, key: string, signal: AbortSignal): Promise<string | undefined> {
+/** An identity that opens the stored artifact `key` (of `what`: "backup job/id"), or
+ * undefined (the check stays at the sha256 of the stored bytes, which needs no key):
+ * verify must not fail a good backup because this host holds another key. */
+export async function usableIdentity(config: Config, target: Target, key: string, what: string, signal: AbortSignal): Promise<string | undefined> {
   if (!identityPath(config)) return undefined;
   try {
-    const identity = await requireIdentity(config, `backup ${l.manifest.job}/${l.manifest.id}`);
-    await checkIdentity(l.target, key, identity, signal);
+    const identity = await requireIdentity(config, what);
+    await checkIdentity(target, key, identity, signal);
     return identity;
   } catch (err) {
     if (err instanceof UsageError) {
-      log.warn({ job: l.manifest.job, id: l.manifest.id }, `checking the stored bytes only: ${errorMessage(err)}`);
+      log.warn({ target: target.name, key }, `checking the stored bytes only of ${what}: ${errorMessage(err)}`);
       return undefined;
     }
     throw err;

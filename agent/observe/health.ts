@@ -126,13 +126,20 @@ export async function gatherHealth(ctx: ConfigContext, known: KnownJob[] = []): 
     }));
   // the recovery point of each job on each target (a job with pitr: one more listing)
   const keys = (await catalogTrust(ctx)).keys;
+  // each job's pitr settings and its plugin's PointInTime, when both are there
+  const pitrOf = new Map(
+    list.flatMap((j) => {
+      const cfg = config.jobs.find((c) => c.name === j.job)?.pitr;
+      const pitr = cfg?.enabled ? ctx.registry[j.plugin]?.pitr : undefined;
+      return cfg && pitr ? [[j.job, { cfg, pitr }] as const] : [];
+    }),
+  );
   await Promise.all(
     list.flatMap((j) =>
       j.targets.map(async (t) => {
         const held = byTarget.get(t.target);
         if (!held || !('backups' in held)) return;
-        const cfg = config.jobs.find((c) => c.name === j.job)?.pitr;
-        const pitr = cfg?.enabled ? ctx.registry[j.plugin]?.pitr : undefined;
+        const pitr = pitrOf.get(j.job)?.pitr;
         try {
           t.recovery_point = await recoveryPoint(held.backups.get(j.job) ?? [], pitr, keys);
         } catch (err) {
@@ -143,8 +150,8 @@ export async function gatherHealth(ctx: ConfigContext, known: KnownJob[] = []): 
     ),
   );
   for (const j of list) {
-    const cfg = config.jobs.find((c) => c.name === j.job)?.pitr;
-    if (!cfg?.enabled || !ctx.registry[j.plugin]?.pitr) continue;
+    const cfg = pitrOf.get(j.job)?.cfg;
+    if (!cfg) continue;
     Object.assign(j, { pitr: { slice_seconds: cfg.slice_seconds, keep: cfg.keep }, capture: await readCaptureState(captureStateFile(config.stateDir, config.host, j.job)) });
   }
   const targets = config.targets.map((tc) => {

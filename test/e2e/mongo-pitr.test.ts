@@ -6,13 +6,15 @@
 // last slice) into the wiped server gives exactly the writer's state at each of them. A
 // reset oplog (as a new replica set, or one that rolled over) is a gap: a restore into
 // it is refused, and the backup the daemon takes at once closes it. Status, metrics and
-// a drill report the recovery point.
+// a drill report the recovery point; verify re-reads every slice and names a damaged one.
+// Dumps and slices are age-encrypted throughout.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Long, Timestamp, type BSON } from 'mongodb';
 import { docker, requireDocker, snapagent, startSnapagent, workspace, type Running, type Workspace } from '../helpers/harness.ts';
+import { ageKey, type AgeKey } from '../helpers/age.ts';
 import { MONGO_RS_IMAGE, shopEvent, startMongoReplicaSet, type Mongo } from '../helpers/mongo.ts';
 import { canon, ledger, Writer } from '../helpers/mongo-writer.ts';
 
@@ -29,6 +31,7 @@ describe('mongo point-in-time recovery (oplog stand-in)', () => {
   let daemon: Running | undefined;
   let shopPrint: string;
   let host: string;
+  let key: AgeKey;
   /** Each writer operation's oplog time (seconds), in order. */
   let opTimes: { seq: number; t: number }[] = [];
   let dumpLast: { t: number; i: number; time: string };
@@ -88,8 +91,12 @@ describe('mongo point-in-time recovery (oplog stand-in)', () => {
     writer = new Writer(m.client);
     await writer.seedLedger();
     shopPrint = await shopNow();
-    ws = workspace(`
-targets: [{ name: local, type: local, path: \${BACKUPS} }]
+    ws = workspace('');
+    // dumps and slices are age-encrypted: every restore below decrypts them
+    key = await ageKey(ws.dir);
+    writeFileSync(ws.config, `
+encryption: { age_recipients: [${key.recipient}], age_identity_file: ${key.identity} }
+targets: [{ name: local, type: local, path: ${ws.backups} }]
 tiers: { critical: { schedule: "0 2 1 1 *", keep: { last: 10 } } }
 jobs:
   - name: rs
@@ -98,8 +105,8 @@ jobs:
     pitr: { slice_seconds: ${SLICE_SECONDS}, keep: 24h }
 discovery: { labels: false }
 daemon: { catch_up: false }
-metrics: { textfile_dir: \${STATE}/textfile }
-state_dir: \${STATE}
+metrics: { textfile_dir: ${ws.dir}/state/textfile }
+state_dir: ${ws.dir}/state
 `);
     host = (await snapagent(['plan', '--config', ws.config, '--json'])).json.host;
   });
@@ -135,7 +142,15 @@ state_dir: \${STATE}
     const out = daemon!.output();
     await stopDaemon();
     assert.equal(out.includes(SECRET), false, 'the password appears in no log line');
-    for (const s of slices()) assert.equal(readFileSync(path.join(slicesDir(), s.id, 'slice.json'), 'utf8').includes(SECRET), false);
+    assert.equal(out.includes(key.secret), false, 'the age identity appears in no log line');
+    for (const s of slices()) {
+      const meta = readFileSync(path.join(slicesDir(), s.id, 'slice.json'), 'utf8');
+      assert.equal(meta.includes(SECRET), false);
+      // shipped encrypted: no oplog entry can be read from the target without the identity
+      const stored = readFileSync(path.join(slicesDir(), s.id, 'oplog.bson.zst.age'));
+      assert.equal(stored.subarray(0, 21).toString(), 'age-encryption.org/v1', `slice ${s.id} is an age file`);
+      assert.equal(stored.includes(Buffer.from('ledger')), false, `slice ${s.id} holds no clear text`);
+    }
     figures.writer_ops = writer.ops.length;
     figures.slices = slices().length;
     assert.ok(shippedBeforeKill > 1 && slices().length > shippedBeforeKill);
@@ -171,6 +186,33 @@ state_dir: \${STATE}
     assert.match(prom, /snapagent_recovery_point_age_seconds\{[^}]*job="rs"[^}]*\} \d/);
     assert.match(prom, /snapagent_pitr_gap\{[^}]*job="rs"[^}]*\} 0/);
     assert.match(prom, /snapagent_restore_drill_rpo_seconds\{[^}]*job="rs"/);
+  });
+
+  it('verify re-reads every slice (decrypted down to the log); a damaged one fails it with exit 3, naming it', async () => {
+    const v = await snapagent(['verify', '--config', ws.config, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    const sl = v.json.results.find((r: { kind: string }) => r.kind === 'slices');
+    assert.ok(sl, JSON.stringify(v.json.results));
+    assert.equal(sl.status, 'ok');
+    assert.equal(sl.details.slices, slices().length);
+    assert.equal(sl.details.decoded, slices().length, 'each slice opened with the identity, not only hashed');
+    // one stored byte flipped in the middle slice, then put back for the restores below
+    const victim = slices()[Math.floor(slices().length / 2)]!;
+    const file = path.join(slicesDir(), victim.id, 'oplog.bson.zst.age');
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 20] = bad[bad.length - 20]! ^ 0xff;
+    writeFileSync(file, bad);
+    try {
+      const f = await snapagent(['verify', '--config', ws.config, '--json']);
+      assert.equal(f.code, 3, f.stdout + f.stderr);
+      const r = f.json.results.find((x: { kind: string }) => x.kind === 'slices');
+      assert.equal(r.status, 'failed');
+      // age's authentication of the damaged chunk, or the sha256 of the stored bytes
+      assert.match(r.errors.join(' '), new RegExp(`slice ${victim.id}: .*(sha256|age file)`));
+    } finally {
+      writeFileSync(file, good);
+    }
   });
 
   it('restores to three chosen times: just after the dump, mid-way (--all --before), the last slice', async () => {
