@@ -429,7 +429,7 @@ async function main(): Promise<void> {
   const cpuPlain = median(plain.map(perK));
   const cpuCaptured = median(captured.map(perK));
   row('server CPU per 1000 writes, without', `${cpuPlain.toFixed(2)} s`, plain.map((r) => perK(r).toFixed(2)).join(' / '));
-  row('server CPU per 1000 writes, with capture', `${cpuCaptured.toFixed(2)} s`, `${captured.map((r) => perK(r).toFixed(2)).join(' / ')}; +${((cpuCaptured / cpuPlain - 1) * 100).toFixed(1)} % (the capture's reads)`);
+  row('server CPU per 1000 writes, with capture', `${cpuCaptured.toFixed(2)} s`, `${captured.map((r) => perK(r).toFixed(2)).join(' / ')}; ${cpuCaptured >= cpuPlain ? '+' : ''}${((cpuCaptured / cpuPlain - 1) * 100).toFixed(1)} % (the capture's reads)`);
   row('capture CPU while writing', `${(median(captured.map((r) => r.cpu)) / SECONDS * 100).toFixed(1)} %`, `of one core; peak RSS ${capturePeakMb.toFixed(0)} MB`);
   const cycles = captured.flatMap((r) => r.cycles);
   row('slice read to commit, p50', `${median(cycles).toFixed(2)} s`, `max ${Math.max(...cycles).toFixed(2)} s over ${cycles.length} slices`);
