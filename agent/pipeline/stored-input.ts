@@ -1,7 +1,7 @@
 // The raw bytes of one stored artifact, as a plugin consumes them on restore:
 //   target file ─► sha256 + count ─► (age -d) ─► zstd -d ─► a stream, or straight into a
-//   file handle (a named pipe) through `head -c <bound>`, so the decompressed bytes never
-//   pass through the agent. Into a file handle from a local target, a worker thread reads
+//   file handle (a named pipe) through `dd` (at most <bound> bytes), so the decompressed
+//   bytes never pass through the agent. Into a file handle from a local target, a worker thread reads
 //   the stored file, hashes it and writes the same bytes into a named pipe the decoders
 //   read (pump.ts): the stored bytes never pass through the event loop either, and what
 //   is decoded is exactly what was hashed.
@@ -117,7 +117,7 @@ export class StoredInput implements RawInput {
     return this.start();
   }
 
-  /** zstd writes into `fh` (a named pipe) itself, through `head -c <bound>`: the
+  /** zstd writes into `fh` (a named pipe) itself, through `dd` (at most the bound): the
    * decompressed bytes never pass through the agent, and never more than the bound. */
   async toHandle(fh: FileHandle): Promise<void> {
     try {
@@ -165,7 +165,7 @@ export class StoredInput implements RawInput {
     });
   }
 
-  // stored file ─► worker (sha256, count) ─► named pipe ─► (age -d) ─► zstd -d | head -c
+  // stored file ─► worker (sha256, count) ─► named pipe ─► (age -d) ─► zstd -d | dd (bound)
   // ─► `output`. The worker reads every stored byte even when a decoder stops early.
   private async startPumped(output: number, pipeDir: string): Promise<void> {
     const { encrypted, limit } = this.begin();
