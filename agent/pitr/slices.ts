@@ -2,7 +2,7 @@
 // slices between backups, and which of them a restore to a given time replays.
 //
 //   <target>/<host>/<job>/pitr/<slice-id>/
-//       log.<format>.zst[.age]   the entries, concatenated raw records (BSON documents)
+//       oplog.<format>.zst[.age] the entries, concatenated raw records (BSON documents)
 //       slice.json.sig           its signature (host key), written just before it
 //       slice.json               written last: the commit point
 //
@@ -20,6 +20,7 @@ import { checkSignature, SIG_SUFFIX, type HostKey, type Keyring, type SignatureS
 import { log } from '../log.ts';
 import type { LogPosition } from '../plugin/contract.ts';
 import type { Target } from '../targets/target.ts';
+import { comparePos, posTime, showPos } from './position.ts';
 
 export const SLICE_FORMAT = 'snapagent.slice/1';
 export const SLICE_FILE = 'slice.json';
@@ -53,9 +54,7 @@ export interface ListedSlice {
   signature: SignatureState;
 }
 
-export const comparePos = (a: LogPosition, b: LogPosition): number => a.t - b.t || a.i - b.i;
-export const posTime = (p: LogPosition): string => new Date(p.t * 1000).toISOString();
-export const showPos = (p: LogPosition): string => `${posTime(p)} (${p.t}:${p.i})`;
+export { comparePos, posTime, showPos };
 
 export function sliceId(until: Date): string {
   return until.toISOString().replace(/[-:]/g, '');

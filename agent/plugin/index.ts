@@ -47,6 +47,7 @@ export { stopInOrder, volumeUsers, type Quiesced } from './quiesce.ts';
 export { checkName, checkNames, DOCKER_NAME, maxLength, patternRule, type CheckOptions, type NameRule } from './names.ts';
 export { parseStats, toolMessages } from './tar-scripts.ts';
 export { noteLiveChange, noteRepair, noteStage, type RepairData, type Stage } from '../runtime/inflight.ts';
+export { comparePos, showPos } from '../pitr/position.ts';
 export { ExitCode, IntegrityError, LogGapError, RefusedError, SnapError, UsageError } from '../errors.ts';
 export { registerSecret, type Logger } from '../log.ts';
 export { CREDENTIAL_NAME } from '../secret-forms.ts';

@@ -4,7 +4,7 @@
 // slices' entries up to that time to the dump's own oplog (filter.ts), which mongorestore
 // --oplogReplay then applies.
 import { BSON, Timestamp, type MongoClient } from 'mongodb';
-import { type Job, type LogPosition, type LogRead, type LogReader, type LogReplay, LogGapError, type PluginContext, runningContainer, SnapError } from '../../agent/plugin/index.ts';
+import { comparePos, showPos, type Job, type LogPosition, type LogRead, type LogReader, type LogReplay, LogGapError, type PluginContext, runningContainer, SnapError } from '../../agent/plugin/index.ts';
 import { agentEndpoint, connect, credentials } from './connection.ts';
 import type { KeepNamespace } from './filter.ts';
 import type { MongoOptions } from './options.ts';
@@ -14,8 +14,6 @@ const tsOf = (doc: Buffer): LogPosition => {
   if (!ts || ts._bsontype !== 'Timestamp') throw new Error('an oplog entry without a ts timestamp');
   return { t: ts.getHighBitsUnsigned(), i: ts.getLowBitsUnsigned() };
 };
-const cmp = (a: LogPosition, b: LogPosition) => a.t - b.t || a.i - b.i;
-const show = (p: LogPosition) => `${new Date(p.t * 1000).toISOString()} (${p.t}:${p.i})`;
 
 export async function openOplog(ctx: PluginContext, job: Job<MongoOptions>): Promise<LogReader> {
   const c = await runningContainer(ctx, job.container, `job ${job.name}`, 'mongo');
@@ -56,7 +54,7 @@ class OplogReader implements LogReader {
         if (first) {
           first = false;
           const p = tsOf(doc);
-          if (cmp(p, after) !== 0) throw new LogGapError(`the oplog of ${this.container} no longer holds ${show(after)}: its oldest entry from there is ${show(p)}; the entries between were overwritten (a larger oplog, or a shorter time with the agent down, avoids this)`);
+          if (comparePos(p, after) !== 0) throw new LogGapError(`the oplog of ${this.container} no longer holds ${showPos(after)}: its oldest entry from there is ${showPos(p)}; the entries between were overwritten (a larger oplog, or a shorter time with the agent down, avoids this)`);
           continue;
         }
         if (bytes + doc.length > maxBytes && entries.length) {
@@ -66,7 +64,7 @@ class OplogReader implements LogReader {
         entries.push(doc);
         bytes += doc.length;
       }
-      if (first) throw new LogGapError(`the oplog of ${this.container} no longer holds ${show(after)} (no entry from there on): it rolled over, or the server's oplog was reset (a restore, a new replica set)`);
+      if (first) throw new LogGapError(`the oplog of ${this.container} no longer holds ${showPos(after)} (no entry from there on): it rolled over, or the server's oplog was reset (a restore, a new replica set)`);
     } finally {
       await cursor.close().catch(() => undefined);
     }
@@ -88,7 +86,7 @@ export function replayEntries(log: LogReplay, keep: KeepNamespace, counts: { dro
     for (const piece of log.pieces) {
       for await (const doc of bsonDocuments(piece.input.stream())) {
         const p = tsOf(doc);
-        if (cmp(p, pos) <= 0 || cmp(p, log.until) > 0) continue;
+        if (comparePos(p, pos) <= 0 || comparePos(p, log.until) > 0) continue;
         pos = p;
         const ns = String(BSON.deserialize(doc, { promoteValues: false }).ns ?? '');
         const dot = ns.indexOf('.');
