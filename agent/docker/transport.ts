@@ -87,8 +87,10 @@ export interface ExecRun {
   readonly done: Promise<HelperResult>;
   /** Closes the connection: the process gets EOF/EPIPE on its streams. */
   kill(): void;
-  /** With bulk "stdout" through a named pipe: opens the pipe's read end for a consumer
-   * that reads it directly (e.g. zstd), instead of `stdout`. Use one of the two. */
+  /** Bulk data through a named pipe: opens the pipe's read end (bulk "stdout") for a
+   * consumer that reads it directly (e.g. zstd), instead of `stdout`; or its write end
+   * (bulk "stdin") for a producer that writes it directly (zstd -d), instead of `stdin`.
+   * Use one of the two. */
   readonly openPipe?: () => Promise<FileHandle>;
 }
 
@@ -170,7 +172,7 @@ async function execIn(docker: Docker, container: string, spec: ExecSpec, o: Tran
     demux.resume();
     return { get stdout() { return (out ??= fifo.pipe.reader()); }, openPipe: () => fifo.pipe.open('r'), done, kill };
   }
-  return { stdout: demux, get stdin() { return (inp ??= fifo.pipe.writer()); }, done, kill };
+  return { stdout: demux, get stdin() { return (inp ??= fifo.pipe.writer()); }, openPipe: () => fifo.pipe.open('w'), done, kill };
 }
 
 // A named pipe in the container's /tmp, made from the host through /proc/<pid>/root
