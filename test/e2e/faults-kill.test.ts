@@ -113,8 +113,11 @@ describe('kill -9 of the agent', () => {
 
   it('while a stop: true job has its container stopped: the next start restarts it and says so', async () => {
     const p = await runUntil('backup-stream:1048576', ['backup', '--config', ws.config, '--job', 'app']);
-    assert.equal(await isRunning(app), false, 'stopped for the copy');
-    await p.kill();
+    const running = await isRunning(app);
+    await p.kill(); // first: a frozen agent left behind would hold this file open for ever
+    // (seen once under load, not reproduced: the container still running at the pause;
+    // the agent's log says whether it saw the container and stopped it)
+    assert.equal(running, false, `stopped for the copy; the agent said:\n${(await p.result).stderr.slice(-3000)}`);
     assert.equal(await isRunning(app), false, 'still stopped after the kill');
 
     const plan = await expectRun(['plan', '--config', ws.config]);
