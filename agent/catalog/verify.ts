@@ -9,7 +9,7 @@ import type { Config } from '../config/load.ts';
 import { errorMessage, ExitCode, IntegrityError, SnapError, UsageError } from '../errors.ts';
 import { log, redact, redactedJson } from '../log.ts';
 import { chainOf } from './chain.ts';
-import { CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUSTED_HINT, writeSigned, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
+import { type Artifact, CHECK_FILES, CHECK_FORMAT, checkRecordSchema, newer, untrusted, UNTRUSTED_HINT, writeSigned, type CheckKind, type CheckRecord, type Listed } from './manifest.ts';
 import { hostKey } from './signing.ts';
 import { checkIdentity, identityPath, requireIdentity } from '../pipeline/age.ts';
 import { StoredInput } from '../pipeline/stored-input.ts';
@@ -81,21 +81,15 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
     const stored = new Map((await piece.target.list(piece.dir)).map((f) => [f.key, f.size]));
     for (const a of piece.manifest.artifacts) {
       const key = `${piece.dir}/${a.name}`;
-      let input: StoredInput | undefined;
-      try {
-        if (!stored.has(key)) throw new IntegrityError(`${key}: missing from the target`);
-        const identity = a.encryption === 'age' ? await usableIdentity(config, piece.target, key, `backup ${piece.manifest.job}/${piece.manifest.id}`, signal) : undefined;
-        input = new StoredInput(piece.target, key, a, signal, identity);
-        const deep = a.encryption === 'none' || identity !== undefined;
-        // Decoded bytes go to /dev/null: zstd writes there itself.
-        if (deep) await input.toHandle(await open('/dev/null', 'w'));
-        else await input.verify();
-        artifacts.push({ ...(piece !== l ? { backup: piece.manifest.id } : {}), name: a.name, size: a.size, sha256: a.sha256, checked: deep ? 'sha256+decode' : 'sha256' });
-      } catch (err) {
-        // Bytes that match the manifest but do not decode were written damaged.
-        if (err instanceof IntegrityError || (input?.digestOk && !/is not installed/.test(errorMessage(err)))) integrity = true;
-        errors.push(errorMessage(err));
-        artifacts.push({ name: a.name, size: a.size, sha256: a.sha256, error: errorMessage(err) });
+      const r = stored.has(key)
+        ? await checkArtifact(config, piece.target, key, a, `backup ${piece.manifest.job}/${piece.manifest.id}`, signal)
+        : { error: new IntegrityError(`${key}: missing from the target`), damaged: true };
+      if ('checked' in r) {
+        artifacts.push({ ...(piece !== l ? { backup: piece.manifest.id } : {}), name: a.name, size: a.size, sha256: a.sha256, checked: r.checked });
+      } else {
+        if (r.damaged) integrity = true;
+        errors.push(errorMessage(r.error));
+        artifacts.push({ name: a.name, size: a.size, sha256: a.sha256, error: errorMessage(r.error) });
       }
     }
     }
@@ -105,6 +99,26 @@ export async function verifyBackup(config: Config, l: Listed, signal: AbortSigna
   }
   const record = checkRecord('verify', l, started, errors, { target: l.target.name, ...details, artifacts });
   return finish(config, l, record, integrity);
+}
+
+/** Re-reads one stored artifact (`key`, of `what`: "backup job/id"): its size and
+ * sha256, and age and zstd down to the raw bytes when they can be opened (not encrypted,
+ * or the identity is at hand; decoded bytes go to /dev/null, zstd writes there itself).
+ * On failure, `damaged` says whether the stored bytes are at fault: they do not match, or
+ * they match the manifest but do not decode (written damaged), as opposed to a missing
+ * tool or key. */
+export async function checkArtifact(config: Config, target: Target, key: string, a: Artifact, what: string, signal: AbortSignal): Promise<{ checked: 'sha256+decode' | 'sha256' } | { error: unknown; damaged: boolean }> {
+  let input: StoredInput | undefined;
+  try {
+    const identity = a.encryption === 'age' ? await usableIdentity(config, target, key, what, signal) : undefined;
+    input = new StoredInput(target, key, a, signal, identity);
+    const deep = a.encryption === 'none' || identity !== undefined;
+    if (deep) await input.toHandle(await open('/dev/null', 'w'));
+    else await input.verify();
+    return { checked: deep ? 'sha256+decode' : 'sha256' };
+  } catch (err) {
+    return { error: err, damaged: err instanceof IntegrityError || (input?.digestOk === true && !/is not installed/.test(errorMessage(err))) };
+  }
 }
 
 /** An identity that opens the stored artifact `key` (of `what`: "backup job/id"), or
