@@ -58,21 +58,22 @@ export async function checkBackups(ctx: Context, req: CheckRequest): Promise<Che
     results.push(r);
     if (r.recorded) recorded.push(l);
   }
+  let trust: Awaited<ReturnType<typeof catalogTrust>> | undefined;
   // the oplog slices of each point-in-time job checked (not drilled: a drill replays the
   // ones it needs), once per job and target
   if (!req.drill && (req.id === undefined || req.id === 'latest' || req.id === 'all')) {
-    const trust = await catalogTrust(ctx);
+    const keys = (trust ??= await catalogTrust(ctx)).keys;
     const seen = new Set<string>();
     for (const l of chosen) {
       const job = l.manifest.job;
       const key = `${l.target.name}\0${job}`;
       if (ctx.signal.aborted || seen.has(key) || !config.jobs.find((j) => j.name === job)?.pitr?.enabled) continue;
       seen.add(key);
-      results.push(await verifySlices(config, l.target, req.host ?? config.host, job, trust.keys, ctx.signal, Boolean(req.insecureUnsigned)));
+      results.push(await verifySlices(config, l.target, req.host ?? config.host, job, keys, ctx.signal, Boolean(req.insecureUnsigned)));
     }
   }
   // once per job and target, after all its records: a run over many backups writes each index once
-  if (recorded.length) await refreshIndexes(recorded, await catalogTrust(ctx));
+  if (recorded.length) await refreshIndexes(recorded, (trust ??= await catalogTrust(ctx)));
   const ok = results.filter((r) => r.kind !== 'slices').length === chosen.length && results.every((r) => r.exitCode === 0);
   // drill figures (and a failed check) show in the metrics at once, not after the next backup
   if (results.some((r) => r.recorded) && !req.host) await refreshMetrics(ctx);
